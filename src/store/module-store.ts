@@ -1,0 +1,76 @@
+// Content-addressed copies of applied modules under the state dir: reapply after reboot must not depend on where a
+// file was dropped, and a copy named by its sha256 cannot be swapped for another module behind our back.
+
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SplicedError } from '../errors';
+
+export interface StoredModule {
+  sha256: string;
+  /** File name inside the module store. */
+  file: string;
+  /** Absolute path of the stored copy. */
+  path: string;
+}
+
+/** Livepatch modules are small; anything this large is not one of ours. */
+const MAX_MODULE_BYTES = 64 * 1024 * 1024;
+
+export class ModuleStore {
+  constructor(readonly dir: string) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  pathOf(file: string): string {
+    return path.join(this.dir, file);
+  }
+
+  /** Copy `source` into the store (durably: data and directory entry are synced) unless an identical copy is there. */
+  put(source: string): StoredModule {
+    const bytes = readModuleFile(source);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const file = `${sha256}.ko`;
+    const target = this.pathOf(file);
+    if (!fs.existsSync(target)) {
+      const temporary = `${target}.tmp-${process.pid}`;
+      const fd = fs.openSync(temporary, 'w', 0o600);
+      try {
+        fs.writeSync(fd, bytes);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(temporary, target);
+      syncDirectory(this.dir);
+    }
+    return { sha256, file, path: target };
+  }
+}
+
+function readModuleFile(source: string): Buffer {
+  try {
+    const stat = fs.statSync(source);
+    if (!stat.isFile() && !source.startsWith('/proc/self/fd/')) {
+      throw new SplicedError('UnreadableModule', `${source} is not a regular file`, { path: source });
+    }
+    if (stat.size > MAX_MODULE_BYTES) {
+      throw new SplicedError('UnreadableModule', `${source} is ${stat.size} bytes, too large for a livepatch module`, {
+        path: source,
+      });
+    }
+    return fs.readFileSync(source);
+  } catch (err) {
+    if (err instanceof SplicedError) throw err;
+    throw new SplicedError('UnreadableModule', `cannot read ${source}: ${(err as Error).message}`, { path: source });
+  }
+}
+
+function syncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
