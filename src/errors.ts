@@ -21,6 +21,8 @@ export const ERROR_KINDS = {
   NotApplicable: 'the patch is for another kernel build',
   InvalidArgument: 'an argument is invalid',
   PermissionDenied: 'the caller is not authorised',
+  // Clients (src/cli)
+  Unavailable: 'spliced cannot be reached over D-Bus',
   // Builder (src/build, src/elf)
   BuildFailed: 'the splice could not be built',
   UnsafePatch: 'the patch changes something a livepatch cannot safely replace',
