@@ -1,0 +1,24 @@
+// Opening a D-Bus connection that fails with a clear error instead of hanging when the bus is not there.
+
+import * as dbus from 'dbus-next';
+import { SplicedError } from '../errors';
+
+/** Connect to the bus at `address`, or to the system bus; resolves once the bus has given us a unique name. */
+export function connectBus(address?: string): Promise<dbus.MessageBus> {
+  const bus = address ? dbus.sessionBus({ busAddress: address }) : dbus.systemBus();
+  const where = address ?? 'the system bus';
+  return new Promise((resolve, reject) => {
+    const onError = (err: unknown) => {
+      bus.removeListener('connect', onConnect);
+      bus.disconnect();
+      const reason = err instanceof Error ? err.message : String(err);
+      reject(new SplicedError('Unavailable', `cannot connect to ${where}: ${reason}`, { address: where }));
+    };
+    const onConnect = () => {
+      bus.removeListener('error', onError);
+      resolve(bus);
+    };
+    bus.once('error', onError);
+    bus.once('connect', onConnect);
+  });
+}

@@ -1,0 +1,66 @@
+// The D-Bus adapter of spliced: puts the engine on the bus as org.spliced.Spliced1 (docs/dbus.md).
+// The daemon's composition root calls startBus before READY=1; the engine itself knows nothing of D-Bus.
+
+import * as dbus from 'dbus-next';
+import { SplicedError } from '../errors';
+import type { Engine } from '../engine/types';
+import { PolkitAuthority, type Authority } from './authority';
+import { Authorizer } from './authorizer';
+import { CallTracker } from './caller';
+import { connectBus } from './connect';
+import { uniqueNameOf, unexportObject } from './dbus-next-gaps';
+import { JobObjects } from './job-object';
+import { ManagerInterface } from './manager-object';
+import { BUS_NAME, MANAGER_PATH } from './names';
+
+export type { Authority, AuthorizationRequest, Verdict } from './authority';
+
+export interface BusOptions {
+  /** D-Bus address to serve on (a session or private bus); the system bus when absent. */
+  address?: string;
+  /** Who decides Apply/Revert; polkit on the same bus when absent. */
+  authority?: Authority;
+  /** Callers with uid 0 skip the authority (default true). */
+  trustRoot?: boolean;
+  /** How long a finished job object stays on the bus (default 60 s). */
+  jobLingerMs?: number;
+}
+
+export interface BusHandle {
+  /** The unique name of the daemon's connection. */
+  readonly uniqueName: string;
+  /** Release the name, drop every object, disconnect. */
+  stop(): Promise<void>;
+}
+
+const DEFAULT_JOB_LINGER_MS = 60_000;
+
+export async function startBus(engine: Engine, options: BusOptions = {}): Promise<BusHandle> {
+  const bus = await connectBus(options.address);
+  const calls = new CallTracker();
+  bus.addMethodHandler(calls.handler);
+  const jobs = new JobObjects(bus, options.jobLingerMs ?? DEFAULT_JOB_LINGER_MS);
+  const authorizer = new Authorizer(bus, options.authority ?? new PolkitAuthority(bus), {
+    trustRoot: options.trustRoot ?? true,
+  });
+  const manager = new ManagerInterface({ engine, jobs, calls, authorizer });
+  bus.export(MANAGER_PATH, manager);
+
+  const stop = async () => {
+    manager.detach();
+    jobs.stop();
+    unexportObject(bus, MANAGER_PATH);
+    bus.disconnect();
+  };
+
+  const reply = await bus.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE).catch((err: unknown) => err);
+  if (reply !== dbus.RequestNameReply.PRIMARY_OWNER) {
+    await stop();
+    const why = reply instanceof Error ? reply.message : 'another process owns it';
+    throw new SplicedError(
+      'Internal',
+      `cannot own the bus name ${BUS_NAME} (${why}); is the bus policy dbus/${BUS_NAME}.conf installed?`,
+    );
+  }
+  return { uniqueName: uniqueNameOf(bus), stop };
+}

@@ -1,0 +1,194 @@
+// org.spliced.Spliced1.Manager at /org/spliced/Spliced1 (dbus/org.spliced.Spliced1.Manager.xml): adapts calls to the
+// engine, checks polkit for Apply/Revert, mirrors the engine's status as properties and its events as signals.
+
+import * as path from 'node:path';
+import * as dbus from 'dbus-next';
+import { SplicedError } from '../errors';
+import type { Engine, EngineStatus, PatchRecord } from '../engine/types';
+import type { Authorizer } from './authorizer';
+import type { CallTracker } from './caller';
+import { replyOrDBusError } from './dbus-error';
+import type { JobObjects } from './job-object';
+import { ACTION_APPLY, ACTION_REVERT, MANAGER_INTERFACE } from './names';
+import { parseOptions } from './options';
+import { historyRow, patchDict, patchRow, type HistoryRow, type PatchRow } from './wire';
+
+const APPLY_OPTIONS = { interactive: 'b', transition_timeout_ms: 'u' } as const;
+const REVERT_OPTIONS = { interactive: 'b', down_to: 'b', transition_timeout_ms: 'u' } as const;
+
+/** The Manager's properties, computed from the engine's status. */
+function statusProperties(s: EngineStatus) {
+  return {
+    KernelRelease: s.kernel.release,
+    KernelBuildId: s.kernel.buildId,
+    KernelVersion: s.kernel.version,
+    BaseVersion: s.baseVersion,
+    EffectiveVersion: s.effectiveVersion,
+    State: s.state,
+    DisabledReason: s.disabledReason ?? '',
+    RebootRequired: s.rebootRequired,
+    RebootReasons: s.rebootReasons,
+    AppliedPatches: s.applied,
+    HeldByCrashGuard: s.heldByCrashGuard,
+  };
+}
+type StatusProperties = ReturnType<typeof statusProperties>;
+
+export interface ManagerDeps {
+  engine: Engine;
+  jobs: JobObjects;
+  calls: CallTracker;
+  authorizer: Authorizer;
+}
+
+export class ManagerInterface extends dbus.interface.Interface {
+  private props: StatusProperties;
+  private readonly detachEngine: () => void;
+
+  constructor(private readonly deps: ManagerDeps) {
+    super(MANAGER_INTERFACE);
+    const { engine } = deps;
+    this.props = statusProperties(engine.status());
+
+    const onStatus = (status: EngineStatus) => this.publishStatus(status);
+    const onApplied = (p: PatchRecord) => this.PatchApplied(p.id, p.name);
+    const onReverted = (p: PatchRecord) => this.PatchReverted(p.id, p.name);
+    const onFailed = (e: { patch: PatchRecord | null; target: string; error: SplicedError }) =>
+      this.PatchFailed(e.patch?.id ?? '', e.patch?.name ?? '', e.target, e.error.dbusName, e.error.message);
+    // Jobs started elsewhere (drop directory, feed) are visible on the bus too.
+    const onJob = deps.jobs.export.bind(deps.jobs);
+    engine.on('status-changed', onStatus);
+    engine.on('patch-applied', onApplied);
+    engine.on('patch-reverted', onReverted);
+    engine.on('patch-failed', onFailed);
+    engine.on('job-created', onJob);
+    this.detachEngine = () => {
+      engine.off('status-changed', onStatus);
+      engine.off('patch-applied', onApplied);
+      engine.off('patch-reverted', onReverted);
+      engine.off('patch-failed', onFailed);
+      engine.off('job-created', onJob);
+    };
+  }
+
+  detach(): void {
+    this.detachEngine();
+  }
+
+  // --- methods (each takes its caller before the first await; see caller.ts) ---
+
+  Apply(file: string, options: Record<string, dbus.Variant>): Promise<string> {
+    const caller = this.deps.calls.take();
+    return replyOrDBusError(async () => {
+      const opts = parseOptions(APPLY_OPTIONS, options);
+      if (!path.isAbsolute(file)) {
+        throw new SplicedError('InvalidArgument', `the module path must be absolute, got "${file}"`, { path: file });
+      }
+      const requestedBy = await this.deps.authorizer.authorize(caller, ACTION_APPLY, opts.interactive ?? false);
+      const job = this.deps.engine.apply(file, {
+        origin: 'dbus',
+        requestedBy,
+        transitionTimeoutMs: opts.transition_timeout_ms,
+      });
+      return this.deps.jobs.export(job);
+    });
+  }
+
+  Revert(id: string, options: Record<string, dbus.Variant>): Promise<string> {
+    const caller = this.deps.calls.take();
+    return replyOrDBusError(async () => {
+      const opts = parseOptions(REVERT_OPTIONS, options);
+      // Unknown ids fail here, before anyone is asked for a password.
+      this.deps.engine.getPatch(id);
+      const requestedBy = await this.deps.authorizer.authorize(caller, ACTION_REVERT, opts.interactive ?? false);
+      const job = this.deps.engine.revert(id, {
+        downTo: opts.down_to,
+        requestedBy,
+        transitionTimeoutMs: opts.transition_timeout_ms,
+      });
+      return this.deps.jobs.export(job);
+    });
+  }
+
+  List(): Promise<PatchRow[]> {
+    return replyOrDBusError(() => this.deps.engine.list().map(patchRow));
+  }
+
+  GetPatch(id: string): Promise<Record<string, dbus.Variant>> {
+    return replyOrDBusError(() => patchDict(this.deps.engine.getPatch(id)));
+  }
+
+  GetHistory(patchId: string, limit: number): Promise<HistoryRow[]> {
+    return replyOrDBusError(() =>
+      this.deps.engine
+        .history({ patchId: patchId === '' ? undefined : patchId, limit: limit === 0 ? undefined : limit })
+        .map(historyRow),
+    );
+  }
+
+  // --- signals ---
+
+  PatchApplied(id: string, name: string): unknown[] {
+    return [id, name];
+  }
+  PatchReverted(id: string, name: string): unknown[] {
+    return [id, name];
+  }
+  PatchFailed(id: string, name: string, target: string, errorName: string, errorMessage: string): unknown[] {
+    return [id, name, target, errorName, errorMessage];
+  }
+
+  // --- properties ---
+
+  get KernelRelease() { return this.props.KernelRelease; }
+  get KernelBuildId() { return this.props.KernelBuildId; }
+  get KernelVersion() { return this.props.KernelVersion; }
+  get BaseVersion() { return this.props.BaseVersion; }
+  get EffectiveVersion() { return this.props.EffectiveVersion; }
+  get State() { return this.props.State; }
+  get DisabledReason() { return this.props.DisabledReason; }
+  get RebootRequired() { return this.props.RebootRequired; }
+  get RebootReasons() { return this.props.RebootReasons; }
+  get AppliedPatches() { return this.props.AppliedPatches; }
+  get HeldByCrashGuard() { return this.props.HeldByCrashGuard; }
+
+  private publishStatus(status: EngineStatus): void {
+    const next = statusProperties(status);
+    const changed: Partial<StatusProperties> = {};
+    for (const key of Object.keys(next) as (keyof StatusProperties)[]) {
+      if (JSON.stringify(next[key]) !== JSON.stringify(this.props[key])) Object.assign(changed, { [key]: next[key] });
+    }
+    this.props = next;
+    if (Object.keys(changed).length > 0) dbus.interface.Interface.emitPropertiesChanged(this, changed, []);
+  }
+}
+
+const read = (signature: string) => ({ signature, access: 'read' as const });
+
+ManagerInterface.configureMembers({
+  methods: {
+    Apply: { inSignature: 'sa{sv}', outSignature: 'o' },
+    Revert: { inSignature: 'sa{sv}', outSignature: 'o' },
+    List: { outSignature: 'a(sssssusst)' },
+    GetPatch: { inSignature: 's', outSignature: 'a{sv}' },
+    GetHistory: { inSignature: 'su', outSignature: 'a(ttsssssss)' },
+  },
+  properties: {
+    KernelRelease: read('s'),
+    KernelBuildId: read('s'),
+    KernelVersion: read('s'),
+    BaseVersion: read('s'),
+    EffectiveVersion: read('s'),
+    State: read('s'),
+    DisabledReason: read('s'),
+    RebootRequired: read('b'),
+    RebootReasons: read('as'),
+    AppliedPatches: read('as'),
+    HeldByCrashGuard: read('as'),
+  },
+  signals: {
+    PatchApplied: { signature: 'ss' },
+    PatchReverted: { signature: 'ss' },
+    PatchFailed: { signature: 'sssss' },
+  },
+});
