@@ -1,0 +1,5 @@
+// The QEMU guest test bed: a cached Debian 12 image with Debian's own kernels, and runs of test scripts inside it.
+export { DEFAULT_KERNEL, GUEST_KERNELS, ensureImage, repoRoot, testCacheRoot } from './image';
+export type { GuestImage } from './image';
+export { REBOOT_EXIT_CODE, runGuest } from './vm';
+export type { GuestResult, GuestRun } from './vm';

@@ -1,0 +1,120 @@
+// Boots the guest image under QEMU and runs a test entry script in it, across as many boots as the script asks for.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_KERNEL, ensureImage, GuestImage, repoRoot } from './image';
+
+export interface GuestRun {
+  /** Names the run in logs. */
+  name: string;
+  /** Host folder shared read-write at /mnt/work; holds the entry script and fixtures, receives results. */
+  workDir: string;
+  /** Script (bash, relative to workDir) run as root at every boot. Exit 0–98 ends the run; 99 asks for a reboot. */
+  entry: string;
+  /** Kernel release for each boot; the last one repeats. */
+  kernels?: string[];
+  timeoutMs: number;
+  /** Boots allowed before the run is failed (reboots asked for, or resets from a crash). */
+  maxBoots?: number;
+  memoryMiB?: number;
+  /** Extra kernel command line words, e.g. "spliced.disable=1". */
+  kernelArgs?: string[];
+}
+
+export interface GuestResult {
+  /** The entry's exit status on the last boot; null when the run ended without one (timeout, too many boots). */
+  exitCode: number | null;
+  boots: number;
+  /** Everything the guest printed on its console, all boots. */
+  console: string;
+  timedOut: boolean;
+}
+
+export const REBOOT_EXIT_CODE = 99;
+
+/** KVM only where it really accelerates a stock kernel (kvm_intel/kvm_amd); elsewhere TCG. */
+function accelerator(): string[] {
+  const realKvm = existsSync('/dev/kvm') && (existsSync('/sys/module/kvm_intel') || existsSync('/sys/module/kvm_amd'));
+  return realKvm ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', 'max'];
+}
+
+function qemuArgs(image: GuestImage, overlay: string, run: GuestRun, kernel: string): string[] {
+  const { vmlinuz, initrd } = image.kernel(kernel);
+  const append = [
+    'root=/dev/vda', 'ro', 'console=ttyS0', 'panic=-1', 'loglevel=4',
+    'systemd.mask=serial-getty@ttyS0.service', 'systemd.show_status=false', ...(run.kernelArgs ?? []),
+  ].join(' ');
+  const share = (path: string, tag: string, readonly: boolean): string[] => [
+    '-virtfs', `local,path=${path},mount_tag=${tag},security_model=none,id=${tag}${readonly ? ',readonly=on' : ''}`,
+  ];
+  return [
+    ...accelerator(),
+    '-smp', '2', '-m', String(run.memoryMiB ?? 1024),
+    '-nographic', '-no-reboot', '-nodefaults', '-serial', 'stdio',
+    '-kernel', vmlinuz, '-initrd', initrd, '-append', append,
+    '-drive', `file=${overlay},format=qcow2,if=virtio`,
+    ...share(repoRoot(), 'spliced', true),
+    ...share(run.workDir, 'work', false),
+    '-device', 'virtio-rng-pci',
+  ];
+}
+
+/** One QEMU process until the guest powers off, resets, or the deadline passes; always leaves no qemu behind. */
+function boot(args: string[], deadline: number, onOutput: (chunk: string) => void): Promise<{ timedOut: boolean }> {
+  return new Promise((resolve, reject) => {
+    const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => qemu.kill('SIGKILL'), Math.max(0, deadline - Date.now()));
+    const killOnExit = (): void => void qemu.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    qemu.stdout.setEncoding('utf8').on('data', onOutput);
+    qemu.stderr.setEncoding('utf8').on('data', onOutput);
+    qemu.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    qemu.on('close', () => {
+      clearTimeout(timer);
+      process.removeListener('exit', killOnExit);
+      resolve({ timedOut: Date.now() >= deadline });
+    });
+  });
+}
+
+/** Boot the guest, run `entry` at every boot, and report how it ended. A fresh overlay per run keeps the image pristine. */
+export async function runGuest(run: GuestRun): Promise<GuestResult> {
+  const image = await ensureImage();
+  const deadline = Date.now() + run.timeoutMs;
+  const scratch = mkdtempSync(join(tmpdir(), `spliced-guest-${run.name}-`));
+  const control = join(run.workDir, '.guest');
+  rmSync(control, { recursive: true, force: true });
+  mkdirSync(control, { recursive: true });
+  writeFileSync(join(control, 'entry'), run.entry);
+  const overlay = join(scratch, 'run.qcow2');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image.rootImage, '-F', 'raw', overlay]);
+
+  const kernels = run.kernels ?? [DEFAULT_KERNEL];
+  const maxBoots = run.maxBoots ?? 1;
+  let consoleLog = '';
+  let boots = 0;
+  try {
+    while (boots < maxBoots) {
+      const kernel = kernels[Math.min(boots, kernels.length - 1)];
+      boots++;
+      consoleLog += `\n=== ${run.name}: boot ${boots} (${kernel}) ===\n`;
+      const { timedOut } = await boot(qemuArgs(image, overlay, run, kernel), deadline, (chunk) => {
+        consoleLog += chunk;
+        if (process.env.SPLICED_GUEST_VERBOSE) process.stderr.write(chunk);
+      });
+      const exitFile = join(control, 'exit');
+      if (existsSync(exitFile)) {
+        return { exitCode: Number(readFileSync(exitFile, 'utf8').trim()), boots, console: consoleLog, timedOut: false };
+      }
+      if (timedOut) return { exitCode: null, boots, console: consoleLog, timedOut: true };
+      // No exit status: the guest rebooted (asked for, or a crash/reset); boot again on the same disk.
+    }
+    return { exitCode: null, boots, console: consoleLog, timedOut: false };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
