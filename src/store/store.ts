@@ -263,6 +263,16 @@ export class Store {
     return { id: Number(info.lastInsertRowid), bootId, startedAt: at, aliveAt: at, cleanStopAt: null };
   }
 
+  /** The latest daemon session of boot `bootId`, if the daemon ran before in this boot. */
+  lastSessionOfBoot(bootId: string): Session | undefined {
+    return this.db
+      .prepare(
+        `SELECT id, boot_id AS bootId, started_at AS startedAt, alive_at AS aliveAt, clean_stop_at AS cleanStopAt
+         FROM sessions WHERE boot_id = ? ORDER BY id DESC LIMIT 1`,
+      )
+      .get(bootId) as Session | undefined;
+  }
+
   /** The last daemon session of the newest boot other than `bootId`. */
   lastSessionOfPreviousBoot(bootId: string): Session | undefined {
     return this.db

@@ -1,0 +1,187 @@
+// Apply one module: keep a copy, check it is a livepatch for exactly this kernel build, write the intent, load it,
+// then record the outcome (stack position, patched functions, superseded patches) in one transaction.
+
+import { asSplicedError, SplicedError } from '../errors';
+import type { ModuleInfo } from '../kernel/types';
+import { nowIso, type PatchRow, type StoredModule } from '../store';
+import { buildOf, transitionOptions, type EngineContext } from './context';
+import type { EngineJob } from './job';
+import type { ApplyOptions, PatchFunctionRecord, PatchOrigin } from './types';
+
+/** Modinfo fields a splice module may carry (docs/files.md). */
+export const MODINFO = {
+  version: 'spliced.version',
+  cves: 'spliced.cves',
+  buildId: 'spliced.kernel_build_id',
+} as const;
+
+const AUTOMATIC_ORIGINS: readonly PatchOrigin[] = ['drop-dir', 'feed'];
+
+export interface ApplyOutcome {
+  /** The recorded patch: applied on success; failed (or null if never recorded) on failure. */
+  patch: PatchRow | null;
+  /** Rows an atomic-replace patch superseded. */
+  superseded: PatchRow[];
+  error: SplicedError | null;
+}
+
+export async function applyModule(
+  ctx: EngineContext,
+  job: EngineJob,
+  path: string,
+  options: ApplyOptions,
+): Promise<ApplyOutcome> {
+  let row: (PatchRow & { intentId: number }) | null = null;
+  try {
+    if (ctx.settings.disabledReason !== null && AUTOMATIC_ORIGINS.includes(options.origin)) {
+      throw new SplicedError('Disabled', `not applying ${path} automatically: ${ctx.settings.disabledReason}`, {
+        reason: ctx.settings.disabledReason,
+      });
+    }
+    job.report(5, 'copying the module into the state directory');
+    const stored = ctx.modules.put(path);
+    job.report(15, 'reading the module information');
+    const info = await ctx.kernel.readModuleInfo(stored.path);
+    checkModule(ctx, info, path);
+    row = recordIntent(ctx, stored, info, options);
+    job.report(30, 'loading the module and waiting for the livepatch transition');
+    const intentId = row.intentId;
+    const load = await ctx.kernel.load(stored.path, transitionOptions(ctx.settings, options.transitionTimeoutMs));
+    job.report(90, 'recording the applied patch');
+    await ctx.live.refresh();
+    const functions = liveFunctions(ctx, load.patch);
+    const superseded = ctx.store.transaction(() => {
+      ctx.store.removeIntent(intentId);
+      ctx.store.markApplied(row!.id, functions, nowIso());
+      ctx.store.pushOnStack(row!.id, buildOf(ctx.identity));
+      ctx.store.addEvent({ kind: 'applied', patch: row!, bootId: ctx.bootId, requestedBy: options.requestedBy });
+      return recordSuperseded(ctx, load.superseded, row!);
+    });
+    ctx.log.info({ patch: row.id, name: row.name, durationMs: load.durationMs, origin: options.origin }, 'patch applied');
+    return { patch: ctx.store.patch(row.id)!, superseded, error: null };
+  } catch (err) {
+    const error = asSplicedError(err);
+    if (row !== null) {
+      await refreshQuietly(ctx);
+      const failed = row;
+      ctx.store.transaction(() => {
+        ctx.store.removeIntent(failed.intentId);
+        // A patch that is still in a stack (applied before, e.g. held by the crash guard) keeps its place.
+        if (ctx.store.stackPosition(failed.id) === null) ctx.store.markFailed(failed.id, error);
+        ctx.store.addEvent({
+          kind: 'failed',
+          patch: failed,
+          bootId: ctx.bootId,
+          reason: `${error.kind}: ${error.message}`,
+          requestedBy: options.requestedBy,
+        });
+      });
+    }
+    ctx.log.error({ path, patch: row?.id, kind: error.kind, details: error.details }, `apply failed: ${error.message}`);
+    return { patch: row && ctx.store.patch(row.id)!, superseded: [], error };
+  }
+}
+
+/** After a failed kernel action the live view must be re-read; a failure to read it is logged, not thrown over the first. */
+export async function refreshQuietly(ctx: EngineContext): Promise<void> {
+  try {
+    await ctx.live.refresh();
+  } catch (err) {
+    ctx.log.error({ err: asSplicedError(err).message }, 'cannot read /sys/kernel/livepatch');
+  }
+}
+
+function checkModule(ctx: EngineContext, info: ModuleInfo, path: string): void {
+  if (!info.livepatch) {
+    throw new SplicedError('NotLivepatchModule', `${path} is a kernel module but not a livepatch module`, { path });
+  }
+  const { release, buildId } = ctx.identity;
+  if (info.release !== release) {
+    throw new SplicedError('WrongKernel', `${path} was built for kernel ${info.release}, this is ${release}`, {
+      path,
+      moduleRelease: info.release,
+      runningRelease: release,
+    });
+  }
+  const declaredBuildId = info.fields[MODINFO.buildId]?.[0];
+  if (declaredBuildId !== undefined && declaredBuildId !== buildId) {
+    throw new SplicedError(
+      'WrongKernel',
+      `${path} was built for another build of ${release} (build id ${declaredBuildId}, running ${buildId})`,
+      { path, moduleBuildId: declaredBuildId, runningBuildId: buildId },
+    );
+  }
+  const live = ctx.live.get(info.name);
+  if (live !== undefined) {
+    const owner = ctx.store.patchesNamed(info.name).find((p) => ctx.store.stackPosition(p.id) !== null);
+    throw new SplicedError(
+      'AlreadyLoaded',
+      `a livepatch named ${info.name} is already loaded${owner ? ` (patch ${owner.id})` : ''}`,
+      { name: info.name, ...(owner ? { patchId: owner.id } : {}) },
+    );
+  }
+}
+
+/** Record the patch (first time) and the intent to load it, in one transaction. */
+function recordIntent(
+  ctx: EngineContext,
+  stored: StoredModule,
+  info: ModuleInfo,
+  options: ApplyOptions,
+): PatchRow & { intentId: number } {
+  return ctx.store.transaction(() => {
+    const id = stored.sha256.slice(0, 12);
+    let row = ctx.store.patch(id);
+    if (row === undefined) {
+      row = {
+        id,
+        sha256: stored.sha256,
+        name: info.name,
+        origin: options.origin,
+        kernelRelease: ctx.identity.release,
+        kernelBuildId: ctx.identity.buildId,
+        description: info.description ?? info.fields.description?.[0] ?? '',
+        cves: splitList(info.fields[MODINFO.cves]),
+        version: info.fields[MODINFO.version]?.[0] ?? null,
+        functions: [],
+        moduleFile: stored.file,
+        status: 'new',
+        addedAt: nowIso(),
+        appliedAt: null,
+        lastError: null,
+        heldReason: null,
+      };
+      ctx.store.insertPatch(row);
+    } else {
+      ctx.store.setOrigin(id, options.origin);
+    }
+    const intentId = ctx.store.addIntent('apply', id, ctx.bootId, options.requestedBy ?? null);
+    return { ...row, intentId };
+  });
+}
+
+/** `spliced.cves` may be given once per CVE or as one comma/space separated list. */
+function splitList(values: string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => v.split(/[\s,]+/)).filter((v) => v.length > 0);
+}
+
+export function liveFunctions(ctx: EngineContext, name: string): PatchFunctionRecord[] {
+  const live = ctx.live.get(name);
+  return (live?.objects ?? []).flatMap((object) =>
+    object.functions.map((f) => ({ object: object.name, name: f.name, sympos: f.sympos })),
+  );
+}
+
+function recordSuperseded(ctx: EngineContext, names: string[], by: PatchRow): PatchRow[] {
+  const superseded: PatchRow[] = [];
+  for (const name of names) {
+    for (const old of ctx.store.patchesNamed(name)) {
+      if (old.id === by.id || ctx.store.stackPosition(old.id) === null) continue;
+      ctx.store.setStatus(old.id, 'superseded');
+      ctx.store.removeFromStack(old.id);
+      ctx.store.addEvent({ kind: 'superseded', patch: old, bootId: ctx.bootId, reason: `replaced by ${by.id}` });
+      superseded.push(ctx.store.patch(old.id)!);
+    }
+  }
+  return superseded;
+}

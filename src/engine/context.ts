@@ -1,0 +1,64 @@
+// What every part of the engine shares: the ports, the store, the running kernel and this boot, and a cached view
+// of /sys/kernel/livepatch that is re-read after every kernel action (never trusted across one).
+
+import type { KernelIdentity, KernelPort, LivePatch, TransitionOptions } from '../kernel/types';
+import type { KernelBuild, ModuleStore, Store } from '../store';
+
+/** The logging calls the engine makes (pino's signature). */
+export interface EngineLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export interface EngineSettings {
+  /** How long a livepatch transition may take before the kernel port reverses it. */
+  transitionTimeoutMs: number;
+  /** A patch applied this long before an unclean end of the previous boot is not reapplied. */
+  crashGuardWindowMs: number;
+  /** Why spliced is disabled (kill switch), or null. */
+  disabledReason: string | null;
+}
+
+export interface EngineContext {
+  kernel: KernelPort;
+  store: Store;
+  modules: ModuleStore;
+  log: EngineLog;
+  identity: KernelIdentity;
+  bootId: string;
+  settings: EngineSettings;
+  live: LiveView;
+}
+
+export function buildOf(identity: KernelIdentity): KernelBuild {
+  return { release: identity.release, buildId: identity.buildId };
+}
+
+export function transitionOptions(settings: EngineSettings, timeoutMs?: number): TransitionOptions {
+  return { transitionTimeoutMs: timeoutMs ?? settings.transitionTimeoutMs };
+}
+
+export class LiveView {
+  private patches = new Map<string, LivePatch>();
+
+  constructor(private readonly kernel: KernelPort) {}
+
+  async refresh(): Promise<void> {
+    this.patches = new Map((await this.kernel.list()).map((p) => [p.name, p]));
+  }
+
+  get(name: string): LivePatch | undefined {
+    return this.patches.get(name);
+  }
+
+  /** Enabled and not in transition: the patch runs. */
+  isApplied(name: string): boolean {
+    const patch = this.patches.get(name);
+    return patch !== undefined && patch.enabled && !patch.transition;
+  }
+
+  all(): LivePatch[] {
+    return [...this.patches.values()];
+  }
+}

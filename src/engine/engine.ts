@@ -1,0 +1,225 @@
+// The engine: apply / revert / list over the kernel port and the store, one mutating job at a time, with the boot
+// sequence (reconcile, crash guard, reapply) run before any job. Knows nothing of D-Bus.
+
+import { EventEmitter } from 'node:events';
+import { SplicedError } from '../errors';
+import type { KernelPort } from '../kernel/types';
+import type { ModuleStore, PatchRow, Session, Store } from '../store';
+import { applyModule } from './apply';
+import { applyCrashGuard, reapplyStack, type BootReport } from './boot';
+import { buildOf, LiveView, type EngineContext, type EngineLog, type EngineSettings } from './context';
+import { EngineJob, JobQueue } from './job';
+import { reconcileIntents, type Reconciliation } from './reconcile';
+import { isForRunningKernel, toRecord } from './records';
+import { planRevert, revertPatches } from './revert';
+import type {
+  ApplyOptions,
+  Engine,
+  EngineEvents,
+  EngineStatus,
+  HistoryEvent,
+  HistoryQuery,
+  Job,
+  PatchRecord,
+  RevertOptions,
+} from './types';
+import { baseVersionOf, effectiveVersion } from './version';
+
+export interface EngineDeps {
+  kernel: KernelPort;
+  store: Store;
+  modules: ModuleStore;
+  log: EngineLog;
+  /** /proc/sys/kernel/random/boot_id of this boot. */
+  bootId: string;
+  settings: EngineSettings;
+}
+
+export interface StartReport extends BootReport {
+  reconciled: Reconciliation[];
+}
+
+export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine {
+  private readonly queue = new JobQueue();
+  private notLoaded: Map<string, string> = new Map();
+  private heldAtBoot: string[] = [];
+  private started = false;
+  private stopping = false;
+  private session: Session | null = null;
+  private releaseQueue!: () => void;
+
+  private constructor(private readonly ctx: EngineContext) {
+    super();
+    // Jobs wait for the boot sequence: nothing is applied or reverted before the recorded stack is in place.
+    this.queue.hold(new Promise<void>((resolve) => (this.releaseQueue = resolve)));
+  }
+
+  /** Read the running kernel's identity and build the engine; call start() next. */
+  static async create(deps: EngineDeps): Promise<SplicedEngine> {
+    const identity = await deps.kernel.identity();
+    const live = new LiveView(deps.kernel);
+    await live.refresh();
+    return new SplicedEngine({ ...deps, identity, live });
+  }
+
+  /** Reconcile interrupted intents, apply the crash guard, reapply the recorded stack. Run once, before READY=1. */
+  async start(): Promise<StartReport> {
+    const { store, bootId } = this.ctx;
+    const firstSessionOfBoot = store.lastSessionOfBoot(bootId) === undefined;
+    this.session = store.startSession(bootId);
+    try {
+      const reconciled = await reconcileIntents(this.ctx);
+      this.heldAtBoot = applyCrashGuard(this.ctx, firstSessionOfBoot);
+      const report = await reapplyStack(this.ctx, this.heldAtBoot);
+      this.notLoaded = report.notLoaded;
+      return { ...report, reconciled };
+    } finally {
+      this.started = true;
+      this.releaseQueue();
+      this.emitStatus();
+    }
+  }
+
+  /** Record that the daemon is alive (the crash guard measures "shortly before the end" from the last of these). */
+  heartbeat(): void {
+    if (this.session) this.ctx.store.markAlive(this.session.id);
+  }
+
+  /** Refuse new jobs, let queued ones finish, record a clean stop. Never unloads patches. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.queue.drain();
+    if (this.session) this.ctx.store.markCleanStop(this.session.id);
+  }
+
+  apply(path: string, options: ApplyOptions): Job {
+    return this.enqueue(new EngineJob('apply', path), async (job) => {
+      const outcome = await applyModule(this.ctx, job, path, options);
+      const record = outcome.patch && this.record(outcome.patch);
+      if (outcome.error) {
+        this.emit('patch-failed', { patch: record, target: path, error: outcome.error });
+        throw outcome.error;
+      }
+      this.notLoaded.delete(record!.id);
+      this.emit('patch-applied', record!);
+      return { patches: [record!] };
+    });
+  }
+
+  revert(id: string, options: RevertOptions = {}): Job {
+    return this.enqueue(new EngineJob('revert', id), async (job) => {
+      const patch = this.resolve(id);
+      const plan = planRevert(this.ctx, patch, options);
+      const outcome = await revertPatches(this.ctx, job, plan, options);
+      const reverted = outcome.reverted.map((row) => this.record(row));
+      for (const record of reverted) {
+        this.notLoaded.delete(record.id);
+        this.emit('patch-reverted', record);
+      }
+      if (outcome.failed) {
+        const { patch: failedPatch, error } = outcome.failed;
+        this.emit('patch-failed', { patch: this.record(failedPatch), target: id, error });
+        throw error;
+      }
+      return { patches: reverted };
+    });
+  }
+
+  list(): PatchRecord[] {
+    const stackOrder = new Map(this.ctx.store.stack(buildOf(this.ctx.identity)).map((e) => [e.patchId, e.position]));
+    const rows = this.ctx.store.allPatches();
+    const inStack = rows.filter((r) => stackOrder.has(r.id)).sort((a, b) => stackOrder.get(a.id)! - stackOrder.get(b.id)!);
+    const rest = rows.filter((r) => !stackOrder.has(r.id));
+    return [...inStack, ...rest].map((row) => this.record(row));
+  }
+
+  getPatch(id: string): PatchRecord {
+    return this.record(this.resolve(id));
+  }
+
+  status(): EngineStatus {
+    const { identity, settings, store, live } = this.ctx;
+    const mine = store.allPatches().filter((row) => isForRunningKernel(row, this.ctx));
+    const applied = store
+      .stack(buildOf(identity))
+      .map((e) => store.patch(e.patchId)!)
+      .filter((row) => live.isApplied(row.name));
+    const baseVersion = baseVersionOf(identity.version, identity.release);
+    return {
+      kernel: identity,
+      baseVersion,
+      effectiveVersion: effectiveVersion(
+        baseVersion,
+        mine
+          .filter((row) => row.status !== 'superseded')
+          .map((row) => ({ version: row.version, applied: row.status === 'applied' && live.isApplied(row.name) })),
+      ),
+      state: !this.started
+        ? 'starting'
+        : this.queue.busy
+          ? 'busy'
+          : settings.disabledReason !== null
+            ? 'disabled'
+            : 'idle',
+      disabledReason: settings.disabledReason,
+      ...this.rebootNeed(mine),
+      applied: applied.map((row) => row.id),
+      heldByCrashGuard: this.heldAtBoot,
+    };
+  }
+
+  history(query?: HistoryQuery): HistoryEvent[] {
+    return this.ctx.store.history(query);
+  }
+
+  jobs(): Job[] {
+    return this.queue.jobs();
+  }
+
+  /** The live kernel disagrees with the record in a way only a reboot fixes: a module that could not be unloaded. */
+  private rebootNeed(mine: PatchRow[]): Pick<EngineStatus, 'rebootRequired' | 'rebootReasons'> {
+    const reasons: string[] = [];
+    for (const patch of this.ctx.live.all()) {
+      if (!patch.enabled && !patch.transition) {
+        reasons.push(`livepatch ${patch.name} is disabled but its module is still loaded`);
+      }
+    }
+    for (const row of mine) {
+      if (row.status !== 'applied' && row.status !== 'new' && this.ctx.live.isApplied(row.name)) {
+        reasons.push(`patch ${row.id} (${row.name}) is recorded as ${row.status} but is still live`);
+      }
+    }
+    return { rebootRequired: reasons.length > 0, rebootReasons: reasons };
+  }
+
+  private record(row: PatchRow): PatchRecord {
+    return toRecord(row, this.ctx, this.notLoaded);
+  }
+
+  /** A patch by id, or by livepatch name (the running kernel's first). */
+  private resolve(idOrName: string): PatchRow {
+    const byId = this.ctx.store.patch(idOrName);
+    if (byId) return byId;
+    const named = this.ctx.store.patchesNamed(idOrName);
+    const found = named.find((row) => isForRunningKernel(row, this.ctx)) ?? named[0];
+    if (found) return found;
+    throw new SplicedError('NoSuchPatch', `no patch with id or name "${idOrName}" is known`, { id: idOrName });
+  }
+
+  private enqueue(job: EngineJob, work: (job: EngineJob) => Promise<{ patches: PatchRecord[] }>): Job {
+    this.emit('job-created', job);
+    const guarded = async (j: EngineJob) => {
+      if (this.stopping) {
+        throw new SplicedError('Internal', 'spliced is stopping; try again once it has started again');
+      }
+      return work(j);
+    };
+    this.queue.enqueue(job, guarded, () => this.emitStatus());
+    this.emitStatus();
+    return job;
+  }
+
+  private emitStatus(): void {
+    this.emit('status-changed', this.status());
+  }
+}
