@@ -1,0 +1,97 @@
+// Applies a patch to the cached tree in place and takes it back out, so the 1.5 GB tree is never copied.
+// Before the first byte changes, the original of every touched file is saved with a journal; whoever takes the
+// tree lock next restores from that journal, so a crash between apply and restore never leaves the cache patched.
+// Callers hold the tree lock (src/build/lock.ts) around apply and restore.
+
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { SplicedError } from '../errors';
+import type { ParsedPatch } from './patchfile';
+import { run, tail } from './process';
+import type { Tree } from './tree';
+
+interface JournalEntry {
+  path: string;
+  /** False for a file the patch creates: restoring deletes it. */
+  existed: boolean;
+  mtimeMs?: number;
+}
+
+interface Journal {
+  patchSha256: string;
+  files: JournalEntry[];
+  /** Objects compiled from patched sources: deleted on restore so no post object stays in the tree. */
+  objects: string[];
+}
+
+function journalDir(tree: Tree): string {
+  return path.join(tree.cacheDir, 'journal');
+}
+
+function patchArgs(tree: Tree, patch: ParsedPatch, extra: string[]): string[] {
+  return [`-p${patch.strip}`, '--batch', '--forward', '--no-backup-if-mismatch', '-r', '-', '-d', tree.sourceDir, ...extra];
+}
+
+/** Checks that the patch applies cleanly to the pristine tree; refuses with patch's own report otherwise. */
+export async function checkApplies(tree: Tree, patch: ParsedPatch): Promise<void> {
+  const res = await run('patch', patchArgs(tree, patch, ['--dry-run']), { input: patch.text });
+  if (res.code !== 0) {
+    throw new SplicedError(
+      'BuildFailed',
+      `the patch does not apply to linux-source ${tree.debianVersion}:\n${tail(res.stdout + res.stderr)}`,
+      { kernel: tree.release, debianVersion: tree.debianVersion },
+    );
+  }
+}
+
+/** Saves the originals, then applies the patch to the tree. `objects` are the post objects to clean up on restore. */
+export async function applyWithJournal(tree: Tree, patch: ParsedPatch, objects: string[]): Promise<void> {
+  const dir = journalDir(tree);
+  await fs.rm(dir, { recursive: true, force: true });
+  const entries: JournalEntry[] = [];
+  for (const file of patch.files) {
+    const source = path.join(tree.sourceDir, file.path);
+    const stat = await fs.stat(source).catch(() => undefined);
+    if (stat) {
+      const saved = path.join(dir, 'orig', file.path);
+      await fs.mkdir(path.dirname(saved), { recursive: true });
+      await fs.copyFile(source, saved);
+    }
+    entries.push({ path: file.path, existed: stat !== undefined, mtimeMs: stat?.mtimeMs });
+  }
+  const journal: Journal = { patchSha256: patch.sha256, files: entries, objects };
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(path.join(dir, 'journal.json.tmp'), JSON.stringify(journal, null, 2));
+  await fs.rename(path.join(dir, 'journal.json.tmp'), path.join(dir, 'journal.json'));
+
+  const res = await run('patch', patchArgs(tree, patch, []), { input: patch.text });
+  if (res.code !== 0) {
+    await restoreTree(tree);
+    throw new SplicedError('BuildFailed', `applying the patch failed:\n${tail(res.stdout + res.stderr)}`);
+  }
+}
+
+/**
+ * Puts back every file a journal names and deletes the journal. Returns whether a patched tree was found,
+ * i.e. whether an earlier build was interrupted between apply and restore.
+ */
+export async function restoreTree(tree: Tree): Promise<boolean> {
+  const dir = journalDir(tree);
+  const text = await fs.readFile(path.join(dir, 'journal.json'), 'utf8').catch(() => undefined);
+  if (text !== undefined) {
+    const journal = JSON.parse(text) as Journal;
+    for (const entry of journal.files) {
+      const target = path.join(tree.sourceDir, entry.path);
+      if (entry.existed) {
+        await fs.copyFile(path.join(dir, 'orig', entry.path), target);
+        if (entry.mtimeMs !== undefined) await fs.utimes(target, new Date(), new Date(entry.mtimeMs));
+      } else {
+        await fs.rm(target, { force: true });
+      }
+    }
+    for (const object of journal.objects) await fs.rm(path.join(tree.sourceDir, object), { force: true });
+  }
+  // Without journal.json the tree was never touched: the directory is just an unfinished save.
+  await fs.rm(dir, { recursive: true, force: true });
+  return text !== undefined;
+}
