@@ -117,12 +117,13 @@ export interface JobResult {
   patches: PatchRecord[];
 }
 
-export interface JobEvents extends Record<string, unknown[]> {
+// Type aliases, not interfaces: node's typed EventEmitter needs event maps without an index signature.
+export type JobEvents = {
   /** progress, status or state changed */
   changed: [Job];
   /** emitted exactly once, after result or error is set */
   finished: [Job];
-}
+};
 
 export interface Job extends TypedEmitter<JobEvents> {
   /** Unique within the daemon's lifetime, counting from 1. */
@@ -155,14 +156,14 @@ export interface RevertOptions {
   transitionTimeoutMs?: number;
 }
 
-export interface EngineEvents extends Record<string, unknown[]> {
+export type EngineEvents = {
   'patch-applied': [PatchRecord];
   'patch-reverted': [PatchRecord];
   /** patch is null when the file never became a recorded patch (unreadable, wrong kernel, ...). */
   'patch-failed': [{ patch: PatchRecord | null; target: string; error: SplicedError }];
   'status-changed': [EngineStatus];
   'job-created': [Job];
-}
+};
 
 /**
  * The engine. Mutating calls return a Job at once (queued; one runs at a time) and never throw: their failure is the

@@ -1,0 +1,78 @@
+// A temp state dir, a store and an engine over the fake kernel; "restart" and "reboot" reuse the state dir the way
+// the daemon would after being killed or after the machine rebooted.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after } from 'node:test';
+import { SplicedEngine, type StartReport } from '../../../src/engine';
+import type { EngineLog } from '../../../src/engine/context';
+import { ModuleStore, Store } from '../../../src/store';
+import { FakeKernel } from './fake-kernel';
+
+export interface Machine {
+  dir: string;
+  kernel: FakeKernel;
+  bootId: string;
+}
+
+export interface Running {
+  engine: SplicedEngine;
+  store: Store;
+  report: StartReport;
+  logs: string[];
+}
+
+export interface StartOptions {
+  disabledReason?: string | null;
+  crashGuardWindowMs?: number;
+  transitionTimeoutMs?: number;
+}
+
+let boots = 0;
+
+function newBootId(): string {
+  return `boot-${++boots}-${process.pid}`;
+}
+
+export function newMachine(): Machine {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spliced-engine-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(dir, 'incoming'));
+  return { dir, kernel: new FakeKernel(), bootId: newBootId() };
+}
+
+/** The same machine after a reboot: nothing live, a new boot id, the same state dir. */
+export function reboot(machine: Machine, kernel: FakeKernel = new FakeKernel()): Machine {
+  return { dir: machine.dir, kernel, bootId: newBootId() };
+}
+
+/** Start the daemon's engine on `machine` (also how a restart after kill -9 looks: same boot, same kernel). */
+export async function startEngine(machine: Machine, options: StartOptions = {}): Promise<Running> {
+  const store = Store.open(path.join(machine.dir, 'spliced.db'));
+  after(() => store.close());
+  const logs: string[] = [];
+  const log: EngineLog = {
+    info: (_fields, message) => logs.push(`info: ${message}`),
+    warn: (_fields, message) => logs.push(`warn: ${message}`),
+    error: (_fields, message) => logs.push(`error: ${message}`),
+  };
+  const engine = await SplicedEngine.create({
+    kernel: machine.kernel,
+    store,
+    modules: new ModuleStore(path.join(machine.dir, 'modules')),
+    log,
+    bootId: machine.bootId,
+    settings: {
+      transitionTimeoutMs: options.transitionTimeoutMs ?? 2000,
+      crashGuardWindowMs: options.crashGuardWindowMs ?? 120_000,
+      disabledReason: options.disabledReason ?? null,
+    },
+  });
+  const report = await engine.start();
+  return { engine, store, report, logs };
+}
+
+export function incoming(machine: Machine): string {
+  return path.join(machine.dir, 'incoming');
+}
