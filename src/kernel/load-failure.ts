@@ -1,0 +1,71 @@
+// Why the kernel refused a module: insmod only relays an errno; the reason is in the kernel log records written
+// during the attempt. Turn both into the error kind an admin can act on.
+import { SplicedError } from '../errors';
+import type { KmsgRecord } from './kmsg';
+import type { ModuleLoaderError } from './module-loader';
+
+export interface LoadAttempt {
+  path: string;
+  name: string;
+  release: string;
+  failure: ModuleLoaderError;
+  /** Kernel log records written while the module was being inserted. */
+  records: readonly KmsgRecord[];
+}
+
+function matches(lines: readonly string[], pattern: RegExp): string[] {
+  return lines.flatMap((line) => {
+    const m = pattern.exec(line);
+    return m ? [m[1]] : [];
+  });
+}
+
+/** Log lines about this module: the module's own prefix, or the livepatch core's. */
+function relevantLines(name: string, records: readonly KmsgRecord[]): string[] {
+  return records.map((r) => r.message).filter((m) => m.startsWith(`${name}:`) || m.startsWith('livepatch:'));
+}
+
+export function classifyLoadFailure(attempt: LoadAttempt): SplicedError {
+  const { path, name, release, failure } = attempt;
+  const kernelLog = relevantLines(name, attempt.records);
+  const details = { path, module: name, errno: failure.errno, loader: failure.message, kernelLog };
+  const said = kernelLog.length ? ` The kernel said: ${kernelLog.join(' | ')}` : '';
+
+  const crcSymbols = matches(kernelLog, /disagrees about version of symbol (\S+)/);
+  if (crcSymbols.length) {
+    return new SplicedError(
+      'WrongKernel',
+      `${name} was built against different kernel headers than the running ${release}: symbol versions differ for ${crcSymbols.join(', ')}.`,
+      { ...details, symbols: crcSymbols },
+    );
+  }
+  const magic = /version magic '([^']*)' should be '([^']*)'/.exec(kernelLog.join('\n'));
+  if (magic) {
+    return new SplicedError('WrongKernel', `${name} was built for "${magic[1]}" but the running kernel is "${magic[2]}".`, {
+      ...details,
+      vermagic: magic[1],
+    });
+  }
+  const unknown = [
+    ...matches(kernelLog, /Unknown symbol (\S+)/),
+    ...matches(kernelLog, /symbol '([^']+)' not found/),
+    ...matches(kernelLog, /unresolvable ambiguity for symbol '([^']+)'/),
+  ];
+  if (unknown.length) {
+    const symbols = [...new Set(unknown)];
+    return new SplicedError(
+      'UnresolvedSymbol',
+      `${name} needs ${symbols.join(', ')}, which the running kernel ${release} does not provide.`,
+      { ...details, symbols },
+    );
+  }
+  switch (failure.errno) {
+    case 'EEXIST':
+      return new SplicedError('AlreadyLoaded', `a module named ${name} is already loaded.`, details);
+    case 'EBUSY':
+      return new SplicedError('Busy', `another livepatch transition is still running; ${name} was not loaded. Try again later.${said}`, details);
+    case 'ENOEXEC':
+      return new SplicedError('CorruptModule', `the kernel rejected ${path} as an invalid module.${said}`, details);
+  }
+  return new SplicedError('LoadFailed', `the kernel refused to load ${name}: ${failure.message}.${said}`, details);
+}
