@@ -151,9 +151,22 @@ export function busctl(address: string, args: string[], options: RunOptions = {}
   return run('busctl', [`--address=${address}`, ...args], options);
 }
 
-/** dbus-send shows the D-Bus error name of a failed call ("Error org.spliced.Spliced1.Error.NoSuchPatch: ..."). */
-export function dbusSend(address: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
-  return run('dbus-send', [`--bus=${address}`, '--print-reply', '--dest=org.spliced.Spliced1', ...args], options);
+/** Call a Manager method with gdbus (args in GVariant text) expecting a D-Bus error, which busctl would not name. */
+export async function managerError(
+  address: string,
+  member: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<{ name: string; message: string }> {
+  const r = await run(
+    'gdbus',
+    ['call', '--address', address, '--dest', 'org.spliced.Spliced1', '--object-path', '/org/spliced/Spliced1',
+      '--method', `org.spliced.Spliced1.Manager.${member}`, ...args],
+    options,
+  );
+  const error = /^Error: GDBus\.Error:([\w.]+): ([\s\S]*)$/.exec(r.stderr.trim());
+  if (r.code === 0 || !error) throw new Error(`expected ${member} to fail with a D-Bus error: ${JSON.stringify(r)}`);
+  return { name: error[1], message: error[2] };
 }
 
 /** `busctl monitor` running in the background; lines() are its JSON messages so far. */
