@@ -5,9 +5,12 @@
 // patch of the running kernel build declaring that version or an older one is applied; the running kernel's own
 // package version when there is none.
 
-/** The Debian package version of the running kernel from the /proc/version line ("... Debian 6.1.158-1 (...)"). */
+/**
+ * The Debian package version of the running kernel from the /proc/version line: the "Debian X" after the build
+ * number ("#1 SMP PREEMPT_DYNAMIC Debian 6.1.158-1 (2025-11-09)"), not the compiler's earlier "(Debian 12.2.0-14)".
+ */
 export function baseVersionOf(procVersion: string, release: string): string {
-  const match = /\bDebian (\S+)/.exec(procVersion);
+  const match = /#\d+ .*\bDebian (\S+)/.exec(procVersion);
   return match ? match[1] : release;
 }
 

@@ -203,3 +203,31 @@ describe('revert', () => {
     assert.throws(() => engine.getPatch('nope'), (err: SplicedError) => err.kind === 'NoSuchPatch');
   });
 });
+
+describe('status', () => {
+  it('reports the effective version from the applied patches and falls back after a revert', async () => {
+    const machine = newMachine();
+    const { engine } = await startEngine(machine);
+    assert.equal(engine.status().effectiveVersion, '6.1.158-1');
+    const versioned = (name: string, version: string) =>
+      writeModule(incoming(machine), { name, fields: { 'spliced.version': [version] } });
+    await engine.apply(versioned('fix159', '6.1.159-1'), { origin: 'dbus' }).done;
+    await engine.apply(versioned('fix160', '6.1.160-1'), { origin: 'dbus' }).done;
+    assert.equal(engine.status().effectiveVersion, '6.1.160-1');
+    await engine.revert('fix160').done;
+    assert.equal(engine.status().effectiveVersion, '6.1.159-1');
+  });
+
+  it('requires a reboot when a patch is disabled in the kernel but its module stays loaded', async () => {
+    const machine = newMachine();
+    const { engine } = await startEngine(machine);
+    await engine.apply(writeModule(incoming(machine), { name: 'stuck' }), { origin: 'dbus' }).done;
+    assert.equal(engine.status().rebootRequired, false);
+    machine.kernel.live.get('stuck')!.enabled = false;
+    machine.kernel.failNext = new SplicedError('PatchNotLoaded', 'cannot unload');
+    await engine.revert('stuck').done;
+    const status = engine.status();
+    assert.equal(status.rebootRequired, true);
+    assert.match(status.rebootReasons[0], /stuck is disabled but its module is still loaded/);
+  });
+});

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SplicedError } from '../../../src/errors';
+import { FakeKernel, FAKE_IDENTITY, writeModule } from './fake-kernel';
+import { incoming, newMachine, reboot, startEngine, type Machine } from './harness';
+
+async function applyAll(machine: Machine, names: string[]) {
+  const running = await startEngine(machine);
+  for (const name of names) {
+    const job = await running.engine.apply(writeModule(incoming(machine), { name }), { origin: 'dbus' }).done;
+    assert.equal(job.state, 'succeeded', job.error?.message);
+  }
+  return running;
+}
+
+/** Apply, then end the boot cleanly (the daemon is stopped by systemd before the reboot). */
+async function applyAndStopCleanly(machine: Machine, names: string[]) {
+  const running = await applyAll(machine, names);
+  await running.engine.stop();
+  return running;
+}
+
+describe('boot reapply', () => {
+  it('reapplies the recorded stack of this kernel build in recorded order before start() returns', async () => {
+    const first = newMachine();
+    await applyAndStopCleanly(first, ['a', 'b', 'c']);
+    const second = reboot(first);
+    const { engine, report } = await startEngine(second);
+    assert.deepEqual(second.kernel.actions, ['load a', 'load b', 'load c']);
+    assert.deepEqual(report.reapplied.map((id) => engine.getPatch(id).name), ['a', 'b', 'c']);
+    assert.deepEqual(engine.list().map((p) => p.state), ['applied', 'applied', 'applied']);
+    assert.equal(engine.history()[0].kind, 'reapplied-at-boot');
+  });
+
+  it('leaves patches that are already loaded alone (a daemon restart in the same boot)', async () => {
+    const machine = newMachine();
+    await applyAll(machine, ['a', 'b']);
+    machine.kernel.actions.length = 0;
+    const { report, engine } = await startEngine(machine);
+    assert.deepEqual(machine.kernel.actions, []);
+    assert.equal(report.alreadyLoaded.length, 2);
+    assert.equal(engine.status().applied.length, 2);
+  });
+
+  it('keeps patches of another kernel build, marked not applicable and not loaded', async () => {
+    const first = newMachine();
+    await applyAndStopCleanly(first, ['a']);
+    const otherBuild = new FakeKernel({ ...FAKE_IDENTITY, buildId: 'ffff0000' });
+    const second = reboot(first, otherBuild);
+    const { engine } = await startEngine(second);
+    assert.deepEqual(otherBuild.actions, []);
+    const [patch] = engine.list();
+    assert.equal(patch.state, 'not-applicable');
+    assert.equal(patch.stackPosition, 1);
+    // Back on the original kernel, it is reapplied.
+    const third = reboot(second);
+    await startEngine(third);
+    assert.deepEqual(third.kernel.actions, ['load a']);
+  });
+
+  it('stops at the first patch that fails to reapply and reports why for each one left out', async () => {
+    const first = newMachine();
+    await applyAndStopCleanly(first, ['a', 'b', 'c']);
+    const second = reboot(first);
+    second.kernel.load = (async (file: string) => {
+      if (file.length > 0 && second.kernel.actions.length === 1) {
+        throw new SplicedError('LoadFailed', 'Invalid module format');
+      }
+      return FakeKernel.prototype.load.call(second.kernel, file);
+    }) as FakeKernel['load'];
+    const { engine } = await startEngine(second);
+    assert.deepEqual(second.kernel.actions, ['load a']);
+    const [a, b, c] = engine.list();
+    assert.equal(a.state, 'applied');
+    assert.equal(b.state, 'not-loaded');
+    assert.match(b.stateReason!, /reapply failed: LoadFailed/);
+    assert.equal(c.state, 'not-loaded');
+    assert.match(c.stateReason!, new RegExp(`because ${b.id} \\(b\\) below it is not loaded`));
+  });
+});
+
+describe('kill switch', () => {
+  it('reapplies nothing, refuses automatic applies, allows explicit ones, and says why in status', async () => {
+    const first = newMachine();
+    await applyAndStopCleanly(first, ['a']);
+    const second = reboot(first);
+    const reason = 'spliced.disable=1 is on the kernel command line';
+    const { engine } = await startEngine(second, { disabledReason: reason });
+    assert.deepEqual(second.kernel.actions, []);
+    const status = engine.status();
+    assert.equal(status.state, 'disabled');
+    assert.equal(status.disabledReason, reason);
+    assert.equal(engine.list()[0].state, 'not-loaded');
+    assert.match(engine.list()[0].stateReason!, /spliced.disable=1/);
+
+    const dropped = await engine.apply(writeModule(incoming(second), { name: 'auto' }), { origin: 'drop-dir' }).done;
+    assert.equal(dropped.error?.kind, 'Disabled');
+    const explicit = await engine.apply(writeModule(incoming(second), { name: 'manual' }), { origin: 'dbus' }).done;
+    assert.equal(explicit.state, 'succeeded');
+    assert.deepEqual(second.kernel.actions, ['load manual']);
+  });
+});
+
+describe('crash guard', () => {
+  it('does not reapply a patch applied shortly before an unclean end of the previous boot, and reports it', async () => {
+    const first = newMachine();
+    await applyAll(first, ['old']);
+    const { engine: before } = await startEngine(first); // restart in the same boot: the session that ends badly
+    const job = await before.apply(writeModule(incoming(first), { name: 'fresh' }), { origin: 'dbus' }).done;
+    assert.equal(job.state, 'succeeded');
+    // No stop(): the machine crashed.
+    const second = reboot(first);
+    const { engine, report } = await startEngine(second, { crashGuardWindowMs: 60_000 });
+    // "old" was also applied within the window of this test's crash, so both are held; see the next test for age.
+    assert.deepEqual(report.held.map((id) => engine.getPatch(id).name).sort(), ['fresh', 'old']);
+    assert.deepEqual(second.kernel.actions, []);
+    const fresh = engine.getPatch('fresh');
+    assert.equal(fresh.state, 'not-loaded');
+    assert.match(fresh.stateReason!, /held by the crash guard/);
+    assert.deepEqual(engine.status().heldByCrashGuard.sort(), report.held.sort());
+    assert.ok(engine.history().some((e) => e.kind === 'skipped-by-crash-guard' && e.patchName === 'fresh'));
+  });
+
+  it('holds only what was applied within the window before the last heartbeat', async () => {
+    const first = newMachine();
+    const { engine: before, store } = await applyAll(first, ['old']);
+    // Pretend "old" was applied 10 minutes ago and the daemon stayed alive since.
+    store.transaction(() => {
+      const tenMinutesAgo = new Date(Date.now() - 600_000).toISOString();
+      (store as unknown as { db: import('better-sqlite3').Database }).db
+        .prepare("UPDATE events SET at = ? WHERE kind = 'applied'")
+        .run(tenMinutesAgo);
+    });
+    before.heartbeat();
+    await before.apply(writeModule(incoming(first), { name: 'fresh' }), { origin: 'dbus' }).done;
+    const second = reboot(first);
+    const { engine, report } = await startEngine(second, { crashGuardWindowMs: 60_000 });
+    assert.deepEqual(report.held.map((id) => engine.getPatch(id).name), ['fresh']);
+    // Held patches stop the reapply of what lies above them; "old" lies below.
+    assert.deepEqual(second.kernel.actions, ['load old']);
+  });
+
+  it('holds nothing after a clean stop, and lets an admin apply a held patch again', async () => {
+    const first = newMachine();
+    await applyAndStopCleanly(first, ['a']);
+    const second = reboot(first);
+    const { report } = await startEngine(second);
+    assert.deepEqual(report.held, []);
+    assert.deepEqual(second.kernel.actions, ['load a']);
+
+    // Crash right after that reapply: the next boot holds "a"; applying its file again reloads it.
+    const third = reboot(second);
+    const { engine, report: thirdReport } = await startEngine(third);
+    assert.equal(thirdReport.held.length, 1);
+    const file = writeModule(incoming(third), { name: 'a' });
+    const again = await engine.apply(file, { origin: 'dbus' }).done;
+    assert.equal(again.state, 'succeeded', again.error?.message);
+    assert.equal(engine.getPatch('a').state, 'applied');
+    assert.equal(engine.getPatch('a').stateReason, null);
+  });
+});

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { baseVersionOf, compareDebianVersions, effectiveVersion } from '../../../src/engine/version';
+import { FAKE_IDENTITY } from './fake-kernel';
+
+describe('Debian version ordering', () => {
+  const ascending = ['6.1.90-1', '6.1.158-1~bpo', '6.1.158-1', '6.1.158-1+deb12u1', '6.1.158-2', '6.1.159-1', '1:5.0-1'];
+  it('orders versions as dpkg does', () => {
+    for (let i = 0; i < ascending.length; i++) {
+      for (let j = 0; j < ascending.length; j++) {
+        assert.equal(compareDebianVersions(ascending[i], ascending[j]), Math.sign(i - j), `${ascending[i]} vs ${ascending[j]}`);
+      }
+    }
+  });
+});
+
+describe('effective version', () => {
+  const base = '6.1.158-1';
+  it('is the kernel package version from /proc/version when nothing newer is applied', () => {
+    assert.equal(baseVersionOf(FAKE_IDENTITY.version, FAKE_IDENTITY.release), base);
+    assert.equal(baseVersionOf('Linux version 6.18.0 (x@y) #1', '6.18.0'), '6.18.0');
+    assert.equal(effectiveVersion(base, []), base);
+    assert.equal(effectiveVersion(base, [{ version: null, applied: true }]), base);
+  });
+
+  it('is the newest version whose fixes, and all older ones, are applied', () => {
+    assert.equal(
+      effectiveVersion(base, [
+        { version: '6.1.159-1', applied: true },
+        { version: '6.1.160-1', applied: true },
+        { version: '6.1.160-1', applied: false },
+        { version: '6.1.161-1', applied: true },
+      ]),
+      '6.1.159-1',
+    );
+    assert.equal(
+      effectiveVersion(base, [
+        { version: '6.1.160-1', applied: true },
+        { version: '6.1.159-1', applied: false },
+      ]),
+      base,
+    );
+    assert.equal(effectiveVersion(base, [{ version: '6.1.150-1', applied: false }, { version: '6.1.159-1', applied: true }]), '6.1.159-1');
+  });
+});

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { isSplicedError } from '../../../src/errors';
+import { ModuleStore, Store, type PatchRow } from '../../../src/store';
+
+const KERNEL = { release: '6.1.0-56-amd64', buildId: 'b1' };
+
+function patch(id: string): PatchRow {
+  return {
+    id,
+    sha256: `${id}-sha`,
+    name: `p_${id}`,
+    origin: 'dbus',
+    kernelRelease: KERNEL.release,
+    kernelBuildId: KERNEL.buildId,
+    description: '',
+    cves: ['CVE-2025-1'],
+    version: null,
+    functions: [],
+    moduleFile: `${id}.ko`,
+    status: 'applied',
+    addedAt: new Date().toISOString(),
+    appliedAt: null,
+    lastError: null,
+    heldReason: null,
+  };
+}
+
+function openStore(): Store {
+  const store = Store.open(':memory:');
+  after(() => store.close());
+  return store;
+}
+
+describe('store', () => {
+  it('round-trips a patch row', () => {
+    const store = openStore();
+    const row = { ...patch('a'), version: '6.1.159-1', functions: [{ object: 'vmlinux', name: 'f', sympos: 2 }] };
+    store.insertPatch(row);
+    assert.deepEqual(store.patch('a'), row);
+  });
+
+  it('keeps the stack order per kernel build; pushing again moves a patch to the top', () => {
+    const store = openStore();
+    for (const id of ['a', 'b', 'c']) {
+      store.insertPatch(patch(id));
+      store.pushOnStack(id, KERNEL);
+    }
+    store.pushOnStack('a', KERNEL);
+    assert.deepEqual(store.stack(KERNEL).map((e) => e.patchId), ['b', 'c', 'a']);
+    store.removeFromStack('c');
+    assert.deepEqual(store.stack(KERNEL).map((e) => e.patchId), ['b', 'a']);
+    assert.deepEqual(store.stack({ ...KERNEL, buildId: 'other' }), []);
+  });
+
+  it('rolls back every write of a failed transaction', () => {
+    const store = openStore();
+    store.insertPatch(patch('a'));
+    assert.throws(() =>
+      store.transaction(() => {
+        store.pushOnStack('a', KERNEL);
+        store.insertPatch(patch('a')); // duplicate id
+      }),
+    );
+    assert.deepEqual(store.stack(KERNEL), []);
+  });
+
+  it('finds the last session of the previous boot, and whether it stopped cleanly', () => {
+    const store = openStore();
+    assert.equal(store.lastSessionOfPreviousBoot('boot2'), undefined);
+    const first = store.startSession('boot1');
+    store.markCleanStop(first.id);
+    const second = store.startSession('boot1');
+    store.startSession('boot2');
+    const previous = store.lastSessionOfPreviousBoot('boot2')!;
+    assert.equal(previous.id, second.id);
+    assert.equal(previous.cleanStopAt, null);
+    assert.equal(store.lastSessionOfBoot('boot2')!.bootId, 'boot2');
+  });
+
+  it('returns history newest first, optionally for one patch', () => {
+    const store = openStore();
+    store.insertPatch(patch('a'));
+    store.insertPatch(patch('b'));
+    store.addEvent({ kind: 'applied', patch: store.patch('a')!, bootId: 'b' });
+    store.addEvent({ kind: 'applied', patch: store.patch('b')!, bootId: 'b' });
+    store.addEvent({ kind: 'reverted', patch: store.patch('a')!, bootId: 'b', requestedBy: 'uid 0' });
+    assert.deepEqual(store.history().map((e) => `${e.kind} ${e.patchId}`), ['reverted a', 'applied b', 'applied a']);
+    assert.deepEqual(store.history({ patchId: 'a', limit: 1 }).map((e) => e.requestedBy), ['uid 0']);
+  });
+});
+
+describe('module store', () => {
+  it('keeps one copy per content, named by its sha256', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spliced-modules-'));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const modules = new ModuleStore(path.join(dir, 'modules'));
+    fs.writeFileSync(path.join(dir, 'x.ko'), 'module bytes');
+    fs.writeFileSync(path.join(dir, 'y.ko'), 'module bytes');
+    const x = modules.put(path.join(dir, 'x.ko'));
+    const y = modules.put(path.join(dir, 'y.ko'));
+    assert.equal(x.sha256, createHash('sha256').update('module bytes').digest('hex'));
+    assert.equal(x.path, y.path);
+    assert.equal(path.basename(x.path), `${x.sha256}.ko`);
+    assert.equal(fs.readFileSync(x.path, 'utf8'), 'module bytes');
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'modules')), [`${x.sha256}.ko`]);
+  });
+
+  it('reports an unreadable file as UnreadableModule', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spliced-modules-'));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const modules = new ModuleStore(dir);
+    assert.throws(() => modules.put(path.join(dir, 'missing.ko')), (err) => isSplicedError(err, 'UnreadableModule'));
+  });
+});
