@@ -22,6 +22,7 @@ function statusProperties(s: EngineStatus) {
     KernelRelease: s.kernel.release,
     KernelBuildId: s.kernel.buildId,
     KernelVersion: s.kernel.version,
+    LivepatchSupported: s.livepatchSupported,
     BaseVersion: s.baseVersion,
     EffectiveVersion: s.effectiveVersion,
     State: s.state,
@@ -143,6 +144,7 @@ export class ManagerInterface extends dbus.interface.Interface {
   get KernelRelease() { return this.props.KernelRelease; }
   get KernelBuildId() { return this.props.KernelBuildId; }
   get KernelVersion() { return this.props.KernelVersion; }
+  get LivepatchSupported() { return this.props.LivepatchSupported; }
   get BaseVersion() { return this.props.BaseVersion; }
   get EffectiveVersion() { return this.props.EffectiveVersion; }
   get State() { return this.props.State; }
@@ -177,6 +179,7 @@ ManagerInterface.configureMembers({
     KernelRelease: read('s'),
     KernelBuildId: read('s'),
     KernelVersion: read('s'),
+    LivepatchSupported: read('b'),
     BaseVersion: read('s'),
     EffectiveVersion: read('s'),
     State: read('s'),

@@ -57,6 +57,8 @@ export type EngineState = 'starting' | 'idle' | 'busy' | 'disabled';
 
 export interface EngineStatus {
   kernel: KernelIdentity;
+  /** The running kernel can take livepatches (/sys/kernel/livepatch exists); false: `splicectl status` exits 4. */
+  livepatchSupported: boolean;
   /** Kernel package version of the running kernel, e.g. "6.1.158-1" (from /proc/version; the release if none found). */
   baseVersion: string;
   /** Newest version whose fixes are all applied (like `uptrack-uname -r`); baseVersion when none. */

@@ -85,6 +85,7 @@ export function patchRecord(id: string, overrides: Partial<PatchRecord> = {}): P
 export function engineStatus(overrides: Partial<EngineStatus> = {}): EngineStatus {
   return {
     kernel: { release: '6.1.0-56-amd64', buildId: 'b'.repeat(40), version: 'Linux version 6.1.0-56-amd64 (Debian 6.1.158-1)' },
+    livepatchSupported: true,
     baseVersion: '6.1.158-1',
     effectiveVersion: '6.1.158-1',
     state: 'idle',
