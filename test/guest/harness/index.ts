@@ -3,3 +3,6 @@ export { DEFAULT_KERNEL, GUEST_KERNELS, ensureImage, repoRoot, testCacheRoot } f
 export type { GuestImage } from './image';
 export { REBOOT_EXIT_CODE, runGuest } from './vm';
 export type { GuestResult, GuestRun } from './vm';
+export { readChecks, reportChecks } from './checks';
+export type { GuestCheck } from './checks';
+export { stageInstall } from './install';

@@ -9,7 +9,7 @@ set -euo pipefail
 root="$OUT/rootfs"
 packages=systemd,systemd-sysv,dbus,kmod,udev,linux-base,initramfs-tools,zstd,libstdc++6,procps,util-linux
 # polkitd's postinst needs a configured systemd (sysusers, logind): install it, and the rest, with apt afterwards.
-late_packages="polkitd pkexec sqlite3 less"
+late_packages="polkitd pkexec sqlite3 less jq"
 
 mkdir -p "$CACHE/debootstrap" "$CACHE/debs"
 debootstrap --variant=minbase --cache-dir="$CACHE/debootstrap" --include="$packages" bookworm "$root" "$MIRROR"

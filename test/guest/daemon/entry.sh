@@ -1,0 +1,135 @@
+#!/bin/bash
+# The daemon suite, inside the guest: spliced installed as a package would be, driven with busctl and splicectl as an
+# admin, an unprivileged user and automation would, across four boots (reboot, kill switch, crash).
+set -u
+source "$SPLICED_SRC/test/guest/harness/checks.sh"
+fx=$GUEST_WORK/fixtures
+A=$fx/own/spliced_lp_cmdline.ko            # /proc/cmdline shows a spliced marker
+B=$fx/klp/test_klp_livepatch.ko            # /proc/cmdline shows the kernel selftest's marker
+C=$fx/klp/test_klp_atomic_replace.ko       # stacked (replace=0 by default), patches cmdline too
+BUSY=$fx/klp/test_klp_callbacks_busy.ko    # target module that can hold a transition open
+DEMO=$fx/klp/test_klp_callbacks_demo.ko    # livepatch of the busy target
+A_MARK='spliced-fixture: cmdline patched by spliced_lp_cmdline'
+B_MARK='this has been live patched'
+BUS=(busctl --system --no-pager)
+MGR=(org.spliced.Spliced1 /org/spliced/Spliced1 org.spliced.Spliced1.Manager)
+
+live_patches() { ls /sys/kernel/livepatch 2>/dev/null | sort | tr '\n' ' '; }
+recorded_applied() { splicectl list --json | jq -r '.[] | select(.state == "applied") | .name' | sort | tr '\n' ' '; }
+patch_id() { splicectl list --json | jq -r --arg n "$1" '.[] | select(.name == $n) | .id' | head -1; }
+job_state() { "${BUS[@]}" get-property org.spliced.Spliced1 "$1" org.spliced.Spliced1.Job State 2>/dev/null | sed 's/^s "\(.*\)"$/\1/'; }
+job_finished() { local s; s=$(job_state "$1"); [ "$s" = succeeded ] || [ "$s" = failed ]; }
+list_has() { "${BUS[@]}" call "${MGR[@]}" List | grep -q "$1"; }
+spliced_ready() { [ "$(systemctl show -p ActiveState --value spliced.service)" = active ]; }
+# Agreement of the recorded stack with the kernel: what the daemon says is applied is exactly what sysfs shows.
+check_consistent() { check_eq "$1: recorded applied patches equal live sysfs" "$(recorded_applied)" "$(live_patches)"; }
+
+case "$GUEST_BOOT" in
+1)
+  check "install spliced like a package" bash "$GUEST_WORK/install/install-spliced.sh" "$GUEST_WORK/install"
+  check "spliced.service starts (Type=notify)" systemctl start spliced.service
+  check "bus name org.spliced.Spliced1 is owned" wait_until 20 "${BUS[@]}" status org.spliced.Spliced1
+  check_match "KernelRelease property" "$("${BUS[@]}" get-property "${MGR[@]}" KernelRelease)" "^s \"$(uname -r)\"$"
+
+  "${BUS[@]}" monitor --match "type='signal',interface='org.spliced.Spliced1.Manager'" > "$GUEST_WORK/signals.txt" 2>&1 &
+  monitor=$!
+  sleep 1
+  job=$("${BUS[@]}" call "${MGR[@]}" Apply 'sa{sv}' "$A" 0 | sed 's/^o "\(.*\)"$/\1/')
+  check_match "busctl Apply returns a job object" "$job" '^/org/spliced/Spliced1/job/[0-9]+$'
+  check "the Apply job finishes" wait_until 60 job_finished "$job"
+  check_eq "the Apply job succeeded" "$(job_state "$job")" succeeded
+  check "Apply's effect is visible in /proc/cmdline" grep -qF "$A_MARK" /proc/cmdline
+  check "List shows the patch" list_has spliced_lp_cmdline
+  sleep 1
+  kill "$monitor"
+  check "PatchApplied signal was emitted" grep -q 'Member=PatchApplied' "$GUEST_WORK/signals.txt"
+
+  check "splicectl status" splicectl status
+  check "splicectl status --json names the kernel" bash -c "splicectl status --json | jq -e '.kernelRelease == \"$(uname -r)\"'"
+  check "splicectl uname" splicectl uname
+  a_id=$(patch_id spliced_lp_cmdline)
+  check "splicectl show ID" splicectl show "$a_id"
+  check "splicectl show --json is the patch" bash -c "splicectl show --json '$a_id' | jq -e '.name == \"spliced_lp_cmdline\"'"
+  check "splicectl apply FILE (stacked on top)" splicectl apply "$B"
+  check "the top of the stack wins in /proc/cmdline" grep -qF "$B_MARK" /proc/cmdline
+  out=$(splicectl revert "$a_id" 2>&1); rc=$?
+  check_match "reverting below the top is refused with RevertOrder" "$rc $out" '^[1-9][0-9]* .*RevertOrder'
+  check "the refused revert changed nothing" grep -qF "$B_MARK" /proc/cmdline
+  check "splicectl log lists the applies" bash -c "splicectl log | grep -q spliced_lp_cmdline"
+
+  out=$(runuser -u tester -- splicectl apply "$C" 2>&1); rc=$?
+  check_match "an unprivileged user is refused Apply" "$rc $out" '^[1-9][0-9]* .*PermissionDenied'
+  out=$(runuser -u tester -- "${BUS[@]}" call "${MGR[@]}" Apply 'sa{sv}' "$C" 0 2>&1)
+  check_match "busctl Apply as unprivileged user gets the polkit refusal" "$out" 'PermissionDenied|not authori'
+  check "an unprivileged user may List" runuser -u tester -- splicectl list
+  out=$(runuser -u tester -- splicectl revert "$a_id" 2>&1); rc=$?
+  check_match "an unprivileged user is refused Revert" "$rc $out" '^[1-9][0-9]* .*PermissionDenied'
+
+  check "splicectl apply C" splicectl apply "$C"
+  check "splicectl revert C (the top)" splicectl revert "$(patch_id test_klp_atomic_replace)"
+  check_consistent "after apply/revert"
+  echo "$(live_patches)" > "$GUEST_WORK/stack-before-reboot.txt"
+  exit 99
+  ;;
+2)
+  check "spliced is active after reboot" wait_until 30 spliced_ready
+  check_eq "the stack was reapplied" "$(live_patches)" "$(cat "$GUEST_WORK/stack-before-reboot.txt")"
+  check "the top of the stack is still on top (order kept)" grep -qF "$B_MARK" /proc/cmdline
+  ready_us=$(systemctl show -p ActiveEnterTimestampMonotonic --value spliced.service)
+  last_load_us=$(journalctl -k -o json --no-pager | jq -r 'select(.MESSAGE | test("livepatch: .* enabling patch")) | .__MONOTONIC_TIMESTAMP' | tail -1)
+  check "READY=1 came after the reapply ($last_load_us ≤ $ready_us µs)" test "${last_load_us:-999999999999}" -le "$ready_us"
+  order=$(journalctl -k --no-pager -o cat | grep -oE "enabling patch '[a-z_]+'" | tr '\n' ' ')
+  check_match "reapplied bottom first" "$order" "spliced_lp_cmdline.*test_klp_livepatch"
+
+  # kill -9 in the middle of an apply: the busy target holds the transition open while the daemon waits on it.
+  check "busy target loaded" insmod "$BUSY" block_transition=Y
+  job=$("${BUS[@]}" call "${MGR[@]}" Apply 'sa{sv}' "$DEMO" 0 | sed 's/^o "\(.*\)"$/\1/')
+  check "transition of the demo patch is open" wait_until 30 grep -q 1 /sys/kernel/livepatch/test_klp_callbacks_demo/transition
+  check "kill -9 spliced mid-apply" systemctl kill -s KILL spliced.service
+  echo 0 > /sys/module/test_klp_callbacks_busy/parameters/block_transition
+  check "spliced restarts by itself" wait_until 60 spliced_ready
+  check "no transition is left open" wait_until 60 bash -c '! grep -qs 1 /sys/kernel/livepatch/*/transition'
+  check_consistent "after kill -9 mid-apply"
+
+  # kill -9 in the middle of a revert.
+  top=$(splicectl list --json | jq -r '[.[] | select(.state == "applied")] | max_by(.stackPosition) | .id')
+  "${BUS[@]}" call "${MGR[@]}" Revert 'sa{sv}' "$top" 0 >/dev/null
+  sleep 0.3
+  check "kill -9 spliced mid-revert" systemctl kill -s KILL spliced.service
+  check "spliced restarts after the second kill" wait_until 60 spliced_ready
+  check "no transition is left open after the revert kill" wait_until 60 bash -c '! grep -qs 1 /sys/kernel/livepatch/*/transition'
+  check_consistent "after kill -9 mid-revert"
+  echo "$(live_patches)" > "$GUEST_WORK/stack-before-disable.txt"
+
+  mkdir -p /etc/spliced && touch /etc/spliced/disable
+  exit 99
+  ;;
+3)
+  check "spliced answers while disabled" wait_until 30 spliced_ready
+  check_eq "kill switch: nothing was reapplied" "$(live_patches)" ""
+  check_match "status says why" "$(splicectl status --json | jq -r '.state + " " + (.disabledReason // "")')" '^disabled .*/etc/spliced/disable'
+  rm /etc/spliced/disable
+  check "restart without the kill switch" systemctl restart spliced.service
+  check_eq "the stack is back" "$(live_patches)" "$(cat "$GUEST_WORK/stack-before-disable.txt")"
+
+  # Crash right after an apply: the next boot must not reapply that patch.
+  check "apply just before the crash" splicectl apply "$C"
+  echo "$(live_patches)" > "$GUEST_WORK/stack-at-crash.txt"
+  echo 1 > /proc/sys/kernel/sysrq
+  sync
+  echo c > /proc/sysrq-trigger
+  exit 1 # not reached
+  ;;
+4)
+  check "spliced is active after the crash" wait_until 30 spliced_ready
+  check "crash guard: the patch applied just before the crash is not live" bash -c '! test -d /sys/kernel/livepatch/test_klp_atomic_replace'
+  check "crash guard: the rest of the stack was reapplied" test -d /sys/kernel/livepatch/spliced_lp_cmdline
+  check_match "crash guard: status reports the held patch" "$(splicectl status --json | jq -c '.heldByCrashGuard')" '[0-9a-f]{12}'
+  check_consistent "after the crash"
+  exit 0
+  ;;
+*)
+  echo "unexpected boot $GUEST_BOOT"
+  exit 2
+  ;;
+esac
