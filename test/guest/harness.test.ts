@@ -33,7 +33,7 @@ exit 7
 });
 
 test('a run past its deadline is stopped and reported as timed out; another run beside it is unaffected', async () => {
-  const hang = runGuest({ name: 'hang', workDir: workDir('sleep 1000\n'), entry: 'entry.sh', timeoutMs: 60_000 });
+  const hang = runGuest({ name: 'hang', workDir: workDir('sleep 1000\n'), entry: 'entry.sh', timeoutMs: 40_000 });
   const quick = runGuest({ name: 'quick', workDir: workDir('exit 0\n'), entry: 'entry.sh', timeoutMs: 4 * 60_000 });
   const [hung, done] = await Promise.all([hang, quick]);
   assert.equal(hung.timedOut, true);
