@@ -1,0 +1,52 @@
+// One guest boot for the kernel suite: fixtures built on the host, the in-guest node:test file and the apply/revert
+// bench run inside, their output brought back.
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildKernelFixtures, FIXTURE_KERNEL } from '../fixtures/build-fixtures';
+import { runGuest, type GuestResult } from './harness';
+
+export interface KernelSuiteRun {
+  guest: GuestResult;
+  /** TAP of the in-guest tests, undefined when they were not run. */
+  tap?: string;
+  tapExitCode?: number;
+  bench?: string;
+  benchExitCode?: number;
+}
+
+const ENTRY = (parts: { tests: boolean; bench: boolean }) => `
+cd "$GUEST_WORK"
+${parts.tests ? 'node --test --test-reporter=tap "$SPLICED_SRC/dist/test/guest/in-guest/kernel.itest.js" > kernel.tap 2>&1; echo $? > kernel.rc' : ''}
+${parts.bench ? 'node "$SPLICED_SRC/dist/bench/kernel-apply-guest.js" > bench.txt 2>&1; echo $? > bench.rc' : ''}
+exit 0
+`;
+
+function readIfThere(path: string): string | undefined {
+  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+}
+
+export async function runKernelSuite(parts: { tests: boolean; bench: boolean }): Promise<KernelSuiteRun> {
+  const workDir = mkdtempSync(join(tmpdir(), 'spliced-kernel-'));
+  await buildKernelFixtures(join(workDir, 'fixtures'));
+  writeFileSync(join(workDir, 'entry.sh'), ENTRY(parts));
+  const guest = await runGuest({
+    name: 'kernel',
+    workDir,
+    entry: 'entry.sh',
+    kernels: [FIXTURE_KERNEL],
+    timeoutMs: 15 * 60_000,
+    maxBoots: 1,
+  });
+  const code = (file: string) => {
+    const text = readIfThere(join(workDir, file));
+    return text === undefined ? undefined : Number(text.trim());
+  };
+  return {
+    guest,
+    tap: readIfThere(join(workDir, 'kernel.tap')),
+    tapExitCode: code('kernel.rc'),
+    bench: readIfThere(join(workDir, 'bench.txt')),
+    benchExitCode: code('bench.rc'),
+  };
+}

@@ -1,0 +1,19 @@
+// The livepatch backend proven on Debian's real 6.1 kernel: one guest boot runs test/guest/in-guest/kernel.itest.ts
+// (own fixtures, Linux's test_klp modules and selftest expectations, every typed error) and the apply/revert bench.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runKernelSuite } from './kernel-suite';
+
+test('kernel livepatch backend in the guest', { timeout: 20 * 60_000 }, async () => {
+  const run = await runKernelSuite({ tests: true, bench: true });
+  const tail = run.guest.console.slice(-4000);
+  assert.equal(run.guest.timedOut, false, `guest timed out:\n${tail}`);
+  assert.equal(run.guest.exitCode, 0, `guest entry failed:\n${tail}`);
+  assert.ok(run.tap, `the in-guest tests produced no TAP:\n${tail}`);
+  console.log(`--- guest TAP (kernel.itest) ---\n${run.tap}`);
+  if (run.bench) console.log(`--- guest bench (kernel-apply) ---\n${run.bench}`);
+  assert.match(run.tap, /^# fail 0$/m, 'every in-guest test passed');
+  assert.match(run.tap, /^# pass [1-9]\d*$/m);
+  assert.equal(run.tapExitCode, 0);
+  assert.equal(run.benchExitCode, 0, 'the in-guest bench ran');
+});
