@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { SplicedError } from '../errors';
 import { applyWithJournal, checkApplies, restoreTree } from './apply';
+import { isLinked, readConfig } from './kbuild';
 import { withLock } from './lock';
 import type { ParsedPatch } from './patchfile';
 import { run, tail } from './process';
@@ -27,7 +28,7 @@ export interface CompileResult {
   pairs: ObjectPair[];
   /** Headers the patch changes; their includers are among the pairs (see docs/build.md for the limits). */
   headers: string[];
-  /** Touched TUs this kernel's configuration does not build: they cannot matter to it. */
+  /** Touched .c files this configuration does not compile on their own (not configured, or only #included). */
   notBuilt: string[];
   /** Whether an interrupted earlier build had left the tree patched (it was restored first). */
   repairedTree: boolean;
@@ -69,22 +70,22 @@ export async function touchedUnits(tree: Tree, patch: ParsedPatch): Promise<{ un
   const units = new Set<string>();
   const headers: string[] = [];
   for (const file of patch.files) {
-    if (file.role === 'c' && file.change === 'modify') units.add(file.path);
-    else if (file.role === 'c' && file.change === 'delete') {
+    if (file.role === 'other') continue;
+    if (file.role === 'c' && file.change === 'delete') {
       throw new SplicedError('UnsafePatch', `the patch deletes the source file ${file.path}`, { reason: 'build-system', path: file.path });
-    } else if (file.role === 'header' || file.role === 'c') {
-      // headers, and new .c files (which can only be #included: a new TU would need a Makefile change)
-      headers.push(file.path);
-      const includers = await includersOf(tree, file.path);
-      if (includers.length > MAX_HEADER_INCLUDERS) {
-        throw new SplicedError(
-          'UnsafePatch',
-          `the patch changes ${file.path}, which ${includers.length} source files include; changes to widely used headers are not supported`,
-          { reason: 'wide-header', path: file.path, includers: includers.length },
-        );
-      }
-      for (const tu of includers) units.add(tu);
     }
+    if (file.role === 'c' && file.change === 'modify') units.add(file.path);
+    if (file.role === 'header') headers.push(file.path);
+    // Headers, and .c files that other .c files #include (kernel/sched/build_utility.c includes stats.c, ...).
+    const includers = await includersOf(tree, file.path);
+    if (includers.length > MAX_HEADER_INCLUDERS) {
+      throw new SplicedError(
+        'UnsafePatch',
+        `the patch changes ${file.path}, which ${includers.length} source files include; changes to widely used headers are not supported`,
+        { reason: 'wide-header', path: file.path, includers: includers.length },
+      );
+    }
+    for (const tu of includers) units.add(tu);
   }
   return { units: [...units].sort(), headers };
 }
@@ -194,7 +195,10 @@ export async function compileTouched(tree: Tree, patch: ParsedPatch, outDir: str
     const repairedTree = await repairTree(tree);
     await checkApplies(tree, patch);
     const { units, headers } = await touchedUnits(tree, patch);
-    const objects = units.map(objectOf);
+    const config = await readConfig(tree.sourceDir);
+    const linked: string[] = [];
+    for (const tu of units) if (await isLinked(tree.sourceDir, objectOf(tu), config)) linked.push(tu);
+    const objects = linked.map(objectOf);
 
     const pre = await preObjects(tree, objects, outDir);
     const builtObjects = objects.filter((o) => pre.has(o));

@@ -22,12 +22,12 @@ export function run(program: string, args: readonly string[], options: RunOption
     const child = spawn(program, args, {
       cwd: options.cwd,
       env: { ...process.env, LC_ALL: 'C', ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
     child.on('error', reject);
     child.on('close', (code, signal) => {
       resolve({
@@ -36,7 +36,11 @@ export function run(program: string, args: readonly string[], options: RunOption
         stderr: Buffer.concat(err).toString('utf8'),
       });
     });
-    child.stdin.end(options.input ?? '');
+    if (child.stdin) {
+      // A tool may exit before reading all its input (patch refusing a hunk): its status says why, not EPIPE.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(options.input);
+    }
   });
 }
 
