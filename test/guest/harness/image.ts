@@ -1,7 +1,7 @@
 // The guest image: built once by image/build-image.sh, cached under a key that hashes everything that goes into it.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const GUEST_KERNELS = ['6.1.0-56-amd64', '6.1.0-55-amd64'] as const;
@@ -117,6 +117,7 @@ async function findOrBuildImage(): Promise<GuestImage> {
   return withBuildLock(join(imagesDir, 'build.lock'), async () => {
     if (existsSync(join(dir, 'root.img'))) return open(dir); // built by whoever held the lock before us
     await buildImage(dir, nodeBinary);
+    pruneImages(imagesDir, dir);
     return open(dir);
   });
 }
@@ -139,6 +140,15 @@ async function withBuildLock<T>(lockDir: string, body: () => Promise<T>): Promis
   } finally {
     rmSync(lockDir, { recursive: true, force: true });
   }
+}
+
+/** Images of older recipes are 1 GB each: keep the newest other one (another checkout may still use it), drop the rest. */
+function pruneImages(imagesDir: string, current: string): void {
+  const others = listDir(imagesDir)
+    .map((name) => join(imagesDir, name))
+    .filter((path) => path !== current && existsSync(join(path, 'root.img')))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  for (const stale of others.slice(1)) rmSync(stale, { recursive: true, force: true });
 }
 
 function processAlive(pid: number): boolean {
