@@ -11,7 +11,13 @@ export function connectBus(address?: string): Promise<dbus.MessageBus> {
     const onError = (err: unknown) => {
       bus.removeListener('connect', onConnect);
       bus.disconnect();
-      const reason = err instanceof Error ? err.message : String(err);
+      const code = (err as { code?: string } | null)?.code;
+      const reason =
+        code === 'ENOENT' || code === 'ECONNREFUSED'
+          ? 'no D-Bus daemon listens there'
+          : err instanceof Error
+            ? err.message
+            : String(err);
       reject(new SplicedError('Unavailable', `cannot connect to ${where}: ${reason}`, { address: where }));
     };
     const onConnect = () => {

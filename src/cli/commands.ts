@@ -1,0 +1,163 @@
+// The splicectl commands: each asks spliced over D-Bus and returns what to print (text, and the --json value) and
+// the exit code. Failures are thrown as SplicedErrors; main.ts prints them.
+
+import { Variant } from 'dbus-next';
+import * as path from 'node:path';
+import { DBUS_ERROR_PREFIX, ERROR_KINDS, SplicedError, type ErrorKind } from '../errors';
+import type { Invocation } from './args';
+import type { JobView, SplicedClient } from './client';
+import { EXIT } from './exit-codes';
+import { ProgressLine } from './progress';
+import { historyEntry, patchDetails, patchSummary, status, type Status } from './records';
+
+export interface Outcome {
+  text: string;
+  json: unknown;
+  exit: number;
+}
+
+export interface Io {
+  stderr: NodeJS.WriteStream;
+  stdinIsTTY: boolean;
+  cwd: string;
+}
+
+type Command = (client: SplicedClient, inv: Invocation, io: Io) => Promise<Outcome>;
+
+const VERDICT_EXIT: Record<Status['verdict'], number> = {
+  'up-to-date': EXIT.ok,
+  'nothing-applied': EXIT.nothingApplied,
+  'updates-pending': EXIT.updatesPending,
+  'unsupported-kernel': EXIT.unsupportedKernel,
+};
+
+const VERDICT_TEXT: Record<Status['verdict'], string> = {
+  'up-to-date': 'up to date',
+  'nothing-applied': 'nothing applied',
+  'updates-pending': 'updates pending',
+  'unsupported-kernel': 'unsupported kernel (no livepatch support)',
+};
+
+const ok = (text: string, json: unknown): Outcome => ({ text, json, exit: EXIT.ok });
+
+const table = (rows: string[][]): string => {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
+};
+
+const fields = (pairs: [string, string][]): string => {
+  const width = Math.max(...pairs.map(([k]) => k.length)) + 1;
+  return pairs.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n');
+};
+
+const none = (list: string[]) => (list.length === 0 ? 'none' : list.join(', '));
+
+const statusCommand: Command = async (client) => {
+  const s = status(await client.managerProperties(), (await client.list()).map(patchSummary));
+  const text = fields([
+    ['Kernel', `${s.kernelRelease} (${s.baseVersion})`],
+    ['Effective version', s.effectiveVersion],
+    ['State', s.disabledReason ? `${s.state}: ${s.disabledReason}` : s.state],
+    ['Applied', `${s.appliedPatches.length} (${none(s.appliedPatches)})`],
+    ['Pending', `${s.pendingPatches.length} (${none(s.pendingPatches)})`],
+    ['Crash guard held', none(s.heldByCrashGuard)],
+    ['Reboot required', s.rebootRequired ? `yes: ${s.rebootReasons.join('; ')}` : 'no'],
+    ['Status', VERDICT_TEXT[s.verdict]],
+  ]);
+  return { text, json: s, exit: VERDICT_EXIT[s.verdict] };
+};
+
+const listCommand: Command = async (client) => {
+  const patches = (await client.list()).map(patchSummary);
+  const rows = patches.map((p) => [
+    p.stackPosition === null ? '-' : String(p.stackPosition),
+    p.id,
+    p.name,
+    p.stateReason ? `${p.state} (${p.stateReason})` : p.state,
+    p.version ?? '-',
+    p.description,
+  ]);
+  const text = patches.length === 0 ? 'No patches.' : table([['POS', 'ID', 'NAME', 'STATE', 'VERSION', 'DESCRIPTION'], ...rows]);
+  return ok(text, patches);
+};
+
+const showCommand: Command = async (client, inv) => {
+  const p = patchDetails(await client.getPatch(inv.args[0]));
+  const text = fields(
+    Object.entries(p).map(([key, value]): [string, string] => [
+      key,
+      key === 'functions'
+        ? (value as { object: string; name: string; sympos: number }[])
+            .map((f) => `${f.object}:${f.name}${f.sympos ? `,${f.sympos}` : ''}`)
+            .join(' ') || 'none'
+        : Array.isArray(value)
+          ? none(value as string[])
+          : String(value),
+    ]),
+  );
+  return ok(text, p);
+};
+
+/** Follow the job (unless --no-wait); a failed job becomes the SplicedError it failed with. */
+async function runJob(client: SplicedClient, jobPath: string, inv: Invocation, io: Io, verb: string): Promise<Outcome> {
+  if (inv.noWait) return ok(`Queued ${jobPath}`, { job: jobPath });
+  const progress = new ProgressLine(io.stderr);
+  let job: JobView;
+  try {
+    // With --json nothing but the result is printed.
+    job = await client.followJob(jobPath, inv.json ? () => undefined : (j) => progress.show(j));
+  } finally {
+    progress.end();
+  }
+  if (job.state === 'failed') {
+    const kind = job.errorName.slice(DBUS_ERROR_PREFIX.length);
+    throw new SplicedError(kind in ERROR_KINDS ? (kind as ErrorKind) : 'Internal', job.errorMessage, { job: jobPath });
+  }
+  const json = { job: jobPath, kind: job.kind, target: job.target, state: job.state, patches: job.patches };
+  return ok(`${verb}: ${job.patches.join(', ')}`, json);
+}
+
+const interactive = (inv: Invocation, io: Io) => new Variant('b', inv.askPassword && io.stdinIsTTY);
+
+const applyCommand: Command = async (client, inv, io) => {
+  const file = path.resolve(io.cwd, inv.args[0]);
+  const jobPath = await client.apply(file, { interactive: interactive(inv, io) });
+  return runJob(client, jobPath, inv, io, 'Applied');
+};
+
+const revertCommand: Command = async (client, inv, io) => {
+  const options: Record<string, Variant> = { interactive: interactive(inv, io) };
+  if (inv.downTo) options.down_to = new Variant('b', true);
+  const jobPath = await client.revert(inv.args[0], options);
+  return runJob(client, jobPath, inv, io, 'Reverted');
+};
+
+const logCommand: Command = async (client, inv) => {
+  const events = (await client.history(inv.args[0] ?? '', inv.limit)).map(historyEntry);
+  const rows = events.map((e) => [
+    e.at ?? '-',
+    e.kind,
+    e.patchId ?? '-',
+    e.patchName ?? '-',
+    [e.reason, e.requestedBy && `requested by ${e.requestedBy}`].filter(Boolean).join('; '),
+  ]);
+  const text = events.length === 0 ? 'No events.' : table([['TIME', 'EVENT', 'ID', 'NAME', 'DETAILS'], ...rows]);
+  return ok(text, events);
+};
+
+const unameCommand: Command = async (client, inv) => {
+  const props = await client.managerProperties();
+  const [release, base, effective, version] = [props.KernelRelease, props.BaseVersion, props.EffectiveVersion, props.KernelVersion].map(String);
+  const text = inv.release ? release : inv.all ? version.split(base).join(effective) : effective;
+  return ok(text, { release, baseVersion: base, effectiveVersion: effective, version });
+};
+
+export const RUN: Record<Exclude<Invocation['command'], 'help'>, Command> = {
+  status: statusCommand,
+  list: listCommand,
+  show: showCommand,
+  apply: applyCommand,
+  revert: revertCommand,
+  log: logCommand,
+  uname: unameCommand,
+};

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// splicectl: the command-line client of spliced, over D-Bus only (docs/cli.md).
+
+import { asSplicedError } from '../errors';
+import { parseCommandLine, USAGE } from './args';
+import { SplicedClient } from './client';
+import { RUN } from './commands';
+import { EXIT, EXIT_BY_KIND } from './exit-codes';
+
+async function main(argv: string[]): Promise<number> {
+  let json = argv.includes('--json');
+  let client: SplicedClient | undefined;
+  try {
+    const inv = parseCommandLine(argv, process.env);
+    json = inv.json;
+    if (inv.command === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return EXIT.ok;
+    }
+    client = await SplicedClient.connect(inv.busAddress);
+    const outcome = await RUN[inv.command](client, inv, {
+      stderr: process.stderr,
+      stdinIsTTY: process.stdin.isTTY === true,
+      cwd: process.cwd(),
+    });
+    process.stdout.write(json ? `${JSON.stringify(outcome.json, null, 2)}\n` : `${outcome.text}\n`);
+    return outcome.exit;
+  } catch (err) {
+    const e = asSplicedError(err);
+    process.stderr.write(`splicectl: ${e.message} (${e.kind})\n`);
+    if (json) {
+      const error = { kind: e.kind, name: e.dbusName, message: e.message, ...e.details };
+      process.stdout.write(`${JSON.stringify({ error }, null, 2)}\n`);
+    }
+    return EXIT_BY_KIND[e.kind];
+  } finally {
+    client?.close();
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
