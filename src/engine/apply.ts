@@ -15,6 +15,11 @@ export const MODINFO = {
   buildId: 'spliced.kernel_build_id',
 } as const;
 
+/** A patch's id: the first 12 hex digits of its module's sha256 (stable across reboots and renames). */
+export function patchIdOf(sha256: string): string {
+  return sha256.slice(0, 12);
+}
+
 const AUTOMATIC_ORIGINS: readonly PatchOrigin[] = ['drop-dir', 'feed'];
 
 export interface ApplyOutcome {
@@ -32,6 +37,7 @@ export async function applyModule(
   options: ApplyOptions,
 ): Promise<ApplyOutcome> {
   let row: (PatchRow & { intentId: number }) | null = null;
+  let stored: StoredModule | null = null;
   try {
     if (ctx.settings.disabledReason !== null && AUTOMATIC_ORIGINS.includes(options.origin)) {
       throw new SplicedError('Disabled', `not applying ${path} automatically: ${ctx.settings.disabledReason}`, {
@@ -39,9 +45,9 @@ export async function applyModule(
       });
     }
     job.report(5, 'copying the module into the state directory');
-    const stored = ctx.modules.put(path);
+    stored = ctx.modules.put(path);
     job.report(15, 'reading the module information');
-    const info = await ctx.kernel.readModuleInfo(stored.path);
+    const info = await readInfo(ctx, stored, path);
     checkModule(ctx, info, path);
     row = recordIntent(ctx, stored, info, options);
     job.report(30, 'loading the module and waiting for the livepatch transition');
@@ -77,8 +83,22 @@ export async function applyModule(
         });
       });
     }
+    // A refused file that never became a patch leaves no copy behind (a recorded patch may share it).
+    if (row === null && stored !== null && ctx.store.patch(patchIdOf(stored.sha256)) === undefined) {
+      ctx.modules.remove(stored.file);
+    }
     ctx.log.error({ path, patch: row?.id, kind: error.kind, details: error.details }, `apply failed: ${error.message}`);
     return { patch: row && ctx.store.patch(row.id)!, superseded: [], error };
+  }
+}
+
+/** Modinfo of the stored copy; errors name the file the caller gave, not our copy of it. */
+async function readInfo(ctx: EngineContext, stored: StoredModule, path: string): Promise<ModuleInfo> {
+  try {
+    return await ctx.kernel.readModuleInfo(stored.path);
+  } catch (err) {
+    const error = asSplicedError(err);
+    throw new SplicedError(error.kind, error.message.split(stored.path).join(path), { ...error.details, path });
   }
 }
 
@@ -130,7 +150,7 @@ function recordIntent(
   options: ApplyOptions,
 ): PatchRow & { intentId: number } {
   return ctx.store.transaction(() => {
-    const id = stored.sha256.slice(0, 12);
+    const id = patchIdOf(stored.sha256);
     let row = ctx.store.patch(id);
     if (row === undefined) {
       row = {

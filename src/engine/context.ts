@@ -18,6 +18,8 @@ export interface EngineSettings {
   crashGuardWindowMs: number;
   /** Why spliced is disabled (kill switch), or null. */
   disabledReason: string | null;
+  /** The running kernel has the livepatch interface (/sys/kernel/livepatch exists). */
+  livepatchSupported: boolean;
 }
 
 export interface EngineContext {

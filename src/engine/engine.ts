@@ -88,6 +88,8 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   /** Refuse new jobs, let queued ones finish, record a clean stop. Never unloads patches. */
   async stop(): Promise<void> {
     this.stopping = true;
+    // Never started: nothing may run, but queued jobs must still finish (they fail as "stopping").
+    if (!this.started) this.releaseQueue();
     await this.queue.drain();
     if (this.session) this.ctx.store.markCleanStop(this.session.id);
   }
@@ -147,6 +149,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     const baseVersion = baseVersionOf(identity.version, identity.release);
     return {
       kernel: identity,
+      livepatchSupported: settings.livepatchSupported,
       baseVersion,
       effectiveVersion: effectiveVersion(
         baseVersion,

@@ -46,6 +46,11 @@ export class ModuleStore {
     }
     return { sha256, file, path: target };
   }
+
+  /** Drop a stored copy no patch refers to (e.g. the file was refused). */
+  remove(file: string): void {
+    fs.rmSync(this.pathOf(file), { force: true });
+  }
 }
 
 function readModuleFile(source: string): Buffer {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { FAKE_IDENTITY, writeModule } from './fake-kernel';
@@ -52,6 +54,18 @@ describe('apply', () => {
     }
     assert.deepEqual(machine.kernel.actions, []);
     assert.deepEqual(engine.list(), []);
+    assert.deepEqual(fs.readdirSync(path.join(machine.dir, 'modules')), [], 'refused files leave no copy behind');
+  });
+
+  it('names the file the caller gave in errors, not the stored copy', async () => {
+    const machine = newMachine();
+    const { engine } = await startEngine(machine);
+    const file = path.join(incoming(machine), 'garbage.ko');
+    fs.writeFileSync(file, 'not json, not elf');
+    const job = await engine.apply(file, { origin: 'dbus' }).done;
+    assert.equal(job.error?.kind, 'CorruptModule');
+    assert.match(job.error!.message, /garbage\.ko/);
+    assert.equal(job.error?.details.path, file);
   });
 
   it('records a load the kernel refused as failed, with the reason in history and a patch-failed event', async () => {

@@ -67,6 +67,7 @@ export async function startEngine(machine: Machine, options: StartOptions = {}):
       transitionTimeoutMs: options.transitionTimeoutMs ?? 2000,
       crashGuardWindowMs: options.crashGuardWindowMs ?? 120_000,
       disabledReason: options.disabledReason ?? null,
+      livepatchSupported: true,
     },
   });
   const report = await engine.start();

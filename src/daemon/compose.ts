@@ -1,0 +1,62 @@
+// Builds the engine from the configuration: state dir, store, module store, the real kernel backend, boot id and
+// kill switch. Shared by the daemon and `spliced tool`.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { killSwitchReason, SplicedEngine, type EngineLog } from '../engine';
+import { SplicedError } from '../errors';
+import { KernelBackend } from '../kernel';
+import { ModuleStore, Store } from '../store';
+import type { Config } from './config';
+import { lockStateDir } from './lock';
+
+export interface Composed {
+  engine: SplicedEngine;
+  /** Stop the engine (queued jobs finish; patches stay loaded), close the store, release the state dir. */
+  close(): Promise<void>;
+}
+
+const LIVEPATCH_SYSFS = '/sys/kernel/livepatch';
+
+export async function composeEngine(config: Config, log: EngineLog): Promise<Composed> {
+  fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  const lock = lockStateDir(config.stateDir);
+  let store: Store | null = null;
+  try {
+    store = Store.open(path.join(config.stateDir, 'spliced.db'));
+    const engine = await SplicedEngine.create({
+      kernel: new KernelBackend({ defaults: { transitionTimeoutMs: config.transitionTimeoutSeconds * 1000, busyRetries: 5 } }),
+      store,
+      modules: new ModuleStore(path.join(config.stateDir, 'modules')),
+      log,
+      bootId: readBootId(config.bootIdFile),
+      settings: {
+        transitionTimeoutMs: config.transitionTimeoutSeconds * 1000,
+        crashGuardWindowMs: config.crashGuardSeconds * 1000,
+        disabledReason: killSwitchReason({ cmdline: config.cmdlineFile, disableFile: config.disableFile }),
+        livepatchSupported: fs.existsSync(LIVEPATCH_SYSFS),
+      },
+    });
+    const opened = store;
+    return {
+      engine,
+      close: async () => {
+        await engine.stop();
+        opened.close();
+        lock.release();
+      },
+    };
+  } catch (err) {
+    store?.close();
+    lock.release();
+    throw err;
+  }
+}
+
+function readBootId(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new SplicedError('Internal', `cannot read the boot id from ${file}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,131 @@
+// spliced's settings: built-in defaults, then /etc/spliced/spliced.conf (or $SPLICED_CONFIG), then environment
+// variables (for tests and the guest harness). Documented in docs/config.md; keep both in step.
+//
+// File format: one `key = value` per line; `#` starts a comment; blank lines are ignored. An unknown key is
+// reported and ignored; a bad value stops the daemon with a message naming file and line.
+
+import * as fs from 'node:fs';
+import { SplicedError } from '../errors';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Config {
+  /** The config file that was read, or null if none existed. */
+  file: string | null;
+  stateDir: string;
+  /** Seconds a livepatch transition may take before it is reversed. */
+  transitionTimeoutSeconds: number;
+  /** A patch applied this many seconds before an unclean end of the previous boot is not reapplied. */
+  crashGuardSeconds: number;
+  /** How often the daemon records that it is alive (the crash guard's clock). */
+  heartbeatSeconds: number;
+  disableFile: string;
+  cmdlineFile: string;
+  bootIdFile: string;
+  /** "system", "none" (no D-Bus: only `spliced tool` can drive it), or a D-Bus address. */
+  bus: string;
+  logLevel: LogLevel;
+  /** Unknown keys found in the file (reported once the logger exists). */
+  warnings: string[];
+}
+
+export const DEFAULT_CONFIG_FILE = '/etc/spliced/spliced.conf';
+
+const DEFAULTS: Omit<Config, 'file' | 'warnings'> = {
+  stateDir: '/var/lib/spliced',
+  transitionTimeoutSeconds: 60,
+  crashGuardSeconds: 120,
+  heartbeatSeconds: 30,
+  disableFile: '/etc/spliced/disable',
+  cmdlineFile: '/proc/cmdline',
+  bootIdFile: '/proc/sys/kernel/random/boot_id',
+  bus: 'system',
+  logLevel: 'info',
+};
+
+type Key = keyof typeof DEFAULTS;
+
+/** Config file key and environment variable of each setting. */
+const SETTINGS: Record<Key, { key: string; env: string; parse: (value: string) => Config[Key] }> = {
+  stateDir: { key: 'state_dir', env: 'SPLICED_STATE_DIR', parse: absolutePath },
+  transitionTimeoutSeconds: { key: 'transition_timeout', env: 'SPLICED_TRANSITION_TIMEOUT', parse: positiveSeconds },
+  crashGuardSeconds: { key: 'crash_guard_window', env: 'SPLICED_CRASH_GUARD_WINDOW', parse: positiveSeconds },
+  heartbeatSeconds: { key: 'heartbeat_interval', env: 'SPLICED_HEARTBEAT_INTERVAL', parse: positiveSeconds },
+  disableFile: { key: 'disable_file', env: 'SPLICED_DISABLE_FILE', parse: absolutePath },
+  cmdlineFile: { key: 'cmdline_file', env: 'SPLICED_CMDLINE_FILE', parse: absolutePath },
+  bootIdFile: { key: 'boot_id_file', env: 'SPLICED_BOOT_ID_FILE', parse: absolutePath },
+  bus: { key: 'bus', env: 'SPLICED_BUS', parse: nonEmpty },
+  logLevel: { key: 'log_level', env: 'SPLICED_LOG_LEVEL', parse: logLevel },
+};
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const file = env.SPLICED_CONFIG ?? DEFAULT_CONFIG_FILE;
+  const text = readOptional(file);
+  const config: Config = { ...DEFAULTS, file: text === null ? null : file, warnings: [] };
+  if (text !== null) applyFile(config, file, text);
+  for (const [name, setting] of Object.entries(SETTINGS) as [Key, (typeof SETTINGS)[Key]][]) {
+    const value = env[setting.env];
+    if (value !== undefined && value !== '') set(config, name, value, `environment variable ${setting.env}`);
+  }
+  return config;
+}
+
+function applyFile(config: Config, file: string, text: string): void {
+  const byKey = new Map(Object.entries(SETTINGS).map(([name, s]) => [s.key, name as Key]));
+  text.split('\n').forEach((raw, index) => {
+    const line = raw.replace(/#.*/, '').trim();
+    if (line === '') return;
+    const where = `${file} line ${index + 1}`;
+    const eq = line.indexOf('=');
+    if (eq < 0) throw invalid(`${where}: expected "key = value", found "${line}"`);
+    const key = line.slice(0, eq).trim();
+    const name = byKey.get(key);
+    if (name === undefined) {
+      config.warnings.push(`${where}: unknown setting "${key}" ignored`);
+      return;
+    }
+    set(config, name, line.slice(eq + 1).trim(), where);
+  });
+}
+
+function set(config: Config, name: Key, value: string, where: string): void {
+  try {
+    (config as unknown as Record<Key, unknown>)[name] = SETTINGS[name].parse(value);
+  } catch (err) {
+    throw invalid(`${where}: ${SETTINGS[name].key}: ${(err as Error).message}`);
+  }
+}
+
+function invalid(message: string): SplicedError {
+  return new SplicedError('InvalidArgument', `invalid configuration: ${message}`);
+}
+
+function absolutePath(value: string): string {
+  if (!value.startsWith('/')) throw new Error(`"${value}" is not an absolute path`);
+  return value;
+}
+
+function positiveSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || seconds <= 0) throw new Error(`"${value}" is not a positive number of seconds`);
+  return seconds;
+}
+
+function nonEmpty(value: string): string {
+  if (value === '') throw new Error('must not be empty');
+  return value;
+}
+
+function logLevel(value: string): LogLevel {
+  if (!['debug', 'info', 'warn', 'error'].includes(value)) throw new Error(`"${value}" is not debug, info, warn or error`);
+  return value as LogLevel;
+}
+
+function readOptional(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new SplicedError('InvalidArgument', `cannot read the configuration ${file}: ${(err as Error).message}`);
+  }
+}
