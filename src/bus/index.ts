@@ -46,7 +46,10 @@ export async function startBus(engine: Engine, options: BusOptions = {}): Promis
   const manager = new ManagerInterface({ engine, jobs, calls, authorizer });
   bus.export(MANAGER_PATH, manager);
 
+  let stopped = false;
   const stop = async () => {
+    if (stopped) return;
+    stopped = true;
     manager.detach();
     jobs.stop();
     unexportObject(bus, MANAGER_PATH);

@@ -125,6 +125,7 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Run as this uid (and gid), e.g. NOBODY. */
   uid?: number;
+  cwd?: string;
   timeoutMs?: number;
 }
 
@@ -133,6 +134,7 @@ export function run(program: string, args: string[], options: RunOptions = {}): 
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, {
       env: { ...process.env, ...options.env },
+      cwd: options.cwd,
       uid: options.uid,
       gid: options.uid,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,206 @@
+// splicectl as an admin runs it: the built binary against the adapter serving a FakeEngine on a private bus.
+// Asserts what it prints, its --json, and its documented exit codes (docs/cli.md).
+
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { after, beforeEach, describe, it } from 'node:test';
+import { SplicedError } from '../../../src/errors';
+import { patchRecord } from '../bus/fake-engine';
+import { REPO, run, startDaemon, startPrivateBus, type Daemon, type RunOptions } from '../bus/harness';
+
+const MAIN = path.join(REPO, 'dist/src/cli/main.js');
+
+function splicectl(d: Daemon, args: string[], options: RunOptions = {}) {
+  return run(process.execPath, [MAIN, ...args], {
+    ...options,
+    env: { SPLICED_BUS_ADDRESS: d.bus.address, ...options.env },
+  });
+}
+
+async function json(d: Daemon, args: string[], expectedExit = 0): Promise<any> {
+  const r = await splicectl(d, [...args, '--json']);
+  assert.equal(r.code, expectedExit, `exit code of ${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+describe('splicectl reads', () => {
+  let d: Daemon;
+  beforeEach(async () => {
+    await d?.stop();
+    d = await startDaemon();
+  });
+  after(() => d.stop());
+
+  it('status: exit 2 when nothing is applied, 0 when up to date, 3 when patches are pending, 4 without livepatch', async () => {
+    assert.equal((await json(d, ['status'], 2)).verdict, 'nothing-applied');
+
+    d.engine.patches = [patchRecord('aaaaaaaaaaaa')];
+    d.engine.setStatus({ applied: ['aaaaaaaaaaaa'], effectiveVersion: '6.1.160-1' });
+    const upToDate = await splicectl(d, ['status']);
+    assert.equal(upToDate.code, 0);
+    assert.match(upToDate.stdout, /^Effective version: +6\.1\.160-1$/m);
+    assert.match(upToDate.stdout, /^Status: +up to date$/m);
+
+    d.engine.patches.push(patchRecord('bbbbbbbbbbbb', { state: 'not-loaded', stackPosition: 2 }));
+    d.engine.setStatus({ heldByCrashGuard: ['bbbbbbbbbbbb'] });
+    const pending = await json(d, ['status'], 3);
+    assert.deepEqual(
+      { verdict: pending.verdict, pending: pending.pendingPatches, held: pending.heldByCrashGuard, applied: pending.appliedPatches },
+      { verdict: 'updates-pending', pending: ['bbbbbbbbbbbb'], held: ['bbbbbbbbbbbb'], applied: ['aaaaaaaaaaaa'] },
+    );
+
+    d.engine.setStatus({ livepatchSupported: false });
+    const unsupported = await splicectl(d, ['status']);
+    assert.equal(unsupported.code, 4);
+    assert.match(unsupported.stdout, /^Status: +unsupported kernel/m);
+  });
+
+  it('list and show print the patches, --json gives the documented records', async () => {
+    d.engine.patches = [
+      patchRecord('aaaaaaaaaaaa'),
+      patchRecord('bbbbbbbbbbbb', { state: 'reverted', stackPosition: null, appliedAt: null }),
+    ];
+    const text = await splicectl(d, ['list']);
+    assert.equal(text.code, 0);
+    const lines = text.stdout.trim().split('\n');
+    assert.match(lines[0], /^POS +ID +NAME +STATE +VERSION +DESCRIPTION$/);
+    assert.match(lines[1], /^1 +aaaaaaaaaaaa +livepatch_aaaaaaaaaaaa +applied +6\.1\.160-1 +fix aaaaaaaaaaaa$/);
+    assert.match(lines[2], /^- +bbbbbbbbbbbb .* reverted /);
+
+    assert.deepEqual((await json(d, ['list']))[1], {
+      id: 'bbbbbbbbbbbb', name: 'livepatch_bbbbbbbbbbbb', state: 'reverted', stateReason: null,
+      kernelRelease: '6.1.0-56-amd64', stackPosition: null, version: '6.1.160-1', description: 'fix bbbbbbbbbbbb',
+      appliedAt: null,
+    });
+    const shown = await json(d, ['show', 'livepatch_aaaaaaaaaaaa']);
+    assert.equal(shown.id, 'aaaaaaaaaaaa');
+    assert.equal(shown.appliedAt, '2026-11-20T10:00:01.000Z');
+    assert.deepEqual(shown.functions, [{ object: 'vmlinux', name: 'cmdline_proc_show', sympos: 0 }]);
+    assert.deepEqual(shown.cves, ['CVE-2026-0001']);
+  });
+
+  it('an unknown id: message and kind on stderr, the error as JSON, exit 1', async () => {
+    const r = await splicectl(d, ['show', 'nope', '--json']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'splicectl: no patch "nope" is known (NoSuchPatch)\n');
+    assert.deepEqual(JSON.parse(r.stdout), {
+      error: { kind: 'NoSuchPatch', name: 'org.spliced.Spliced1.Error.NoSuchPatch', message: 'no patch "nope" is known' },
+    });
+  });
+
+  it('log filters by patch and limit; uname prints the effective version', async () => {
+    d.engine.applyOutcomes.set('/tmp/a.ko', patchRecord('aaaaaaaaaaaa'));
+    d.engine.applyOutcomes.set('/tmp/b.ko', patchRecord('bbbbbbbbbbbb'));
+    assert.equal((await splicectl(d, ['apply', '/tmp/a.ko'])).code, 0);
+    assert.equal((await splicectl(d, ['apply', '/tmp/b.ko'])).code, 0);
+    const all = await json(d, ['log']);
+    assert.deepEqual(all.map((e: { kind: string; patchId: string }) => [e.kind, e.patchId]), [
+      ['applied', 'bbbbbbbbbbbb'],
+      ['applied', 'aaaaaaaaaaaa'],
+    ]);
+    assert.equal((await json(d, ['log', '--limit=1'])).length, 1);
+    assert.deepEqual((await json(d, ['log', 'aaaaaaaaaaaa'])).map((e: { seq: number }) => e.seq), [1]);
+
+    d.engine.setStatus({ effectiveVersion: '6.1.160-1' });
+    assert.equal((await splicectl(d, ['uname'])).stdout, '6.1.160-1\n');
+    assert.equal((await splicectl(d, ['uname', '-r'])).stdout, '6.1.0-56-amd64\n');
+    assert.equal((await splicectl(d, ['uname', '-a'])).stdout, 'Linux version 6.1.0-56-amd64 (Debian 6.1.160-1)\n');
+  });
+});
+
+describe('splicectl apply and revert', () => {
+  let d: Daemon;
+  beforeEach(async () => {
+    await d?.stop();
+    d = await startDaemon();
+    d.engine.applyOutcomes.set('/srv/patches/a.ko', patchRecord('aaaaaaaaaaaa'));
+    d.engine.applyOutcomes.set('/srv/patches/b.ko', patchRecord('bbbbbbbbbbbb'));
+  });
+  after(() => d.stop());
+
+  it('apply resolves the file against the working directory and shows progress until the job ends', async () => {
+    const r = await splicectl(d, ['apply', 'patches/a.ko'], { cwd: '/srv' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'Applied: aaaaaaaaaaaa\n');
+    assert.match(r.stderr, /^\[ 40%\] loading the module$/m);
+    assert.match(r.stderr, /^\[ 80%\] waiting for the livepatch transition$/m);
+    assert.equal(d.engine.calls[0].target, '/srv/patches/a.ko');
+    // Not on a terminal: polkit must not try to ask for a password.
+    assert.equal(d.authority.requests[0].interactive, false);
+  });
+
+  it('--json prints only the result; --no-wait only the job', async () => {
+    const r = await splicectl(d, ['apply', '/srv/patches/a.ko', '--json']);
+    assert.equal(r.stderr, '');
+    assert.deepEqual(JSON.parse(r.stdout), {
+      job: '/org/spliced/Spliced1/job/1', kind: 'apply', target: '/srv/patches/a.ko', state: 'succeeded',
+      patches: ['aaaaaaaaaaaa'],
+    });
+    assert.deepEqual(await json(d, ['apply', '/srv/patches/b.ko', '--no-wait']), { job: '/org/spliced/Spliced1/job/2' });
+  });
+
+  it('a failed job exits with its kind: 1 for WrongKernel, 75 for Busy', async () => {
+    d.engine.applyOutcomes.set('/srv/old.ko', new SplicedError('WrongKernel', 'built for 6.1.0-55-amd64'));
+    d.engine.applyOutcomes.set('/srv/busy.ko', new SplicedError('Busy', 'another livepatch transition is in progress'));
+    const wrong = await splicectl(d, ['apply', '/srv/old.ko']);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /\nsplicectl: built for 6\.1\.0-55-amd64 \(WrongKernel\)\n$/);
+    const busy = await json(d, ['apply', '/srv/busy.ko'], 75);
+    assert.deepEqual(busy.error, {
+      kind: 'Busy', name: 'org.spliced.Spliced1.Error.Busy', message: 'another livepatch transition is in progress',
+      job: '/org/spliced/Spliced1/job/2',
+    });
+  });
+
+  it('revert keeps the stack order; --down-to reverts the patches above first', async () => {
+    await json(d, ['apply', '/srv/patches/a.ko']);
+    await json(d, ['apply', '/srv/patches/b.ko']);
+    const refused = await splicectl(d, ['revert', 'aaaaaaaaaaaa']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /splicectl: revert bbbbbbbbbbbb first \(RevertOrder\)\n$/);
+    const both = await json(d, ['revert', 'aaaaaaaaaaaa', '--down-to']);
+    assert.deepEqual(both.patches, ['bbbbbbbbbbbb', 'aaaaaaaaaaaa']);
+  });
+
+  it('exit 77 when polkit says no', async () => {
+    d.authority.verdict = 'no';
+    const r = await splicectl(d, ['revert', 'x', '--no-ask-password']);
+    assert.equal(r.code, 1, 'an unknown id fails before authorisation');
+    d.engine.patches = [patchRecord('aaaaaaaaaaaa')];
+    const denied = await splicectl(d, ['revert', 'aaaaaaaaaaaa']);
+    assert.equal(denied.code, 77);
+    assert.match(denied.stderr, /is not authorised for org\.spliced\.revert: polkit denies it \(PermissionDenied\)\n$/);
+  });
+
+  it('exit 69 when spliced leaves the bus while the job runs', async () => {
+    d.engine.stepMs = 1_000;
+    const pending = splicectl(d, ['apply', '/srv/patches/a.ko']);
+    await new Promise((r) => setTimeout(r, 500));
+    await d.handle.stop();
+    const r = await pending;
+    assert.equal(r.code, 69);
+    assert.match(r.stderr, /splicectl: spliced left the bus while the job was running \(Unavailable\)\n$/);
+  });
+});
+
+describe('splicectl without a daemon', () => {
+  it('exit 69 when nothing owns the name, 64 on a wrong command line', async () => {
+    const bus = await startPrivateBus();
+    try {
+      const env = { SPLICED_BUS_ADDRESS: bus.address };
+      const r = await run(process.execPath, [MAIN, 'list'], { env });
+      assert.equal(r.code, 69);
+      assert.match(r.stderr, /^splicectl: spliced is not reachable: .*org\.spliced\.Spliced1.* \(Unavailable\)\n$/);
+      const viaFlag = await run(process.execPath, [MAIN, `--bus-address=${bus.address}`, 'status'], { env: { SPLICED_BUS_ADDRESS: 'unix:path=/nonexistent' } });
+      assert.equal(viaFlag.code, 69, 'the flag wins over the environment and reaches the bus');
+      assert.match(viaFlag.stderr, /spliced is not reachable/);
+    } finally {
+      await bus.stop();
+    }
+    for (const args of [[], ['frob'], ['show'], ['list', 'extra'], ['list', '--down-to'], ['log', '--limit=0'], ['uname', '-r', '-a']]) {
+      const r = await run(process.execPath, [MAIN, ...args], { env: { SPLICED_BUS_ADDRESS: 'unix:path=/nonexistent' } });
+      assert.equal(r.code, 64, `splicectl ${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^splicectl: .* \(InvalidArgument\)\n$/);
+    }
+  });
+});
