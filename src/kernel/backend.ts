@@ -186,7 +186,7 @@ export class KernelBackend implements KernelPort {
     try {
       await writeEnabled(this.roots, patch, enabled);
     } catch (err) {
-      if (errnoOf(err) !== 'ENOENT') throw err;
+      if (errnoOf(err) !== 'ENOENT' && errnoOf(err) !== 'ENODEV') throw err;
     }
   }
 

@@ -13,9 +13,10 @@ export function patchDir(roots: KernelRoots, patch: string): string {
   return join(livepatchRoot(roots), patch);
 }
 
+/** ENODEV: an attribute read while the kernel is deleting its kobject (a patch being freed). */
 function isGone(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENODEV';
 }
 
 async function readFlag(path: string): Promise<boolean | undefined> {

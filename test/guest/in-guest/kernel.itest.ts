@@ -1,6 +1,7 @@
 // The livepatch backend against Debian's real 6.1 kernel. Runs inside the guest (as root), started by
 // test/guest/kernel.test.ts: `node --test dist/test/guest/in-guest/kernel.itest.js` with GUEST_WORK holding the fixtures.
 import { afterEach, before, test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { release } from 'node:os';
@@ -43,8 +44,12 @@ async function kernelLogDuring(body: () => Promise<void>): Promise<string[]> {
   return (await kmsg.recordsSince(mark)).map((r) => r.message);
 }
 
+const DYNAMIC_DEBUG = '/sys/kernel/debug/dynamic_debug/control';
 let original: { cmdline: string; version: string };
 before(() => {
+  // What the selftests' setup_config does: the livepatch core's pr_debug lines are part of the expected kernel log.
+  if (!existsSync(DYNAMIC_DEBUG)) execFileSync('mount', ['-t', 'debugfs', 'debugfs', '/sys/kernel/debug']);
+  writeFileSync(DYNAMIC_DEBUG, 'file kernel/livepatch/* +p\nfunc klp_try_switch_task -p\n');
   original = { cmdline: read('/proc/cmdline'), version: read('/proc/version') };
 });
 
