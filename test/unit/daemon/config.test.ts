@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { loadConfig } from '../../../src/daemon/config';
+import { isSplicedError } from '../../../src/errors';
+
+function configFile(text: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spliced-config-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'spliced.conf');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+describe('configuration', () => {
+  it('works without a file, with the documented defaults', () => {
+    const config = loadConfig({ SPLICED_CONFIG: '/nonexistent/spliced.conf' });
+    assert.equal(config.file, null);
+    assert.equal(config.stateDir, '/var/lib/spliced');
+    assert.equal(config.transitionTimeoutSeconds, 60);
+    assert.equal(config.crashGuardSeconds, 120);
+    assert.equal(config.disableFile, '/etc/spliced/disable');
+    assert.equal(config.bus, 'system');
+    assert.deepEqual(config.warnings, []);
+  });
+
+  it('reads key = value lines with comments, and environment variables win over the file', () => {
+    const file = configFile(
+      ['# spliced', 'state_dir = /srv/spliced   # moved', '', 'transition_timeout=15', 'crash_guard_window = 30', 'log_level = debug'].join(
+        '\n',
+      ),
+    );
+    const config = loadConfig({ SPLICED_CONFIG: file, SPLICED_TRANSITION_TIMEOUT: '5', SPLICED_BUS: 'none' });
+    assert.equal(config.file, file);
+    assert.equal(config.stateDir, '/srv/spliced');
+    assert.equal(config.transitionTimeoutSeconds, 5);
+    assert.equal(config.crashGuardSeconds, 30);
+    assert.equal(config.logLevel, 'debug');
+    assert.equal(config.bus, 'none');
+  });
+
+  it('reports unknown keys as warnings and keeps going', () => {
+    const config = loadConfig({ SPLICED_CONFIG: configFile('colour = blue\n') });
+    assert.deepEqual(config.warnings, [`${config.file} line 1: unknown setting "colour" ignored`]);
+  });
+
+  it('refuses bad values, naming the file, line and key', () => {
+    const file = configFile('state_dir = /ok\ntransition_timeout = soon\n');
+    assert.throws(
+      () => loadConfig({ SPLICED_CONFIG: file }),
+      (err) => isSplicedError(err, 'InvalidArgument') && err.message.includes(`${file} line 2: transition_timeout`),
+    );
+    assert.throws(() => loadConfig({ SPLICED_CONFIG: configFile('state_dir\n') }), /expected "key = value"/);
+    assert.throws(() => loadConfig({ SPLICED_CONFIG: '/nonexistent', SPLICED_STATE_DIR: 'relative' }), /SPLICED_STATE_DIR/);
+  });
+});
