@@ -107,6 +107,9 @@ function scan(text: string): RawFile[] {
           }
           i++;
         }
+        if (oldLeft > 0 || newLeft > 0) {
+          throw new SplicedError('InvalidArgument', `the patch is malformed: the last hunk of ${file.newPath} is cut short`);
+        }
         while (lines[i]?.startsWith('\\')) i++; // "\ No newline at end of file"
       }
       i--;

@@ -1,0 +1,119 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { applyWithJournal, checkApplies } from '../../../src/build/apply';
+import { compileTouched } from '../../../src/build/compile';
+import { withLock } from '../../../src/build/lock';
+import { parsePatch } from '../../../src/build/patchfile';
+import { isSplicedError } from '../../../src/errors';
+import { fixturePatch, fixtureTree, PATCHES } from './kernel-tree';
+
+const out = () => mkdtempSync(join(tmpdir(), 'pairs-'));
+const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+/** A patch that inserts `line` after the first line of `file` in the tree. */
+function insertAfterFirstLine(sourceDir: string, file: string, line: string): string {
+  const first = readFileSync(join(sourceDir, file), 'utf8').split('\n')[0];
+  return `--- a/${file}\n+++ b/${file}\n@@ -1 +1,2 @@\n ${first}\n+${line}\n`;
+}
+
+test('every fixture patch applies cleanly to the tree', async () => {
+  const tree = await fixtureTree();
+  const names = readdirSync(PATCHES).filter((n) => n.endsWith('.patch') && !n.includes('assembly'));
+  await withLock(tree.lockPath, 'test', 600_000, async () => {
+    for (const name of names) await checkApplies(tree, fixturePatch(name));
+  });
+});
+
+test('a one-TU string change: one vmlinux pair whose objects differ, and the tree is left as it was', async () => {
+  const tree = await fixtureTree();
+  const source = join(tree.sourceDir, 'fs/proc/meminfo.c');
+  const before = sha(source);
+  const mtime = statSync(source).mtimeMs;
+  const result = await compileTouched(tree, fixturePatch('01-string-meminfo.patch'), out());
+  assert.equal(result.pairs.length, 1);
+  const [pair] = result.pairs;
+  assert.equal(pair.tu, 'fs/proc/meminfo.c');
+  assert.equal(pair.object, 'fs/proc/meminfo.o');
+  assert.equal(pair.module, undefined);
+  assert.notEqual(sha(pair.pre), sha(pair.post));
+  assert.ok(readFileSync(pair.post).includes('MemTotal(s):'));
+  assert.ok(!readFileSync(pair.pre).includes('MemTotal(s):'));
+  assert.equal(sha(source), before);
+  assert.equal(statSync(source).mtimeMs, mtime);
+  assert.equal(existsSync(join(tree.cacheDir, 'journal')), false);
+});
+
+test('a comment-only patch still builds both objects (telling noise from change is the differ\'s job)', async () => {
+  const result = await compileTouched(await fixtureTree(), fixturePatch('11-comment-only.patch'), out());
+  assert.deepEqual(result.pairs.map((p) => p.object), ['fs/proc/meminfo.o']);
+  for (const p of result.pairs) assert.ok(statSync(p.pre).size > 0 && statSync(p.post).size > 0);
+});
+
+test('an object of ext4.ko is tagged with its module', async () => {
+  const result = await compileTouched(await fixtureTree(), fixturePatch('09-ext4-sysfs.patch'), out());
+  assert.deepEqual(result.pairs.map((p) => [p.object, p.module]), [['fs/ext4/sysfs.o', 'ext4']]);
+});
+
+test('a patch touching two files gives two pairs', async () => {
+  const result = await compileTouched(await fixtureTree(), fixturePatch('10-two-files.patch'), out());
+  assert.deepEqual(result.pairs.map((p) => p.object), ['fs/proc/cmdline.o', 'fs/proc/version.o']);
+  for (const p of result.pairs) assert.notEqual(sha(p.pre), sha(p.post));
+});
+
+test('a .c file that is #included elsewhere is compiled through its includer', async () => {
+  const result = await compileTouched(await fixtureTree(), fixturePatch('08-jump-label-schedstat.patch'), out());
+  assert.deepEqual(result.pairs.map((p) => p.object), ['kernel/sched/build_utility.o']);
+  assert.deepEqual(result.notBuilt, ['kernel/sched/stats.c']);
+  assert.notEqual(sha(result.pairs[0].pre), sha(result.pairs[0].post));
+});
+
+test('a local header change compiles the files that include it; a widely used header is refused', async () => {
+  const tree = await fixtureTree();
+  const local = parsePatch(insertAfterFirstLine(tree.sourceDir, 'fs/proc/fd.h', '/* spliced test */'));
+  const result = await compileTouched(tree, local, out());
+  assert.deepEqual(result.headers, ['fs/proc/fd.h']);
+  assert.deepEqual(result.pairs.map((p) => p.tu), ['fs/proc/base.c', 'fs/proc/fd.c']);
+
+  const wide = parsePatch(insertAfterFirstLine(tree.sourceDir, 'include/linux/sched.h', '/* spliced test */'));
+  await assert.rejects(compileTouched(tree, wide, out()), (err) => isSplicedError(err, 'UnsafePatch') && err.details.reason === 'wide-header');
+});
+
+test('a patch that does not apply, or does not compile, is BuildFailed and leaves the tree clean', async () => {
+  const tree = await fixtureTree();
+  const stale = '--- a/fs/proc/cmdline.c\n+++ b/fs/proc/cmdline.c\n@@ -1,2 +1,2 @@\n-no such line\n+x\n ctx\n';
+  await assert.rejects(compileTouched(tree, parsePatch(stale), out()), (err) => isSplicedError(err, 'BuildFailed') && /does not apply/.test(err.message));
+
+  const source = join(tree.sourceDir, 'fs/proc/cmdline.c');
+  const before = sha(source);
+  const broken = parsePatch(insertAfterFirstLine(tree.sourceDir, 'fs/proc/cmdline.c', 'this is not C;'));
+  await assert.rejects(
+    compileTouched(tree, broken, out()),
+    (err) => isSplicedError(err, 'BuildFailed') && err.details.side === 'post' && /cmdline\.c/.test(err.message),
+  );
+  assert.equal(sha(source), before);
+});
+
+test('a tree left patched by a crashed build is restored by the next build', async () => {
+  const tree = await fixtureTree();
+  const source = join(tree.sourceDir, 'fs/proc/cmdline.c');
+  const before = sha(source);
+  // The "crash": apply under the lock, then let go of the lock without restoring.
+  await withLock(tree.lockPath, 'test', 600_000, () => applyWithJournal(tree, fixturePatch('04-new-static-data-cmdline.patch'), []));
+  assert.notEqual(sha(source), before);
+  const result = await compileTouched(tree, fixturePatch('02-logic-uptime.patch'), out());
+  assert.equal(result.repairedTree, true);
+  assert.equal(sha(source), before);
+});
+
+test('a patch whose only C change is in a file this configuration does not build is NoChange', async () => {
+  const tree = await fixtureTree();
+  // fs/proc/bootconfig.c is only linked with CONFIG_BOOT_CONFIG, which Debian's 6.1 leaves unset.
+  const config = readFileSync(join(tree.sourceDir, '.config'), 'utf8');
+  assert.match(config, /^# CONFIG_BOOT_CONFIG is not set$/m);
+  const patch = parsePatch(insertAfterFirstLine(tree.sourceDir, 'fs/proc/bootconfig.c', '/* spliced test */'));
+  await assert.rejects(compileTouched(tree, patch, out()), (err) => isSplicedError(err, 'NoChange'));
+});
