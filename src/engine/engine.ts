@@ -128,11 +128,13 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   }
 
   list(): PatchRecord[] {
-    const stackOrder = new Map(this.ctx.store.stack(buildOf(this.ctx.identity)).map((e) => [e.patchId, e.position]));
+    const positions = this.ctx.store.stackPositions();
     const rows = this.ctx.store.allPatches();
-    const inStack = rows.filter((r) => stackOrder.has(r.id)).sort((a, b) => stackOrder.get(a.id)! - stackOrder.get(b.id)!);
-    const rest = rows.filter((r) => !stackOrder.has(r.id));
-    return [...inStack, ...rest].map((row) => this.record(row));
+    const mine = rows
+      .filter((r) => positions.has(r.id) && isForRunningKernel(r, this.ctx))
+      .sort((a, b) => positions.get(a.id)! - positions.get(b.id)!);
+    const rest = rows.filter((r) => !mine.includes(r));
+    return [...mine, ...rest].map((row) => this.record(row, positions.get(row.id) ?? null));
   }
 
   getPatch(id: string): PatchRecord {
@@ -195,8 +197,8 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     return { rebootRequired: reasons.length > 0, rebootReasons: reasons };
   }
 
-  private record(row: PatchRow): PatchRecord {
-    return toRecord(row, this.ctx, this.notLoaded);
+  private record(row: PatchRow, stackPosition = this.ctx.store.stackPosition(row.id)): PatchRecord {
+    return toRecord(row, this.ctx, this.notLoaded, stackPosition);
   }
 
   /** A patch by id, or by livepatch name (the running kernel's first). */

@@ -8,8 +8,16 @@ export function isForRunningKernel(row: PatchRow, ctx: EngineContext): boolean {
   return row.kernelRelease === ctx.identity.release && row.kernelBuildId === ctx.identity.buildId;
 }
 
-/** `notLoaded` holds why a patch of the recorded stack was not loaded at this boot (kill switch, guard, failure). */
-export function toRecord(row: PatchRow, ctx: EngineContext, notLoaded: ReadonlyMap<string, string>): PatchRecord {
+/**
+ * `notLoaded` holds why a patch of the recorded stack was not loaded at this boot (kill switch, guard, failure);
+ * `stackPosition` is the row's position in its kernel's stack, null when in none.
+ */
+export function toRecord(
+  row: PatchRow,
+  ctx: EngineContext,
+  notLoaded: ReadonlyMap<string, string>,
+  stackPosition: number | null,
+): PatchRecord {
   const { state, reason } = stateOf(row, ctx, notLoaded);
   return {
     id: row.id,
@@ -24,7 +32,7 @@ export function toRecord(row: PatchRow, ctx: EngineContext, notLoaded: ReadonlyM
     functions: row.functions,
     state,
     stateReason: reason,
-    stackPosition: ctx.store.stackPosition(row.id),
+    stackPosition,
     addedAt: row.addedAt,
     appliedAt: row.appliedAt,
     lastError: row.lastError,

@@ -114,7 +114,19 @@ export function nowIso(): string {
 }
 
 export class Store {
+  private readonly statements = new Map<string, Database.Statement>();
+
   private constructor(private readonly db: Database.Database) {}
+
+  /** Prepared once per SQL text: preparing costs more than running these small queries. */
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
 
   /** Open (creating if needed) and migrate the database at `path` (":memory:" for tests). */
   static open(path: string): Store {
@@ -139,8 +151,7 @@ export class Store {
   // --- patches
 
   insertPatch(row: PatchRow): void {
-    this.db
-      .prepare(
+    this.statement(
         `INSERT INTO patches (id, sha256, name, origin, kernel_release, kernel_build_id, description, cves, version,
            functions, module_file, status, added_at, applied_at, last_error_kind, last_error_message, held_reason)
          VALUES (@id, @sha256, @name, @origin, @kernelRelease, @kernelBuildId, @description, @cves, @version,
@@ -156,23 +167,22 @@ export class Store {
   }
 
   patch(id: string): PatchRow | undefined {
-    const raw = this.db.prepare('SELECT * FROM patches WHERE id = ?').get(id) as RawPatch | undefined;
+    const raw = this.statement('SELECT * FROM patches WHERE id = ?').get(id) as RawPatch | undefined;
     return raw && fromRaw(raw);
   }
 
   patchesNamed(name: string): PatchRow[] {
-    const rows = this.db.prepare('SELECT * FROM patches WHERE name = ? ORDER BY added_at DESC').all(name) as RawPatch[];
+    const rows = this.statement('SELECT * FROM patches WHERE name = ? ORDER BY added_at DESC').all(name) as RawPatch[];
     return rows.map(fromRaw);
   }
 
   allPatches(): PatchRow[] {
-    const rows = this.db.prepare('SELECT * FROM patches ORDER BY added_at DESC, id').all() as RawPatch[];
+    const rows = this.statement('SELECT * FROM patches ORDER BY added_at DESC, id').all() as RawPatch[];
     return rows.map(fromRaw);
   }
 
   markApplied(id: string, functions: PatchFunctionRecord[], at: string): void {
-    this.db
-      .prepare(
+    this.statement(
         `UPDATE patches SET status = 'applied', functions = ?, applied_at = ?, last_error_kind = NULL,
            last_error_message = NULL, held_reason = NULL WHERE id = ?`,
       )
@@ -180,29 +190,27 @@ export class Store {
   }
 
   markFailed(id: string, error: { kind: string; message: string }): void {
-    this.db
-      .prepare(`UPDATE patches SET status = 'failed', last_error_kind = ?, last_error_message = ? WHERE id = ?`)
+    this.statement(`UPDATE patches SET status = 'failed', last_error_kind = ?, last_error_message = ? WHERE id = ?`)
       .run(error.kind, error.message, id);
   }
 
   setStatus(id: string, status: 'reverted' | 'superseded'): void {
-    this.db.prepare('UPDATE patches SET status = ?, held_reason = NULL WHERE id = ?').run(status, id);
+    this.statement('UPDATE patches SET status = ?, held_reason = NULL WHERE id = ?').run(status, id);
   }
 
   setHeld(id: string, reason: string | null): void {
-    this.db.prepare('UPDATE patches SET held_reason = ? WHERE id = ?').run(reason, id);
+    this.statement('UPDATE patches SET held_reason = ? WHERE id = ?').run(reason, id);
   }
 
   /** The origin of the latest request wins: a drop-dir patch applied again over D-Bus is now a D-Bus patch. */
   setOrigin(id: string, origin: PatchOrigin): void {
-    this.db.prepare('UPDATE patches SET origin = ? WHERE id = ?').run(origin, id);
+    this.statement('UPDATE patches SET origin = ? WHERE id = ?').run(origin, id);
   }
 
   // --- the applied stack, per kernel build, bottom (position 1) first
 
   stack(kernel: KernelBuild): StackEntry[] {
-    return this.db
-      .prepare(
+    return this.statement(
         `SELECT patch_id AS patchId, position FROM stack WHERE kernel_release = ? AND kernel_build_id = ?
          ORDER BY position`,
       )
@@ -210,43 +218,45 @@ export class Store {
   }
 
   stackPosition(patchId: string): number | null {
-    const row = this.db.prepare('SELECT position FROM stack WHERE patch_id = ?').get(patchId) as
+    const row = this.statement('SELECT position FROM stack WHERE patch_id = ?').get(patchId) as
       | { position: number }
       | undefined;
     return row?.position ?? null;
   }
 
+  /** Stack position of every patch that is in a stack (of any kernel build). */
+  stackPositions(): Map<string, number> {
+    const rows = this.statement('SELECT patch_id AS patchId, position FROM stack').all() as StackEntry[];
+    return new Map(rows.map((r) => [r.patchId, r.position]));
+  }
+
   /** Put the patch on top of its kernel's stack (moving it there if it already was in it). */
   pushOnStack(patchId: string, kernel: KernelBuild): void {
     this.removeFromStack(patchId);
-    const top = this.db
-      .prepare('SELECT MAX(position) AS top FROM stack WHERE kernel_release = ? AND kernel_build_id = ?')
+    const top = this.statement('SELECT MAX(position) AS top FROM stack WHERE kernel_release = ? AND kernel_build_id = ?')
       .get(kernel.release, kernel.buildId) as { top: number | null };
-    this.db
-      .prepare('INSERT INTO stack (kernel_release, kernel_build_id, position, patch_id) VALUES (?, ?, ?, ?)')
+    this.statement('INSERT INTO stack (kernel_release, kernel_build_id, position, patch_id) VALUES (?, ?, ?, ?)')
       .run(kernel.release, kernel.buildId, (top.top ?? 0) + 1, patchId);
   }
 
   removeFromStack(patchId: string): void {
-    this.db.prepare('DELETE FROM stack WHERE patch_id = ?').run(patchId);
+    this.statement('DELETE FROM stack WHERE patch_id = ?').run(patchId);
   }
 
   // --- intents: written before a kernel action, removed with the outcome in the same transaction
 
   addIntent(action: IntentAction, patchId: string, bootId: string, requestedBy: string | null): number {
-    const info = this.db
-      .prepare('INSERT INTO intents (action, patch_id, boot_id, requested_by, created_at) VALUES (?, ?, ?, ?, ?)')
+    const info = this.statement('INSERT INTO intents (action, patch_id, boot_id, requested_by, created_at) VALUES (?, ?, ?, ?, ?)')
       .run(action, patchId, bootId, requestedBy, nowIso());
     return Number(info.lastInsertRowid);
   }
 
   removeIntent(id: number): void {
-    this.db.prepare('DELETE FROM intents WHERE id = ?').run(id);
+    this.statement('DELETE FROM intents WHERE id = ?').run(id);
   }
 
   pendingIntents(): Intent[] {
-    return this.db
-      .prepare(
+    return this.statement(
         `SELECT id, action, patch_id AS patchId, boot_id AS bootId, requested_by AS requestedBy,
            created_at AS createdAt FROM intents ORDER BY id`,
       )
@@ -257,16 +267,14 @@ export class Store {
 
   startSession(bootId: string): Session {
     const at = nowIso();
-    const info = this.db
-      .prepare('INSERT INTO sessions (boot_id, started_at, alive_at) VALUES (?, ?, ?)')
+    const info = this.statement('INSERT INTO sessions (boot_id, started_at, alive_at) VALUES (?, ?, ?)')
       .run(bootId, at, at);
     return { id: Number(info.lastInsertRowid), bootId, startedAt: at, aliveAt: at, cleanStopAt: null };
   }
 
   /** The latest daemon session of boot `bootId`, if the daemon ran before in this boot. */
   lastSessionOfBoot(bootId: string): Session | undefined {
-    return this.db
-      .prepare(
+    return this.statement(
         `SELECT id, boot_id AS bootId, started_at AS startedAt, alive_at AS aliveAt, clean_stop_at AS cleanStopAt
          FROM sessions WHERE boot_id = ? ORDER BY id DESC LIMIT 1`,
       )
@@ -275,8 +283,7 @@ export class Store {
 
   /** The last daemon session of the newest boot other than `bootId`. */
   lastSessionOfPreviousBoot(bootId: string): Session | undefined {
-    return this.db
-      .prepare(
+    return this.statement(
         `SELECT id, boot_id AS bootId, started_at AS startedAt, alive_at AS aliveAt, clean_stop_at AS cleanStopAt
          FROM sessions WHERE boot_id != ? ORDER BY id DESC LIMIT 1`,
       )
@@ -284,19 +291,18 @@ export class Store {
   }
 
   markAlive(sessionId: number, at: string = nowIso()): void {
-    this.db.prepare('UPDATE sessions SET alive_at = ? WHERE id = ?').run(at, sessionId);
+    this.statement('UPDATE sessions SET alive_at = ? WHERE id = ?').run(at, sessionId);
   }
 
   markCleanStop(sessionId: number): void {
     const at = nowIso();
-    this.db.prepare('UPDATE sessions SET alive_at = ?, clean_stop_at = ? WHERE id = ?').run(at, at, sessionId);
+    this.statement('UPDATE sessions SET alive_at = ?, clean_stop_at = ? WHERE id = ?').run(at, at, sessionId);
   }
 
   // --- history
 
   addEvent(event: NewEvent): void {
-    this.db
-      .prepare(
+    this.statement(
         `INSERT INTO events (at, kind, patch_id, patch_name, kernel_release, boot_id, reason, requested_by)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -318,16 +324,15 @@ export class Store {
       boot_id AS bootId, reason, requested_by AS requestedBy FROM events`;
     return (
       query.patchId === undefined
-        ? this.db.prepare(`${select} ORDER BY seq DESC LIMIT ?`).all(limit)
-        : this.db.prepare(`${select} WHERE patch_id = ? ORDER BY seq DESC LIMIT ?`).all(query.patchId, limit)
+        ? this.statement(`${select} ORDER BY seq DESC LIMIT ?`).all(limit)
+        : this.statement(`${select} WHERE patch_id = ? ORDER BY seq DESC LIMIT ?`).all(query.patchId, limit)
     ) as HistoryEvent[];
   }
 
   /** Events of `kinds` for boot `bootId` at or after `since` (ISO time). */
   eventsSince(bootId: string, kinds: HistoryEventKind[], since: string): HistoryEvent[] {
     const placeholders = kinds.map(() => '?').join(', ');
-    return this.db
-      .prepare(
+    return this.statement(
         `SELECT seq, at, kind, patch_id AS patchId, patch_name AS patchName, kernel_release AS kernelRelease,
            boot_id AS bootId, reason, requested_by AS requestedBy FROM events
          WHERE boot_id = ? AND at >= ? AND kind IN (${placeholders}) ORDER BY seq`,

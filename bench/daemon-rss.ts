@@ -1,0 +1,87 @@
+// Resident memory of an idle spliced daemon on the host (target ≤ 60 MB): started with a temp state dir, on a
+// private dbus-daemon when one is installed (else SPLICED_BUS=none), measured from /proc/PID/status after READY
+// and a few idle seconds. The host kernel has no livepatch support, so nothing is applied; the figure is the
+// daemon's own footprint (Node, SQLite, pino, dbus-next).
+// Run: npx tsc -p tsconfig.json && node dist/bench/daemon-rss.js
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const MAIN = path.resolve(__dirname, '../src/daemon/main.js');
+const IDLE_MS = 5000;
+const TARGET_MB = 60;
+
+function startPrivateBus(dir: string): { address: string; stop: () => void } | null {
+  if (spawnSync('which', ['dbus-daemon']).status !== 0) return null;
+  const config = path.join(dir, 'bus.conf');
+  fs.writeFileSync(
+    config,
+    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>unix:dir=${dir}</listen>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+</busconfig>`,
+  );
+  const bus = spawnSync('dbus-daemon', ['--config-file', config, '--fork', '--print-address=1', '--print-pid=1'], {
+    encoding: 'utf8',
+  });
+  const [address, pid] = bus.stdout.trim().split('\n');
+  return { address, stop: () => process.kill(Number(pid), 'SIGTERM') };
+}
+
+function rssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+async function waitForReady(child: ChildProcess): Promise<void> {
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no READY within 20 s:\n${out}`)), 20_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('"msg":"ready"')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`spliced exited with ${code}:\n${out}`)));
+  });
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spliced-rss-'));
+  const bus = startPrivateBus(dir);
+  try {
+    fs.writeFileSync(path.join(dir, 'boot_id'), 'bench\n');
+    const child = spawn(process.execPath, [MAIN], {
+      env: {
+        ...process.env,
+        SPLICED_CONFIG: path.join(dir, 'none.conf'),
+        SPLICED_STATE_DIR: path.join(dir, 'state'),
+        SPLICED_BOOT_ID_FILE: path.join(dir, 'boot_id'),
+        SPLICED_BUS: bus?.address ?? 'none',
+        NOTIFY_SOCKET: '',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await waitForReady(child);
+    await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+    const rss = rssMb(child.pid!);
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.on('exit', resolve));
+    process.stdout.write(
+      `${JSON.stringify({ bench: 'daemon idle RSS', bus: bus ? 'private dbus-daemon' : 'none', rssMb: +rss.toFixed(1), targetMb: TARGET_MB })}\n`,
+    );
+    process.exitCode = rss <= TARGET_MB ? 0 : 1;
+  } finally {
+    bus?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
