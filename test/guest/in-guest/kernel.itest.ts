@@ -259,7 +259,7 @@ selftest('state', 'incompatible cumulative livepatches', async () => {
   await kernel.revert('test_klp_state2');
 });
 
-test('a stalled transition is reversed and unloaded after the timeout, naming the blocking task; meanwhile others get Busy', async () => {
+test('a stalled transition is reversed and unloaded after the timeout, naming the blocking task; meanwhile others get Busy', async (t) => {
   await loadMod('test_klp_callbacks_busy', 'block_transition=Y');
   const stalled = rejectsWith(kernel.load(fixtures.klp('test_klp_callbacks_demo'), { transitionTimeoutMs: 8_000 }), 'TransitionStalled');
   // Wait until the demo patch is visibly in transition, then try another patch: the kernel answers EBUSY.
@@ -269,12 +269,27 @@ test('a stalled transition is reversed and unloaded after the timeout, naming th
   assert.equal(loaded('test_klp_livepatch'), false);
 
   const err = await stalled;
+  t.diagnostic(`Busy: ${busy.message}`);
+  t.diagnostic(`TransitionStalled: ${err.message}`);
   const blockers = err.details.blockingTasks as { pid: number; tid: number; comm: string; stack: string[] }[];
   const blocker = blockers.find((t) => t.stack.some((frame) => frame.startsWith('busymod_work_func')));
   assert.ok(blocker, `a blocking task inside busymod_work_func: ${JSON.stringify(blockers)}`);
   assert.match(blocker.comm, /^kworker/);
   assert.ok(err.message.includes(`${blocker.comm} (pid ${blocker.pid}, tid ${blocker.tid})`), err.message);
   assert.equal(err.details.reversed, true);
+  assert.deepEqual(await kernel.list(), []);
+  assert.equal(loaded('test_klp_callbacks_demo'), false);
+  await modules.remove('test_klp_callbacks_busy');
+});
+
+test('revert reverses an enable that is still in transition, then unloads', async () => {
+  await loadMod('test_klp_callbacks_busy', 'block_transition=Y');
+  await modules.insert(fixtures.klp('test_klp_callbacks_demo')); // straight to the kernel: nobody waits for its transition
+  const [patch] = await kernel.list();
+  assert.equal(patch.name, 'test_klp_callbacks_demo');
+  assert.equal(patch.transition, true);
+  const log = await kernelLogDuring(() => kernel.revert('test_klp_callbacks_demo', { transitionTimeoutMs: 10_000 }));
+  assert.ok(log.includes("livepatch: 'test_klp_callbacks_demo': reversing transition from patching to unpatching"), log.join('\n'));
   assert.deepEqual(await kernel.list(), []);
   assert.equal(loaded('test_klp_callbacks_demo'), false);
   await modules.remove('test_klp_callbacks_busy');

@@ -137,3 +137,19 @@ test('revert: an unknown patch is PatchNotLoaded; a livepatch module left after 
   assert.equal(fake.moduleLoaded('lp_a'), false);
   await assert.rejects(kernel.revert('lp_a'), isKind('PatchNotLoaded'));
 });
+
+test('a disable that stalls is reversed: the patch stays applied and loaded, the blockers are named', async () => {
+  fake.behaviours.set('lp_d', { stallDisable: true });
+  await kernel.load(livepatchFile('lp_d'));
+  fake.addTask(50, 'sleeper', 1, ['patched_fn+0x10/0x20']);
+  await assert.rejects(kernel.revert('lp_d', { transitionTimeoutMs: 100 }), (err) => {
+    assert.ok(isSplicedError(err, 'TransitionStalled'));
+    assert.match(err.message, /could not be disabled .* re-enabled and stays applied.*sleeper \(pid 50, tid 50\) in patched_fn/);
+    assert.equal(err.details.reversed, true);
+    return true;
+  });
+  const [patch] = await kernel.list();
+  assert.equal(patch.enabled, true);
+  assert.equal(patch.transition, false);
+  assert.equal(fake.moduleLoaded('lp_d'), true);
+});

@@ -16,6 +16,8 @@ export interface FakeModuleBehaviour {
   log?: string[];
   /** The enable transition never finishes on its own. */
   stall?: boolean;
+  /** The disable transition never finishes on its own. */
+  stallDisable?: boolean;
   replace?: boolean;
   functions?: string[];
 }
@@ -127,7 +129,8 @@ export class FakeKernel implements ModuleLoader, KernelLog {
       if (written === enabled) continue;
       this.enabledState.set(name, written);
       writeFileSync(join(this.patchDir(name), 'transition'), '1\n');
-      setTimeout(() => this.finishTransition(name), TRANSITION_MS);
+      const stalls = !written && this.behaviours.get(name)?.stallDisable;
+      if (!stalls) setTimeout(() => this.finishTransition(name), TRANSITION_MS);
     }
   }
 }
