@@ -8,7 +8,7 @@
 
 import { asSplicedError } from '../errors';
 import type { PatchRow } from '../store';
-import { buildOf, type EngineContext } from './context';
+import { buildOf, transitionOptions, type EngineContext } from './context';
 
 export interface BootReport {
   /** Ids loaded at this start, bottom first. */
@@ -21,15 +21,23 @@ export interface BootReport {
   notLoaded: Map<string, string>;
 }
 
-/** Hold patches applied shortly before an unclean end of the previous boot. Only at the first session of a boot. */
+/**
+ * Hold patches applied shortly before an unclean end of the previous boot. Only at the first session of a boot, and
+ * before intents are reconciled (an apply intent left by that boot is evidence too).
+ */
 export function applyCrashGuard(ctx: EngineContext, firstSessionOfBoot: boolean): string[] {
   if (!firstSessionOfBoot) return [];
   const previous = ctx.store.lastSessionOfPreviousBoot(ctx.bootId);
   if (previous === undefined || previous.cleanStopAt !== null) return [];
   const since = new Date(Date.parse(previous.aliveAt) - ctx.settings.crashGuardWindowMs).toISOString();
-  const recent = ctx.store.eventsSince(previous.bootId, ['applied', 'reapplied-at-boot'], since);
+  const recent = ctx.store.eventsSince(previous.bootId, ['applied', 'reapplied-at-boot'], since).map((e) => e.patchId);
+  // An apply still pending when that boot ended was in the kernel's hands at the crash: held whatever its age.
+  const interrupted = ctx.store
+    .pendingIntents()
+    .filter((i) => i.bootId === previous.bootId && i.action === 'apply')
+    .map((i) => i.patchId);
   const stacked = new Set(ctx.store.stack(buildOf(ctx.identity)).map((e) => e.patchId));
-  const held = [...new Set(recent.map((e) => e.patchId))].filter((id) => stacked.has(id));
+  const held = [...new Set([...recent, ...interrupted])].filter((id) => stacked.has(id));
   for (const id of held) {
     const patch = ctx.store.patch(id)!;
     const reason =
@@ -66,15 +74,23 @@ export async function reapplyStack(ctx: EngineContext, held: string[]): Promise<
       missingBelow ??= patch;
       continue;
     }
+    // The intent lets the crash guard of the next boot see a reapply that crashed the machine.
+    const intentId = ctx.store.addIntent('apply', patch.id, ctx.bootId, null);
     try {
-      await ctx.kernel.load(ctx.modules.pathOf(patch.moduleFile), { transitionTimeoutMs: ctx.settings.transitionTimeoutMs });
-      ctx.store.addEvent({ kind: 'reapplied-at-boot', patch, bootId: ctx.bootId });
+      await ctx.kernel.load(ctx.modules.pathOf(patch.moduleFile), transitionOptions(ctx.settings));
+      ctx.store.transaction(() => {
+        ctx.store.removeIntent(intentId);
+        ctx.store.addEvent({ kind: 'reapplied-at-boot', patch, bootId: ctx.bootId });
+      });
       report.reapplied.push(patch.id);
       ctx.log.info({ patch: patch.id, name: patch.name, position: entry.position }, 'patch reapplied');
     } catch (err) {
       const error = asSplicedError(err);
       const reason = `reapply failed: ${error.kind}: ${error.message}`;
-      ctx.store.addEvent({ kind: 'failed', patch, bootId: ctx.bootId, reason });
+      ctx.store.transaction(() => {
+        ctx.store.removeIntent(intentId);
+        ctx.store.addEvent({ kind: 'failed', patch, bootId: ctx.bootId, reason });
+      });
       report.notLoaded.set(patch.id, reason);
       missingBelow = patch;
       ctx.log.error({ patch: patch.id, name: patch.name, kind: error.kind }, reason);

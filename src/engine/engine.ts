@@ -68,8 +68,8 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     const firstSessionOfBoot = store.lastSessionOfBoot(bootId) === undefined;
     this.session = store.startSession(bootId);
     try {
-      const reconciled = await reconcileIntents(this.ctx);
       this.heldAtBoot = applyCrashGuard(this.ctx, firstSessionOfBoot);
+      const reconciled = await reconcileIntents(this.ctx);
       const report = await reapplyStack(this.ctx, this.heldAtBoot);
       this.notLoaded = report.notLoaded;
       return { ...report, reconciled };

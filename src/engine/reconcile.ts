@@ -54,7 +54,8 @@ async function reconcileThisBoot(ctx: EngineContext, intent: Intent, patch: Patc
       const finding = 'the daemon stopped during the apply; the kernel finished it; recorded as applied';
       ctx.store.transaction(() => {
         ctx.store.markApplied(patch.id, liveFunctions(ctx, patch.name), nowIso());
-        ctx.store.pushOnStack(patch.id, buildOf(ctx.identity));
+        // A reapply at boot (already in the stack) keeps its place; a new apply goes on top.
+        if (ctx.store.stackPosition(patch.id) === null) ctx.store.pushOnStack(patch.id, buildOf(ctx.identity));
         event(ctx, 'applied', intent, patch, finding);
       });
       return finding;

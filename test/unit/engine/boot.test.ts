@@ -158,4 +158,34 @@ describe('crash guard', () => {
     assert.equal(engine.getPatch('a').state, 'applied');
     assert.equal(engine.getPatch('a').stateReason, null);
   });
+
+  it('holds the patches of a boot reapply cut short by a crash: the one loading and those loaded just before', async () => {
+    const first = newMachine();
+    await applyAndStopCleanly(first, ['a', 'b', 'c']);
+    const second = reboot(first);
+    // Loading "b" at boot takes the machine down: the reapply never returns.
+    second.kernel.load = (async (file: string) => {
+      if (second.kernel.actions.length === 1) second.kernel.hangNext = 'after-kernel';
+      return FakeKernel.prototype.load.call(second.kernel, file);
+    }) as FakeKernel['load'];
+    void startEngine(second);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(second.kernel.actions, ['load a', 'load b']);
+
+    const third = reboot(second);
+    const { engine, report } = await startEngine(third);
+    assert.deepEqual(report.held.map((id) => engine.getPatch(id).name).sort(), ['a', 'b']);
+    assert.deepEqual(third.kernel.actions, []);
+    assert.deepEqual(
+      engine.list().map((p) => [p.name, p.stackPosition, p.state]),
+      [
+        ['a', 1, 'not-loaded'],
+        ['b', 2, 'not-loaded'],
+        ['c', 3, 'not-loaded'],
+      ],
+    );
+    assert.ok(
+      engine.history({ patchId: engine.getPatch('b').id }).some((e) => e.kind === 'failed' && /earlier boot/.test(e.reason ?? '')),
+    );
+  });
 });

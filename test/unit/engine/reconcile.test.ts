@@ -109,4 +109,24 @@ describe('reconciliation of intents from an earlier boot', () => {
     assert.equal(engine.getPatch('p').state, 'reverted');
     assert.deepEqual(second.kernel.actions, []);
   });
+
+  it('a daemon killed during the boot reapply keeps the stack order on restart', async () => {
+    const first = newMachine();
+    const { engine: before } = await startEngine(first);
+    for (const name of ['a', 'b']) await before.apply(writeModule(incoming(first), { name }), { origin: 'dbus' }).done;
+    await before.stop();
+    const second = reboot(first);
+    second.kernel.hangNext = 'after-kernel';
+    void startEngine(second);
+    await waitFor(() => second.kernel.actions.length === 1);
+    const { engine } = await startEngine(second);
+    assert.deepEqual(second.kernel.actions, ['load a', 'load b']);
+    assert.deepEqual(
+      engine.list().map((p) => [p.name, p.stackPosition, p.state]),
+      [
+        ['a', 1, 'applied'],
+        ['b', 2, 'applied'],
+      ],
+    );
+  });
 });
