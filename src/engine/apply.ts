@@ -59,7 +59,7 @@ export async function applyModule(
     const superseded = ctx.store.transaction(() => {
       ctx.store.removeIntent(intentId);
       ctx.store.markApplied(row!.id, functions, nowIso());
-      ctx.store.pushOnStack(row!.id, buildOf(ctx.identity));
+      placeOnStack(ctx, row!.id);
       ctx.store.addEvent({ kind: 'applied', patch: row!, bootId: ctx.bootId, requestedBy: options.requestedBy });
       return recordSuperseded(ctx, load.superseded, row!);
     });
@@ -190,6 +190,18 @@ export function liveFunctions(ctx: EngineContext, name: string): PatchFunctionRe
   return (live?.objects ?? []).flatMap((object) =>
     object.functions.map((f) => ({ object: object.name, name: f.name, sympos: f.sympos })),
   );
+}
+
+/**
+ * A new patch goes on top. One already in the stack (not loaded at boot, now applied by hand) keeps its place unless
+ * a live patch lies above it: then it is the newest in the kernel, so it moves to the top as the kernel sees it.
+ */
+function placeOnStack(ctx: EngineContext, patchId: string): void {
+  const kernel = buildOf(ctx.identity);
+  const stack = ctx.store.stack(kernel);
+  const index = stack.findIndex((entry) => entry.patchId === patchId);
+  const liveAbove = stack.slice(index + 1).some((entry) => ctx.live.get(ctx.store.patch(entry.patchId)!.name));
+  if (index < 0 || liveAbove) ctx.store.pushOnStack(patchId, kernel);
 }
 
 function recordSuperseded(ctx: EngineContext, names: string[], by: PatchRow): PatchRow[] {

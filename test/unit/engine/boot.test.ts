@@ -159,6 +159,26 @@ describe('crash guard', () => {
     assert.equal(engine.getPatch('a').stateReason, null);
   });
 
+  it('keeps the stack place of a held patch applied again when nothing above it is live', async () => {
+    const first = newMachine();
+    const { engine: before } = await applyAll(first, ['a', 'b']);
+    await before.stop();
+    const second = reboot(first);
+    await startEngine(second); // reapplies a, b; then the machine crashes
+    const third = reboot(second);
+    const { engine } = await startEngine(third);
+    assert.deepEqual(third.kernel.actions, []);
+    const job = await engine.apply(writeModule(incoming(third), { name: 'a' }), { origin: 'dbus' }).done;
+    assert.equal(job.state, 'succeeded', job.error?.message);
+    assert.deepEqual(
+      engine.list().map((p) => [p.name, p.stackPosition, p.state]),
+      [
+        ['a', 1, 'applied'],
+        ['b', 2, 'not-loaded'],
+      ],
+    );
+  });
+
   it('holds the patches of a boot reapply cut short by a crash: the one loading and those loaded just before', async () => {
     const first = newMachine();
     await applyAndStopCleanly(first, ['a', 'b', 'c']);
