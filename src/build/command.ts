@@ -3,84 +3,39 @@
 // and tests). src/daemon/main.ts dispatches `spliced build …` here through runBuildCommand.
 
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { asSplicedError, SplicedError } from '../errors';
-import { compileTouched, CompileResult } from './compile';
-import { parsePatch, ParsedPatch } from './patchfile';
-import { generateSplice, SpliceOutput } from './splice';
-import { KernelBuild, prepareTree, resolveKernelBuild, runningKernelBuild, Tree } from './tree';
+import { BuildReport, BuildRequest, buildSplice, compilePairs } from './build';
 
 const USAGE = `usage: spliced build [--kernel-release RELEASE] PATCH -o OUT.ko [--json]
-       spliced build pairs [--kernel-release RELEASE] PATCH OUTDIR`;
+       spliced build pairs [--kernel-release RELEASE] PATCH OUTDIR [--json]`;
 
 /** Exit status of a named failure; 2 is a usage error. */
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
 
-interface Prepared {
-  build: KernelBuild;
-  tree: Tree;
-  patch: ParsedPatch;
-}
-
-async function readPatch(file: string): Promise<ParsedPatch> {
-  const text = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new SplicedError('InvalidArgument', `cannot read the patch ${file}: ${err.code ?? err.message}`, { path: file });
+async function request(patchFile: string, release: string | undefined): Promise<BuildRequest> {
+  const patchText = await fs.readFile(patchFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new SplicedError('InvalidArgument', `cannot read the patch ${patchFile}: ${err.code ?? err.message}`, { path: patchFile });
   });
-  return parsePatch(text);
+  return { patchText, target: release === undefined ? undefined : { release } };
 }
 
-/** Patch first (cheap, refuses early), then the target build and its tree. */
-async function prepare(patchFile: string, release: string | undefined): Promise<Prepared> {
-  const patch = await readPatch(patchFile);
-  const build = release ? await resolveKernelBuild({ release }) : await runningKernelBuild();
-  const tree = await prepareTree(build);
-  return { build, tree, patch };
-}
-
-function compiledReport(compiled: CompileResult): object {
-  return {
-    pairs: compiled.pairs,
-    headers: compiled.headers,
-    notBuilt: compiled.notBuilt,
-    repairedTree: compiled.repairedTree,
-    compileMs: compiled.durationMs,
-  };
-}
-
-function report(p: Prepared, compiled: CompileResult, splice: SpliceOutput | undefined, startedAt: number): object {
+/** The --json report: flat, stable field names. */
+function jsonReport(r: BuildReport): object {
   return {
     ok: true,
-    kernel: { release: p.build.release, debianVersion: p.build.debianVersion, tree: p.tree.sourceDir },
-    patch: { sha256: p.patch.sha256, files: p.patch.files },
-    ...compiledReport(compiled),
-    ...(splice && { module: splice.module, name: splice.name, objects: splice.objects }),
-    totalMs: Date.now() - startedAt,
+    kernel: r.kernel,
+    patch: r.patch,
+    pairs: r.compiled.pairs,
+    headers: r.compiled.headers,
+    notBuilt: r.compiled.notBuilt,
+    repairedTree: r.compiled.repairedTree,
+    compileMs: r.compiled.durationMs,
+    ...(r.splice && { module: r.splice.module, name: r.splice.name, objects: r.splice.objects }),
+    totalMs: r.totalMs,
   };
-}
-
-async function buildModule(patchFile: string, output: string, release: string | undefined): Promise<object> {
-  const startedAt = Date.now();
-  const p = await prepare(patchFile, release);
-  const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'spliced-build-'));
-  try {
-    const compiled = await compileTouched(p.tree, p.patch, path.join(workDir, 'objects'));
-    const splice = await generateSplice({ tree: p.tree, patch: p.patch, compiled, output: path.resolve(output), workDir });
-    return report(p, compiled, splice, startedAt);
-  } finally {
-    await fs.rm(workDir, { recursive: true, force: true });
-  }
-}
-
-async function buildPairs(patchFile: string, outDir: string, release: string | undefined): Promise<object> {
-  const startedAt = Date.now();
-  const p = await prepare(patchFile, release);
-  const compiled = await compileTouched(p.tree, p.patch, path.resolve(outDir));
-  const result = report(p, compiled, undefined, startedAt);
-  await fs.writeFile(path.join(outDir, 'pairs.json'), JSON.stringify(result, null, 2) + '\n');
-  return result;
 }
 
 function usageError(message: string): SplicedError {
@@ -107,16 +62,18 @@ export async function runBuildCommand(argv: string[]): Promise<number> {
       return 0;
     }
     const release = values['kernel-release'];
-    let result: object;
+    let report: BuildReport;
     if (positionals[0] === 'pairs') {
       if (positionals.length !== 3) throw usageError('pairs needs PATCH and OUTDIR');
-      result = await buildPairs(positionals[1], positionals[2], release);
+      const outDir = positionals[2];
+      report = await compilePairs(await request(positionals[1], release), outDir);
+      await fs.writeFile(path.join(outDir, 'pairs.json'), JSON.stringify(jsonReport(report), null, 2) + '\n');
     } else {
       if (positionals.length !== 1) throw usageError('give exactly one PATCH');
       if (!values.output) throw usageError('give the module to write with -o OUT.ko');
-      result = await buildModule(positionals[0], values.output, release);
+      report = await buildSplice(await request(positionals[0], release), values.output);
     }
-    process.stdout.write(json ? JSON.stringify(result, null, 2) + '\n' : summary(result));
+    process.stdout.write(json ? JSON.stringify(jsonReport(report), null, 2) + '\n' : summary(report));
     return 0;
   } catch (err) {
     const e = err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
@@ -128,12 +85,10 @@ export async function runBuildCommand(argv: string[]): Promise<number> {
   }
 }
 
-function summary(result: object): string {
-  const r = result as { module?: string; pairs: { object: string; module?: string }[]; totalMs: number };
-  const objects = r.pairs.map((p) => `${p.object}${p.module ? ` [${p.module}]` : ''}`).join(', ');
-  return r.module
-    ? `wrote ${r.module} (${objects}) in ${(r.totalMs / 1000).toFixed(1)} s\n`
-    : `compiled ${objects} in ${(r.totalMs / 1000).toFixed(1)} s\n`;
+function summary(r: BuildReport): string {
+  const objects = r.compiled.pairs.map((p) => `${p.object}${p.module ? ` [${p.module}]` : ''}`).join(', ');
+  const took = `${(r.totalMs / 1000).toFixed(1)} s`;
+  return r.splice ? `wrote ${r.splice.module} (${objects}) in ${took}\n` : `compiled ${objects} in ${took}\n`;
 }
 
 if (require.main === module) {

@@ -225,6 +225,21 @@ async function readVermagic(sourceDir: string, release: string): Promise<string>
   return words.filter(Boolean).join(' ');
 }
 
+/** A prepared tree takes ≈ 1.7 GB (measured with du, debs included); refuse up front rather than die half-way. */
+const PREPARE_DISK_BYTES = 2.5e9;
+
+async function checkDiskSpace(cacheDir: string): Promise<void> {
+  const stat = await fs.statfs(cacheDir);
+  const free = stat.bavail * stat.bsize;
+  if (free < PREPARE_DISK_BYTES) {
+    throw new SplicedError(
+      'BuildFailed',
+      `preparing a kernel tree needs ${(PREPARE_DISK_BYTES / 1e9).toFixed(1)} GB free in ${cacheDir}; only ${(free / 1e9).toFixed(1)} GB are`,
+      { cacheDir, freeBytes: free },
+    );
+  }
+}
+
 async function prepare(build: KernelBuild, cacheDir: string): Promise<Marker> {
   const started = Date.now();
   const sourceDir = path.join(cacheDir, 'linux');
@@ -232,6 +247,8 @@ async function prepare(build: KernelBuild, cacheDir: string): Promise<Marker> {
   // Whatever is here without a marker is a half-prepared tree (crash, full disk): start again.
   await fs.rm(sourceDir, { recursive: true, force: true });
   await fs.rm(path.join(cacheDir, 'journal'), { recursive: true, force: true });
+  await fs.rm(path.join(cacheDir, 'pre-objects'), { recursive: true, force: true });
+  await checkDiskSpace(cacheDir);
 
   const sourceDeb = await download(debs, 'linux-source-6.1', build.debianVersion);
   const headersDeb = await download(debs, `linux-headers-${build.release}`, build.debianVersion);

@@ -1,0 +1,88 @@
+// The builder as a library: patch text in, livepatch module out, with progress. `spliced build` (command.ts) and
+// the daemon's build jobs both go through here.
+
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { compileTouched, CompileResult } from './compile';
+import { parsePatch, ParsedPatch } from './patchfile';
+import { generateSplice, SpliceOutput } from './splice';
+import { KernelBuild, prepareTree, resolveKernelBuild, runningKernelBuild, Tree } from './tree';
+
+export type BuildStage = 'vet' | 'tree' | 'compile' | 'splice';
+
+export interface BuildProgress {
+  stage: BuildStage;
+  message: string;
+}
+
+export interface BuildRequest {
+  patchText: string;
+  /** The kernel build to target; the running kernel when absent. */
+  target?: KernelBuild | { release: string };
+  onProgress?: (progress: BuildProgress) => void;
+}
+
+export interface BuildReport {
+  kernel: KernelBuild & { tree: string };
+  patch: Pick<ParsedPatch, 'sha256' | 'files'>;
+  compiled: CompileResult;
+  /** Absent when only the objects were asked for (compilePairs). */
+  splice?: SpliceOutput;
+  totalMs: number;
+}
+
+interface Prepared {
+  tree: Tree;
+  patch: ParsedPatch;
+  startedAt: number;
+}
+
+async function targetBuild(target: BuildRequest['target']): Promise<KernelBuild> {
+  if (!target) return runningKernelBuild();
+  return 'debianVersion' in target ? target : resolveKernelBuild(target);
+}
+
+/** Vets the patch first (cheap, refuses early), then gets the target's tree. */
+async function prepare(request: BuildRequest): Promise<Prepared> {
+  const startedAt = Date.now();
+  const progress = request.onProgress ?? (() => undefined);
+  progress({ stage: 'vet', message: 'reading the patch' });
+  const patch = parsePatch(request.patchText);
+  const build = await targetBuild(request.target);
+  progress({ stage: 'tree', message: `kernel tree for ${build.release} (${build.debianVersion})` });
+  const tree = await prepareTree(build);
+  progress({ stage: 'compile', message: `compiling the touched files of ${patch.files.map((f) => f.path).join(', ')}` });
+  return { tree, patch, startedAt };
+}
+
+function reportOf(p: Prepared, compiled: CompileResult, splice?: SpliceOutput): BuildReport {
+  const { release, debianVersion, sourceDir } = p.tree;
+  return {
+    kernel: { release, debianVersion, tree: sourceDir },
+    patch: { sha256: p.patch.sha256, files: p.patch.files },
+    compiled,
+    splice,
+    totalMs: Date.now() - p.startedAt,
+  };
+}
+
+/** Compiles the pre/post object pairs of a patch into `outDir` and stops there. */
+export async function compilePairs(request: BuildRequest, outDir: string): Promise<BuildReport> {
+  const p = await prepare(request);
+  return reportOf(p, await compileTouched(p.tree, p.patch, path.resolve(outDir)));
+}
+
+/** Builds the livepatch module of a patch into `output`. Throws SplicedError with the named reason otherwise. */
+export async function buildSplice(request: BuildRequest, output: string): Promise<BuildReport> {
+  const p = await prepare(request);
+  const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'spliced-build-'));
+  try {
+    const compiled = await compileTouched(p.tree, p.patch, path.join(workDir, 'objects'));
+    request.onProgress?.({ stage: 'splice', message: 'comparing objects and generating the module' });
+    const splice = await generateSplice({ tree: p.tree, patch: p.patch, compiled, output: path.resolve(output), workDir });
+    return reportOf(p, compiled, splice);
+  } finally {
+    await fs.rm(workDir, { recursive: true, force: true });
+  }
+}
