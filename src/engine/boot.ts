@@ -3,8 +3,8 @@
 //
 // Crash guard: every daemon session records its boot id, a heartbeat (alive_at) and, on an orderly stop, a clean-stop
 // time. If the last session of the previous boot has no clean stop, that boot ended uncleanly (crash, power loss,
-// or the daemon died and was not restarted); patches applied or reapplied in it within the guard window before its
-// last heartbeat are held: kept in the stack, not loaded, reported, until an admin applies them again.
+// or the daemon died and was not restarted), and its last kernel change is held: kept in the stack, not loaded,
+// reported, until an admin applies it again.
 
 import { asSplicedError } from '../errors';
 import type { PatchRow } from '../store';
@@ -22,27 +22,30 @@ export interface BootReport {
 }
 
 /**
- * Hold patches applied shortly before an unclean end of the previous boot. Only at the first session of a boot, and
- * before intents are reconciled (an apply intent left by that boot is evidence too).
+ * Hold the last kernel change made before an unclean end of the previous boot: the patch whose apply (or boot reapply)
+ * was still in the kernel's hands, else the patch loaded last if that was within the guard window before the boot's
+ * last sign of life. Like Canonical Livepatch's insert lockfile, only the prime suspect is held; if the machine
+ * crashes again, the next suspect is held at the next boot. Runs at the first session of a boot only, and before
+ * intents are reconciled (an apply intent left by that boot is the evidence).
  */
 export function applyCrashGuard(ctx: EngineContext, firstSessionOfBoot: boolean): string[] {
   if (!firstSessionOfBoot) return [];
   const previous = ctx.store.lastSessionOfPreviousBoot(ctx.bootId);
   if (previous === undefined || previous.cleanStopAt !== null) return [];
   const since = new Date(Date.parse(previous.aliveAt) - ctx.settings.crashGuardWindowMs).toISOString();
-  const recent = ctx.store.eventsSince(previous.bootId, ['applied', 'reapplied-at-boot'], since).map((e) => e.patchId);
-  // An apply still pending when that boot ended was in the kernel's hands at the crash: held whatever its age.
   const interrupted = ctx.store
     .pendingIntents()
     .filter((i) => i.bootId === previous.bootId && i.action === 'apply')
     .map((i) => i.patchId);
+  const lastLoaded = ctx.store.eventsSince(previous.bootId, ['applied', 'reapplied-at-boot'], since).at(-1)?.patchId;
+  const suspects = interrupted.length > 0 ? interrupted : lastLoaded ? [lastLoaded] : [];
   const stacked = new Set(ctx.store.stack(buildOf(ctx.identity)).map((e) => e.patchId));
-  const held = [...new Set([...recent, ...interrupted])].filter((id) => stacked.has(id));
+  const held = [...new Set(suspects)].filter((id) => stacked.has(id));
   for (const id of held) {
     const patch = ctx.store.patch(id)!;
     const reason =
-      `held by the crash guard: applied within ${Math.round(ctx.settings.crashGuardWindowMs / 1000)} s before ` +
-      `the previous boot (${previous.bootId}) ended uncleanly at about ${previous.aliveAt}; apply it again to reload it`;
+      `held by the crash guard: it was the last patch loaded before the previous boot (${previous.bootId}) ended ` +
+      `uncleanly (last sign of life ${previous.aliveAt}); apply it again to reload it`;
     ctx.store.transaction(() => {
       ctx.store.setHeld(id, reason);
       ctx.store.addEvent({ kind: 'skipped-by-crash-guard', patch, bootId: ctx.bootId, reason });

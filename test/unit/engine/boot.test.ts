@@ -102,7 +102,7 @@ describe('kill switch', () => {
 });
 
 describe('crash guard', () => {
-  it('does not reapply a patch applied shortly before an unclean end of the previous boot, and reports it', async () => {
+  it('does not reapply the patch applied last, shortly before an unclean end of the previous boot, and reports it', async () => {
     const first = newMachine();
     await applyAll(first, ['old']);
     const { engine: before } = await startEngine(first); // restart in the same boot: the session that ends badly
@@ -111,32 +111,34 @@ describe('crash guard', () => {
     // No stop(): the machine crashed.
     const second = reboot(first);
     const { engine, report } = await startEngine(second, { crashGuardWindowMs: 60_000 });
-    // "old" was also applied within the window of this test's crash, so both are held; see the next test for age.
-    assert.deepEqual(report.held.map((id) => engine.getPatch(id).name).sort(), ['fresh', 'old']);
-    assert.deepEqual(second.kernel.actions, []);
+    assert.deepEqual(report.held.map((id) => engine.getPatch(id).name), ['fresh']);
+    assert.deepEqual(second.kernel.actions, ['load old']);
     const fresh = engine.getPatch('fresh');
     assert.equal(fresh.state, 'not-loaded');
     assert.match(fresh.stateReason!, /held by the crash guard/);
-    assert.deepEqual(engine.status().heldByCrashGuard.sort(), report.held.sort());
+    assert.deepEqual(engine.status().heldByCrashGuard, report.held);
     assert.ok(engine.history().some((e) => e.kind === 'skipped-by-crash-guard' && e.patchName === 'fresh'));
+
+    // It stays held at the next boot too, even after a clean one, until applied again.
+    await engine.stop();
+    const third = reboot(second);
+    const { engine: later } = await startEngine(third);
+    assert.deepEqual(third.kernel.actions, ['load old']);
+    assert.equal(later.getPatch('fresh').state, 'not-loaded');
   });
 
-  it('holds only what was applied within the window before the last heartbeat', async () => {
+  it('holds nothing when the last load was longer ago than the window before the last heartbeat', async () => {
     const first = newMachine();
     const { engine: before, store } = await applyAll(first, ['old']);
     // Pretend "old" was applied 10 minutes ago and the daemon stayed alive since.
-    store.transaction(() => {
-      const tenMinutesAgo = new Date(Date.now() - 600_000).toISOString();
-      (store as unknown as { db: import('better-sqlite3').Database }).db
-        .prepare("UPDATE events SET at = ? WHERE kind = 'applied'")
-        .run(tenMinutesAgo);
-    });
+    const tenMinutesAgo = new Date(Date.now() - 600_000).toISOString();
+    (store as unknown as { db: import('better-sqlite3').Database }).db
+      .prepare("UPDATE events SET at = ? WHERE kind = 'applied'")
+      .run(tenMinutesAgo);
     before.heartbeat();
-    await before.apply(writeModule(incoming(first), { name: 'fresh' }), { origin: 'dbus' }).done;
     const second = reboot(first);
-    const { engine, report } = await startEngine(second, { crashGuardWindowMs: 60_000 });
-    assert.deepEqual(report.held.map((id) => engine.getPatch(id).name), ['fresh']);
-    // Held patches stop the reapply of what lies above them; "old" lies below.
+    const { report } = await startEngine(second, { crashGuardWindowMs: 60_000 });
+    assert.deepEqual(report.held, []);
     assert.deepEqual(second.kernel.actions, ['load old']);
   });
 
@@ -161,25 +163,29 @@ describe('crash guard', () => {
 
   it('keeps the stack place of a held patch applied again when nothing above it is live', async () => {
     const first = newMachine();
-    const { engine: before } = await applyAll(first, ['a', 'b']);
-    await before.stop();
+    await applyAndStopCleanly(first, ['a', 'b', 'c']);
     const second = reboot(first);
-    await startEngine(second); // reapplies a, b; then the machine crashes
+    second.kernel.load = (async (file: string) => {
+      if (second.kernel.actions.length === 1) second.kernel.hangNext = 'after-kernel';
+      return FakeKernel.prototype.load.call(second.kernel, file);
+    }) as FakeKernel['load'];
+    void startEngine(second); // the machine dies while "b" is reapplied
+    await new Promise((resolve) => setTimeout(resolve, 50));
     const third = reboot(second);
     const { engine } = await startEngine(third);
-    assert.deepEqual(third.kernel.actions, []);
-    const job = await engine.apply(writeModule(incoming(third), { name: 'a' }), { origin: 'dbus' }).done;
+    const job = await engine.apply(writeModule(incoming(third), { name: 'b' }), { origin: 'dbus' }).done;
     assert.equal(job.state, 'succeeded', job.error?.message);
     assert.deepEqual(
       engine.list().map((p) => [p.name, p.stackPosition, p.state]),
       [
         ['a', 1, 'applied'],
-        ['b', 2, 'not-loaded'],
+        ['b', 2, 'applied'],
+        ['c', 3, 'not-loaded'],
       ],
     );
   });
 
-  it('holds the patches of a boot reapply cut short by a crash: the one loading and those loaded just before', async () => {
+  it('holds the patch whose boot reapply was cut short by a crash, and what lies above it stays unloaded', async () => {
     const first = newMachine();
     await applyAndStopCleanly(first, ['a', 'b', 'c']);
     const second = reboot(first);
@@ -194,12 +200,12 @@ describe('crash guard', () => {
 
     const third = reboot(second);
     const { engine, report } = await startEngine(third);
-    assert.deepEqual(report.held.map((id) => engine.getPatch(id).name).sort(), ['a', 'b']);
-    assert.deepEqual(third.kernel.actions, []);
+    assert.deepEqual(report.held.map((id) => engine.getPatch(id).name), ['b']);
+    assert.deepEqual(third.kernel.actions, ['load a']);
     assert.deepEqual(
       engine.list().map((p) => [p.name, p.stackPosition, p.state]),
       [
-        ['a', 1, 'not-loaded'],
+        ['a', 1, 'applied'],
         ['b', 2, 'not-loaded'],
         ['c', 3, 'not-loaded'],
       ],
