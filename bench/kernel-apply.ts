@@ -4,6 +4,7 @@ import { runKernelSuite } from '../test/guest/kernel-suite';
 
 runKernelSuite({ tests: false, bench: true }).then(
   (run) => {
+    if (run.bootSeconds !== undefined) console.log(`guest booted to the entry script in ${run.bootSeconds} s`);
     process.stdout.write(run.bench ?? `no bench output; guest console tail:\n${run.guest.console.slice(-3000)}\n`);
     process.exit(run.benchExitCode === 0 ? 0 : 1);
   },

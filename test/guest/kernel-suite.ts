@@ -1,6 +1,6 @@
 // One guest boot for the kernel suite: fixtures built on the host, the in-guest node:test file and the apply/revert
 // bench run inside, their output brought back.
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildKernelFixtures, FIXTURE_KERNEL } from '../fixtures/build-fixtures';
@@ -13,10 +13,13 @@ export interface KernelSuiteRun {
   tapExitCode?: number;
   bench?: string;
   benchExitCode?: number;
+  /** Seconds from kernel start to the entry script (guest /proc/uptime). */
+  bootSeconds?: number;
 }
 
 const ENTRY = (parts: { tests: boolean; bench: boolean }) => `
 cd "$GUEST_WORK"
+cut -d' ' -f1 /proc/uptime > boot-uptime.txt
 ${parts.tests ? 'node --test --test-reporter=tap "$SPLICED_SRC/dist/test/guest/in-guest/kernel.itest.js" > kernel.tap 2>&1; echo $? > kernel.rc' : ''}
 ${parts.bench ? 'node "$SPLICED_SRC/dist/bench/kernel-apply-guest.js" > bench.txt 2>&1; echo $? > bench.rc' : ''}
 exit 0
@@ -38,15 +41,18 @@ export async function runKernelSuite(parts: { tests: boolean; bench: boolean }):
     timeoutMs: 15 * 60_000,
     maxBoots: 1,
   });
-  const code = (file: string) => {
+  const number = (file: string) => {
     const text = readIfThere(join(workDir, file));
     return text === undefined ? undefined : Number(text.trim());
   };
-  return {
+  const run = {
     guest,
     tap: readIfThere(join(workDir, 'kernel.tap')),
-    tapExitCode: code('kernel.rc'),
+    tapExitCode: number('kernel.rc'),
     bench: readIfThere(join(workDir, 'bench.txt')),
-    benchExitCode: code('bench.rc'),
+    benchExitCode: number('bench.rc'),
+    bootSeconds: number('boot-uptime.txt'),
   };
+  rmSync(workDir, { recursive: true, force: true }); // everything worth keeping is in `run`
+  return run;
 }

@@ -10,7 +10,7 @@ test('kernel livepatch backend in the guest', { timeout: 20 * 60_000 }, async ()
   assert.equal(run.guest.timedOut, false, `guest timed out:\n${tail}`);
   assert.equal(run.guest.exitCode, 0, `guest entry failed:\n${tail}`);
   assert.ok(run.tap, `the in-guest tests produced no TAP:\n${tail}`);
-  console.log(`--- guest TAP (kernel.itest) ---\n${run.tap}`);
+  console.log(`--- guest booted to the entry script in ${run.bootSeconds} s; TAP of kernel.itest ---\n${run.tap}`);
   if (run.bench) console.log(`--- guest bench (kernel-apply) ---\n${run.bench}`);
   const failed = run.tap.split('\n').filter((line) => line.startsWith('not ok'));
   assert.deepEqual(failed, [], 'every in-guest test passed');
