@@ -135,6 +135,8 @@ export class Store {
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
+    // The unit makes /tmp read-only (ProtectSystem=strict): SQLite's temporary tables and sorts stay in memory.
+    db.pragma('temp_store = MEMORY');
     migrate(db);
     return new Store(db);
   }
