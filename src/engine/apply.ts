@@ -6,6 +6,7 @@ import type { ModuleInfo } from '../kernel/types';
 import { nowIso, type PatchRow, type StoredModule } from '../store';
 import { buildOf, transitionOptions, type EngineContext } from './context';
 import type { EngineJob } from './job';
+import { isForRunningKernel } from './records';
 import type { ApplyOptions, PatchFunctionRecord, PatchOrigin } from './types';
 
 /** Modinfo fields a splice module may carry (docs/files.md). */
@@ -48,7 +49,7 @@ export async function applyModule(
     stored = ctx.modules.put(path);
     job.report(15, 'reading the module information');
     const info = await readInfo(ctx, stored, path);
-    checkModule(ctx, info, path);
+    checkModule(ctx, info, path, patchIdOf(stored.sha256));
     row = recordIntent(ctx, stored, info, options);
     job.report(30, 'loading the module and waiting for the livepatch transition');
     const intentId = row.intentId;
@@ -111,7 +112,7 @@ export async function refreshQuietly(ctx: EngineContext): Promise<void> {
   }
 }
 
-function checkModule(ctx: EngineContext, info: ModuleInfo, path: string): void {
+function checkModule(ctx: EngineContext, info: ModuleInfo, path: string, id: string): void {
   if (!info.livepatch) {
     throw new SplicedError('NotLivepatchModule', `${path} is a kernel module but not a livepatch module`, { path });
   }
@@ -131,13 +132,22 @@ function checkModule(ctx: EngineContext, info: ModuleInfo, path: string): void {
       { path, moduleBuildId: declaredBuildId, runningBuildId: buildId },
     );
   }
-  const live = ctx.live.get(info.name);
-  if (live !== undefined) {
-    const owner = ctx.store.patchesNamed(info.name).find((p) => ctx.store.stackPosition(p.id) !== null);
+  // sysfs and the kernel port know patches by name only: one name, one patch in the running kernel's stack.
+  const owner = ctx.store
+    .patchesNamed(info.name)
+    .find((p) => isForRunningKernel(p, ctx) && ctx.store.stackPosition(p.id) !== null);
+  if (ctx.live.get(info.name) !== undefined) {
     throw new SplicedError(
       'AlreadyLoaded',
       `a livepatch named ${info.name} is already loaded${owner ? ` (patch ${owner.id})` : ''}`,
       { name: info.name, ...(owner ? { patchId: owner.id } : {}) },
+    );
+  }
+  if (owner && owner.id !== id) {
+    throw new SplicedError(
+      'AlreadyLoaded',
+      `patch ${owner.id} with the livepatch name ${info.name} is in the recorded stack (not loaded now); revert it first`,
+      { name: info.name, patchId: owner.id },
     );
   }
 }

@@ -1,6 +1,7 @@
 // What every part of the engine shares: the ports, the store, the running kernel and this boot, and a cached view
 // of /sys/kernel/livepatch that is re-read after every kernel action (never trusted across one).
 
+import { isSplicedError } from '../errors';
 import type { KernelIdentity, KernelPort, LivePatch, TransitionOptions } from '../kernel/types';
 import type { KernelBuild, ModuleStore, Store } from '../store';
 
@@ -39,6 +40,19 @@ export function buildOf(identity: KernelIdentity): KernelBuild {
 
 export function transitionOptions(settings: EngineSettings, timeoutMs?: number): TransitionOptions {
   return { transitionTimeoutMs: timeoutMs ?? settings.transitionTimeoutMs };
+}
+
+/**
+ * Disable and unload whatever is left of the patch: on 6.1 a finished disable removes the sysfs directory but leaves
+ * the module loaded, and a later apply of the same module would fail. Nothing left is fine.
+ */
+export async function removeFromKernel(ctx: EngineContext, name: string): Promise<void> {
+  try {
+    await ctx.kernel.revert(name, transitionOptions(ctx.settings));
+  } catch (err) {
+    if (!isSplicedError(err, 'PatchNotLoaded')) throw err;
+  }
+  await ctx.live.refresh();
 }
 
 export class LiveView {

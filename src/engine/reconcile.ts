@@ -6,7 +6,7 @@ import type { LivePatch } from '../kernel/types';
 import type { Intent, PatchRow } from '../store';
 import { nowIso } from '../store';
 import { liveFunctions } from './apply';
-import { buildOf, transitionOptions, type EngineContext } from './context';
+import { buildOf, removeFromKernel, transitionOptions, type EngineContext } from './context';
 
 const SETTLE_POLL_MS = 250;
 
@@ -60,7 +60,7 @@ async function reconcileThisBoot(ctx: EngineContext, intent: Intent, patch: Patc
       });
       return finding;
     }
-    if (live !== undefined) await ctx.kernel.revert(patch.name, transitionOptions(ctx.settings));
+    await removeFromKernel(ctx, patch.name);
     const finding = 'the daemon stopped during the apply; the kernel did not finish it; not applied';
     recordApplyFailed(ctx, intent, patch, finding);
     return finding;
@@ -70,7 +70,7 @@ async function reconcileThisBoot(ctx: EngineContext, intent: Intent, patch: Patc
     event(ctx, 'reconciled', intent, patch, finding);
     return finding;
   }
-  if (live !== undefined) await ctx.kernel.revert(patch.name, transitionOptions(ctx.settings));
+  await removeFromKernel(ctx, patch.name);
   const finding = 'the daemon stopped during the revert; finished it; recorded as reverted';
   recordReverted(ctx, intent, patch, finding);
   return finding;

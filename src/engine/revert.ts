@@ -4,7 +4,7 @@
 import { asSplicedError, SplicedError } from '../errors';
 import type { PatchRow } from '../store';
 import { refreshQuietly } from './apply';
-import { transitionOptions, type EngineContext } from './context';
+import { removeFromKernel, transitionOptions, type EngineContext } from './context';
 import type { EngineJob } from './job';
 import { isForRunningKernel } from './records';
 import type { RevertOptions } from './types';
@@ -70,10 +70,13 @@ export async function revertPatches(
 async function revertOne(ctx: EngineContext, patch: PatchRow, options: RevertOptions): Promise<void> {
   const requestedBy = options.requestedBy ?? null;
   const live = isLive(ctx, patch);
-  const intentId = live ? ctx.store.addIntent('revert', patch.id, ctx.bootId, requestedBy) : null;
+  // Anything of the running kernel may have a module left behind even when sysfs shows nothing: remove it too.
+  const touchesKernel = isForRunningKernel(patch, ctx);
+  const intentId = touchesKernel ? ctx.store.addIntent('revert', patch.id, ctx.bootId, requestedBy) : null;
   if (intentId !== null) {
     try {
-      await ctx.kernel.revert(patch.name, transitionOptions(ctx.settings, options.transitionTimeoutMs));
+      if (live) await ctx.kernel.revert(patch.name, transitionOptions(ctx.settings, options.transitionTimeoutMs));
+      else await removeFromKernel(ctx, patch.name);
     } catch (err) {
       const error = asSplicedError(err);
       await refreshQuietly(ctx);

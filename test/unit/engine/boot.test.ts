@@ -173,6 +173,9 @@ describe('crash guard', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     const third = reboot(second);
     const { engine } = await startEngine(third);
+    const other = await engine.apply(writeModule(incoming(third), { name: 'b', description: 'v2' }), { origin: 'dbus' }).done;
+    assert.equal(other.error?.kind, 'AlreadyLoaded', 'another module with the name of a held patch is refused');
+    assert.match(other.error!.message, /revert it first/);
     const job = await engine.apply(writeModule(incoming(third), { name: 'b' }), { origin: 'dbus' }).done;
     assert.equal(job.state, 'succeeded', job.error?.message);
     assert.deepEqual(

@@ -81,6 +81,17 @@ describe('reconciliation after the daemon died (same boot)', () => {
     assert.equal(engine.history()[0].kind, 'reconciled');
   });
 
+  it('revert: disable finished but the module is still loaded → module unloaded, recorded as reverted', async () => {
+    const machine = newMachine();
+    await dieDuringRevert(machine, 'before-kernel');
+    machine.kernel.live.delete('p');
+    machine.kernel.leftoverModules.add('p');
+    const { engine } = await startEngine(machine);
+    assert.equal(engine.getPatch('p').state, 'reverted');
+    assert.deepEqual(machine.kernel.actions, ['load p', 'revert p']);
+    assert.equal(machine.kernel.leftoverModules.size, 0);
+  });
+
   it('revert: kernel reverted it, outcome missing → recorded as reverted', async () => {
     const machine = newMachine();
     await dieDuringRevert(machine, 'after-kernel');
