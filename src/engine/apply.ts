@@ -26,8 +26,6 @@ const AUTOMATIC_ORIGINS: readonly PatchOrigin[] = ['drop-dir', 'feed'];
 export interface ApplyOutcome {
   /** The recorded patch: applied on success; failed (or null if never recorded) on failure. */
   patch: PatchRow | null;
-  /** Rows an atomic-replace patch superseded. */
-  superseded: PatchRow[];
   error: SplicedError | null;
 }
 
@@ -48,26 +46,25 @@ export async function applyModule(
     job.report(5, 'copying the module into the state directory');
     stored = ctx.modules.put(path);
     job.report(15, 'reading the module information');
-    const info = await readInfo(ctx, stored, path);
+    const info = await ctx.kernel.readModuleInfo(stored.path);
     checkModule(ctx, info, path, patchIdOf(stored.sha256));
-    row = recordIntent(ctx, stored, info, options);
+    const recorded = (row = recordIntent(ctx, stored, info, options));
     job.report(30, 'loading the module and waiting for the livepatch transition');
-    const intentId = row.intentId;
     const load = await ctx.kernel.load(stored.path, transitionOptions(ctx.settings, options.transitionTimeoutMs));
     job.report(90, 'recording the applied patch');
     await ctx.live.refresh();
     const functions = liveFunctions(ctx, load.patch);
-    const superseded = ctx.store.transaction(() => {
-      ctx.store.removeIntent(intentId);
-      ctx.store.markApplied(row!.id, functions, nowIso());
-      placeOnStack(ctx, row!.id);
-      ctx.store.addEvent({ kind: 'applied', patch: row!, bootId: ctx.bootId, requestedBy: options.requestedBy });
-      return recordSuperseded(ctx, load.superseded, row!);
+    ctx.store.transaction(() => {
+      ctx.store.removeIntent(recorded.intentId);
+      ctx.store.markApplied(recorded.id, functions, nowIso());
+      placeOnStack(ctx, recorded.id);
+      ctx.store.addEvent({ kind: 'applied', patch: recorded, bootId: ctx.bootId, requestedBy: options.requestedBy });
+      recordSuperseded(ctx, load.superseded, recorded);
     });
     ctx.log.info({ patch: row.id, name: row.name, durationMs: load.durationMs, origin: options.origin }, 'patch applied');
-    return { patch: ctx.store.patch(row.id)!, superseded, error: null };
+    return { patch: ctx.store.patch(row.id)!, error: null };
   } catch (err) {
-    const error = asSplicedError(err);
+    const error = stored ? namingCallersFile(asSplicedError(err), stored.path, path) : asSplicedError(err);
     if (row !== null) {
       await refreshQuietly(ctx);
       const failed = row;
@@ -89,18 +86,18 @@ export async function applyModule(
       ctx.modules.remove(stored.file);
     }
     ctx.log.error({ path, patch: row?.id, kind: error.kind, details: error.details }, `apply failed: ${error.message}`);
-    return { patch: row && ctx.store.patch(row.id)!, superseded: [], error };
+    return { patch: row && ctx.store.patch(row.id)!, error };
   }
 }
 
-/** Modinfo of the stored copy; errors name the file the caller gave, not our copy of it. */
-async function readInfo(ctx: EngineContext, stored: StoredModule, path: string): Promise<ModuleInfo> {
-  try {
-    return await ctx.kernel.readModuleInfo(stored.path);
-  } catch (err) {
-    const error = asSplicedError(err);
-    throw new SplicedError(error.kind, error.message.split(stored.path).join(path), { ...error.details, path });
-  }
+/** The kernel port saw our stored copy; the caller knows the file they gave. */
+function namingCallersFile(error: SplicedError, storedPath: string, path: string): SplicedError {
+  if (!error.message.includes(storedPath)) return error;
+  return new SplicedError(error.kind, error.message.split(storedPath).join(path), {
+    ...error.details,
+    path,
+    storedAs: storedPath,
+  });
 }
 
 /** After a failed kernel action the live view must be re-read; a failure to read it is logged, not thrown over the first. */
@@ -214,16 +211,13 @@ function placeOnStack(ctx: EngineContext, patchId: string): void {
   if (index < 0 || liveAbove) ctx.store.pushOnStack(patchId, kernel);
 }
 
-function recordSuperseded(ctx: EngineContext, names: string[], by: PatchRow): PatchRow[] {
-  const superseded: PatchRow[] = [];
+function recordSuperseded(ctx: EngineContext, names: string[], by: PatchRow): void {
   for (const name of names) {
     for (const old of ctx.store.patchesNamed(name)) {
       if (old.id === by.id || ctx.store.stackPosition(old.id) === null) continue;
       ctx.store.setStatus(old.id, 'superseded');
       ctx.store.removeFromStack(old.id);
       ctx.store.addEvent({ kind: 'superseded', patch: old, bootId: ctx.bootId, reason: `replaced by ${by.id}` });
-      superseded.push(ctx.store.patch(old.id)!);
     }
   }
-  return superseded;
 }
