@@ -1,10 +1,13 @@
 // What dbus-next 0.10.2 does at run time but its types.d.ts does not declare.
 
+import type { EventEmitter } from 'node:events';
 import type { MessageBus } from 'dbus-next';
+import { SplicedError } from '../errors';
 
 interface UntypedBus {
   name: string | null;
   unexport(path: string): void;
+  _connection: EventEmitter;
 }
 
 /** Drop every interface of the object at `path` (with an interface argument, 0.10.2 never drops the object). */
@@ -15,4 +18,23 @@ export function unexportObject(bus: MessageBus, path: string): void {
 /** The connection's unique name (":1.42"), known once connected. */
 export function uniqueNameOf(bus: MessageBus): string {
   return (bus as unknown as UntypedBus).name ?? '';
+}
+
+/**
+ * Call `onLost` (once) when the connection breaks: the bus closing it, or an error on it. Without a listener,
+ * dbus-next's 'error' event would end the process with a stack trace; and after the bus closes, calls never return.
+ */
+export function onConnectionLost(bus: MessageBus, onLost: (error: SplicedError) => void): () => void {
+  let reported = false;
+  const report = (reason: string) => {
+    if (reported) return;
+    reported = true;
+    onLost(new SplicedError('Unavailable', `lost the D-Bus connection: ${reason}`));
+  };
+  bus.on('error', (err: unknown) => report(err instanceof Error ? err.message : String(err)));
+  (bus as unknown as UntypedBus)._connection.on('end', () => report('the bus closed it'));
+  // Disarm before disconnecting on purpose.
+  return () => {
+    reported = true;
+  };
 }

@@ -8,7 +8,7 @@ import { PolkitAuthority, type Authority } from './authority';
 import { Authorizer } from './authorizer';
 import { CallTracker } from './caller';
 import { connectBus } from './connect';
-import { uniqueNameOf, unexportObject } from './dbus-next-gaps';
+import { onConnectionLost, uniqueNameOf, unexportObject } from './dbus-next-gaps';
 import { JobObjects } from './job-object';
 import { ManagerInterface } from './manager-object';
 import { BUS_NAME, MANAGER_PATH } from './names';
@@ -24,6 +24,11 @@ export interface BusOptions {
   trustRoot?: boolean;
   /** How long a finished job object stays on the bus (default 60 s). */
   jobLingerMs?: number;
+  /**
+   * Called once if the bus connection breaks (the daemon should log it and exit so systemd restarts it).
+   * Without it the error is thrown, which ends the process.
+   */
+  onConnectionLost?: (error: SplicedError) => void;
 }
 
 export interface BusHandle {
@@ -37,6 +42,13 @@ const DEFAULT_JOB_LINGER_MS = 60_000;
 
 export async function startBus(engine: Engine, options: BusOptions = {}): Promise<BusHandle> {
   const bus = await connectBus(options.address);
+  const disarm = onConnectionLost(
+    bus,
+    options.onConnectionLost ??
+      ((error) => {
+        throw error;
+      }),
+  );
   const calls = new CallTracker();
   bus.addMethodHandler(calls.handler);
   const jobs = new JobObjects(bus, options.jobLingerMs ?? DEFAULT_JOB_LINGER_MS);
@@ -50,6 +62,7 @@ export async function startBus(engine: Engine, options: BusOptions = {}): Promis
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    disarm();
     manager.detach();
     jobs.stop();
     unexportObject(bus, MANAGER_PATH);

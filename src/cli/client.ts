@@ -4,6 +4,7 @@
 import { DBusError, Message, MessageType, type MessageBus, type Variant } from 'dbus-next';
 import { DBUS_ERROR_PREFIX, ERROR_KINDS, SplicedError, type ErrorKind } from '../errors';
 import { connectBus } from '../bus/connect';
+import { onConnectionLost } from '../bus/dbus-next-gaps';
 import { BUS_NAME, JOB_INTERFACE, MANAGER_INTERFACE, MANAGER_PATH } from '../bus/names';
 
 /** Wire values as dbus-next gives them: 't' arrives as a BigInt. */
@@ -44,14 +45,19 @@ export interface JobView {
 const FINISHED = new Set(['succeeded', 'failed']);
 
 export class SplicedClient {
-  private constructor(private readonly bus: MessageBus) {}
+  private constructor(
+    private readonly bus: MessageBus,
+    private readonly disarm: () => void,
+  ) {}
 
-  /** Connect to the bus at `address` (tests, a private bus) or to the system bus. */
-  static async connect(address?: string): Promise<SplicedClient> {
-    return new SplicedClient(await connectBus(address));
+  /** Connect to the bus at `address` (tests, a private bus) or to the system bus; onLost: the connection broke. */
+  static async connect(address: string | undefined, onLost: (error: SplicedError) => void): Promise<SplicedClient> {
+    const bus = await connectBus(address);
+    return new SplicedClient(bus, onConnectionLost(bus, onLost));
   }
 
   close(): void {
+    this.disarm();
     this.bus.disconnect();
   }
 

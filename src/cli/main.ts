@@ -1,14 +1,25 @@
 #!/usr/bin/env node
 // splicectl: the command-line client of spliced, over D-Bus only (docs/cli.md).
 
-import { asSplicedError } from '../errors';
+import { asSplicedError, type SplicedError } from '../errors';
 import { parseCommandLine, USAGE } from './args';
 import { SplicedClient } from './client';
 import { RUN } from './commands';
 import { EXIT, EXIT_BY_KIND } from './exit-codes';
 
+let json = false;
+
+function printError(e: SplicedError): number {
+  process.stderr.write(`splicectl: ${e.message} (${e.kind})\n`);
+  if (json) {
+    const error = { kind: e.kind, name: e.dbusName, message: e.message, ...e.details };
+    process.stdout.write(`${JSON.stringify({ error }, null, 2)}\n`);
+  }
+  return EXIT_BY_KIND[e.kind];
+}
+
 async function main(argv: string[]): Promise<number> {
-  let json = argv.includes('--json');
+  json = argv.includes('--json');
   let client: SplicedClient | undefined;
   try {
     const inv = parseCommandLine(argv, process.env);
@@ -17,7 +28,8 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return EXIT.ok;
     }
-    client = await SplicedClient.connect(inv.busAddress);
+    // A broken connection would leave calls waiting forever: report it and stop.
+    client = await SplicedClient.connect(inv.busAddress, (lost) => process.exit(printError(lost)));
     const outcome = await RUN[inv.command](client, inv, {
       stderr: process.stderr,
       stdinIsTTY: process.stdin.isTTY === true,
@@ -26,13 +38,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(json ? `${JSON.stringify(outcome.json, null, 2)}\n` : `${outcome.text}\n`);
     return outcome.exit;
   } catch (err) {
-    const e = asSplicedError(err);
-    process.stderr.write(`splicectl: ${e.message} (${e.kind})\n`);
-    if (json) {
-      const error = { kind: e.kind, name: e.dbusName, message: e.message, ...e.details };
-      process.stdout.write(`${JSON.stringify({ error }, null, 2)}\n`);
-    }
-    return EXIT_BY_KIND[e.kind];
+    return printError(asSplicedError(err));
   } finally {
     client?.close();
   }

@@ -6,6 +6,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { startBus, type Authority, type AuthorizationRequest, type BusHandle, type Verdict } from '../../../src/bus';
+import type { SplicedError } from '../../../src/errors';
 import { FakeEngine } from './fake-engine';
 
 /** The repository root (this file runs from dist/test/unit/bus). */
@@ -14,6 +15,8 @@ export const NOBODY = 65534;
 
 export interface PrivateBus {
   address: string;
+  /** SIGKILL the dbus-daemon: every connection breaks without a word. */
+  crash(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -67,6 +70,7 @@ export async function startPrivateBus(extraPolicy = ''): Promise<PrivateBus> {
   });
   return {
     address,
+    crash: () => stopChild(daemon, 'SIGKILL'),
     stop: async () => {
       await stopChild(daemon);
       rmSync(dir, { recursive: true, force: true });
@@ -89,6 +93,8 @@ export interface Daemon {
   engine: FakeEngine;
   authority: ScriptedAuthority;
   handle: BusHandle;
+  /** What the adapter reported through onConnectionLost. */
+  lost: SplicedError[];
   stop(): Promise<void>;
 }
 
@@ -97,7 +103,9 @@ export async function startDaemon(options: { trustRoot?: boolean; jobLingerMs?: 
   const bus = await startPrivateBus();
   const engine = new FakeEngine();
   const authority = new ScriptedAuthority();
+  const lost: SplicedError[] = [];
   const handle = await startBus(engine, {
+    onConnectionLost: (error) => lost.push(error),
     address: bus.address,
     authority,
     trustRoot: options.trustRoot ?? false,
@@ -108,6 +116,7 @@ export async function startDaemon(options: { trustRoot?: boolean; jobLingerMs?: 
     engine,
     authority,
     handle,
+    lost,
     stop: async () => {
       await handle.stop();
       await bus.stop();
@@ -215,10 +224,10 @@ function firstLine(child: ChildProcess): Promise<string> {
   });
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
+function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
-    child.kill('SIGTERM');
+    child.kill(signal);
   });
 }

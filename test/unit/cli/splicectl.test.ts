@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { patchRecord } from '../bus/fake-engine';
-import { REPO, run, startDaemon, startPrivateBus, type Daemon, type RunOptions } from '../bus/harness';
+import { eventually, REPO, run, startDaemon, startPrivateBus, type Daemon, type RunOptions } from '../bus/harness';
 
 const MAIN = path.join(REPO, 'dist/src/cli/main.js');
 
@@ -180,6 +180,18 @@ describe('splicectl apply and revert', () => {
     const r = await pending;
     assert.equal(r.code, 69);
     assert.match(r.stderr, /splicectl: spliced left the bus while the job was running \(Unavailable\)\n$/);
+  });
+
+  it('exit 69 when the bus itself goes away; the daemon side hears of it too', async () => {
+    d.engine.stepMs = 1_000;
+    const pending = splicectl(d, ['apply', '/srv/patches/a.ko']);
+    await new Promise((r) => setTimeout(r, 500));
+    await d.bus.crash();
+    const r = await pending;
+    assert.equal(r.code, 69);
+    assert.match(r.stderr, /\nsplicectl: lost the D-Bus connection: the bus closed it \(Unavailable\)\n$/);
+    await eventually(() => (d.lost.length > 0 ? true : undefined));
+    assert.equal(d.lost[0].kind, 'Unavailable');
   });
 });
 
