@@ -79,7 +79,7 @@ export class KernelBackend implements KernelPort {
 
   async load(path: string, options: LoadOptions = {}): Promise<LoadResult> {
     const started = performance.now();
-    const { transitionTimeoutMs, busyRetries } = { ...this.defaults, ...options };
+    const { transitionTimeoutMs, busyRetries } = this.withDefaults(options);
     const info = await this.checkLoadable(path);
     const enabledBefore = (await listPatches(this.roots)).filter((p) => p.enabled).map((p) => p.name);
 
@@ -97,7 +97,7 @@ export class KernelBackend implements KernelPort {
   }
 
   async revert(patch: string, options: TransitionOptions = {}): Promise<void> {
-    const { transitionTimeoutMs, busyRetries } = { ...this.defaults, ...options };
+    const { transitionTimeoutMs, busyRetries } = this.withDefaults(options);
     const state = await readPatch(this.roots, patch);
     if (!state) {
       // Disabled or superseded earlier: only the module can be left, and only a livepatch module is ours to remove.
@@ -109,6 +109,13 @@ export class KernelBackend implements KernelPort {
     const outcome = await this.waitForDisable(patch, transitionTimeoutMs);
     if (outcome === 'timeout') await this.abandonStalledDisable(patch, transitionTimeoutMs);
     await this.unload(patch);
+  }
+
+  private withDefaults(options: TransitionOptions): Required<TransitionOptions> {
+    return {
+      transitionTimeoutMs: options.transitionTimeoutMs ?? this.defaults.transitionTimeoutMs,
+      busyRetries: options.busyRetries ?? this.defaults.busyRetries,
+    };
   }
 
   /** Everything that can be told from the file and sysfs before asking the kernel. */
