@@ -20,8 +20,6 @@ interface JournalEntry {
 interface Journal {
   patchSha256: string;
   files: JournalEntry[];
-  /** Objects compiled from patched sources: deleted on restore so no post object stays in the tree. */
-  objects: string[];
 }
 
 function journalDir(tree: Tree): string {
@@ -34,7 +32,7 @@ function patchArgs(tree: Tree, patch: ParsedPatch, extra: string[]): string[] {
 
 /** Checks that the patch applies cleanly to the pristine tree; refuses with patch's own report otherwise. */
 export async function checkApplies(tree: Tree, patch: ParsedPatch): Promise<void> {
-  const res = await run('patch', patchArgs(tree, patch, ['--dry-run']), { input: patch.text });
+  const res = await run('patch', patchArgs(tree, patch, ['--dry-run']), { input: patch.kernelText });
   if (res.code !== 0) {
     throw new SplicedError(
       'BuildFailed',
@@ -44,12 +42,12 @@ export async function checkApplies(tree: Tree, patch: ParsedPatch): Promise<void
   }
 }
 
-/** Saves the originals, then applies the patch to the tree. `objects` are the post objects to clean up on restore. */
-export async function applyWithJournal(tree: Tree, patch: ParsedPatch, objects: string[]): Promise<void> {
+/** Saves the originals, then applies the patch to the tree. */
+export async function applyWithJournal(tree: Tree, patch: ParsedPatch): Promise<void> {
   const dir = journalDir(tree);
   await fs.rm(dir, { recursive: true, force: true });
   const entries: JournalEntry[] = [];
-  for (const file of patch.files) {
+  for (const file of patch.files.filter((f) => f.role !== 'other')) {
     const source = path.join(tree.sourceDir, file.path);
     const stat = await fs.stat(source).catch(() => undefined);
     if (stat) {
@@ -59,12 +57,12 @@ export async function applyWithJournal(tree: Tree, patch: ParsedPatch, objects: 
     }
     entries.push({ path: file.path, existed: stat !== undefined, mtimeMs: stat?.mtimeMs });
   }
-  const journal: Journal = { patchSha256: patch.sha256, files: entries, objects };
+  const journal: Journal = { patchSha256: patch.sha256, files: entries };
   await fs.mkdir(dir, { recursive: true });
   await fs.writeFile(path.join(dir, 'journal.json.tmp'), JSON.stringify(journal, null, 2));
   await fs.rename(path.join(dir, 'journal.json.tmp'), path.join(dir, 'journal.json'));
 
-  const res = await run('patch', patchArgs(tree, patch, []), { input: patch.text });
+  const res = await run('patch', patchArgs(tree, patch, []), { input: patch.kernelText });
   if (res.code !== 0) {
     await restoreTree(tree);
     throw new SplicedError('BuildFailed', `applying the patch failed:\n${tail(res.stdout + res.stderr)}`);
@@ -72,14 +70,29 @@ export async function applyWithJournal(tree: Tree, patch: ParsedPatch, objects: 
 }
 
 /**
- * Puts back every file a journal names and deletes the journal. Returns whether a patched tree was found,
- * i.e. whether an earlier build was interrupted between apply and restore.
+ * Files kbuild made while the tree was patched: anything newer than the journal. Besides the post objects, a patched
+ * header makes `prepare` regenerate arch/x86/kernel/asm-offsets.s, scripts/mod/devicetable-offsets.s, modpost, …
+ * from the patched source; deleting them makes the next make regenerate them from the pristine one.
+ */
+async function filesMadeWhilePatched(tree: Tree, journalFile: string): Promise<string[]> {
+  const res = await run('find', ['.', '-newer', journalFile, '-type', 'f', '-print0'], { cwd: tree.sourceDir });
+  if (res.code !== 0) throw new SplicedError('Internal', `listing the files built from the patched tree failed: ${tail(res.stderr)}`);
+  return res.stdout.split('\0').filter(Boolean);
+}
+
+/**
+ * Puts back every file a journal names, deletes whatever was built from the patched sources, and deletes the
+ * journal. Returns whether a patched tree was found (the build was interrupted between apply and restore when a
+ * caller finds one before applying).
  */
 export async function restoreTree(tree: Tree): Promise<boolean> {
   const dir = journalDir(tree);
-  const text = await fs.readFile(path.join(dir, 'journal.json'), 'utf8').catch(() => undefined);
+  const journalFile = path.join(dir, 'journal.json');
+  const text = await fs.readFile(journalFile, 'utf8').catch(() => undefined);
   if (text !== undefined) {
     const journal = JSON.parse(text) as Journal;
+    const made = await filesMadeWhilePatched(tree, journalFile);
+    for (const file of made) await fs.rm(path.join(tree.sourceDir, file), { force: true });
     for (const entry of journal.files) {
       const target = path.join(tree.sourceDir, entry.path);
       if (entry.existed) {
@@ -89,7 +102,13 @@ export async function restoreTree(tree: Tree): Promise<boolean> {
         await fs.rm(target, { force: true });
       }
     }
-    for (const object of journal.objects) await fs.rm(path.join(tree.sourceDir, object), { force: true });
+    // Regenerate now, from the pristine sources, what kbuild's prepare step had rebuilt from patched ones:
+    // otherwise every later build would rebuild it while patched and delete it again.
+    const patched = new Set(journal.files.map((f) => path.posix.normalize(f.path)));
+    if (made.some((f) => !patched.has(path.posix.normalize(f)) && !/\.(o|cmd|d)$/.test(f))) {
+      const res = await run('make', [...tree.makeArgs, 'modules_prepare'], { cwd: tree.sourceDir });
+      if (res.code !== 0) throw new SplicedError('BuildFailed', `re-preparing the restored tree failed:\n${tail(res.stderr)}`);
+    }
   }
   // Without journal.json the tree was never touched: the directory is just an unfinished save.
   await fs.rm(dir, { recursive: true, force: true });

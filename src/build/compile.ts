@@ -50,6 +50,8 @@ function includeNames(header: string): { names: string[]; scope: string } {
 }
 
 const NOT_KERNEL_DIRS = ['tools', 'Documentation', 'samples', 'scripts', 'usr'];
+/** The one architecture Debian's amd64 kernels are built for: other arch/ directories never matter. */
+const ARCH = 'x86';
 
 /** Translation units that #include the header directly (transitive includes are not followed: see docs/build.md). */
 async function includersOf(tree: Tree, header: string): Promise<string[]> {
@@ -62,6 +64,7 @@ async function includersOf(tree: Tree, header: string): Promise<string[]> {
     .split('\n')
     .filter(Boolean)
     .map((p) => path.posix.normalize(p))
+    .filter((p) => !p.startsWith('arch/') || p.startsWith(`arch/${ARCH}/`))
     .sort();
 }
 
@@ -193,6 +196,7 @@ export async function compileTouched(tree: Tree, patch: ParsedPatch, outDir: str
   const started = Date.now();
   return withLock(tree.lockPath, `${tree.release} (${tree.debianVersion})`, LOCK_TIMEOUT_MS, async () => {
     const repairedTree = await repairTree(tree);
+    if (patch.kernelText === '') throw new SplicedError('NoChange', 'the patch changes no kernel source file', { files: patch.files.map((f) => f.path) });
     await checkApplies(tree, patch);
     const { units, headers } = await touchedUnits(tree, patch);
     const config = await readConfig(tree.sourceDir);
@@ -207,7 +211,7 @@ export async function compileTouched(tree: Tree, patch: ParsedPatch, outDir: str
       throw new SplicedError('NoChange', 'the patch changes no source file this kernel is built from', { notBuilt, headers });
     }
 
-    await applyWithJournal(tree, patch, builtObjects);
+    await applyWithJournal(tree, patch);
     try {
       await makeObjects(tree, builtObjects, 'post');
       for (const object of builtObjects) await copyTo(path.join(tree.sourceDir, object), path.join(outDir, 'post', object));

@@ -21,6 +21,8 @@ export interface PatchedFile {
   /** Lines added and removed. */
   added: number;
   removed: number;
+  /** This file's part of the patch. */
+  diff: string;
 }
 
 export interface ParsedPatch {
@@ -29,7 +31,10 @@ export interface ParsedPatch {
   /** `patch -p` level: 1 for a/ b/ prefixes, 0 for bare paths. */
   strip: number;
   files: PatchedFile[];
+  /** The whole patch as given. */
   text: string;
+  /** What is applied to the tree: the diffs of kernel source files only (not documentation, tools, ...). */
+  kernelText: string;
 }
 
 interface RawFile {
@@ -40,6 +45,8 @@ interface RawFile {
   gitNew: boolean;
   gitDeleted: boolean;
   unsupported?: string;
+  /** This file's part of the patch (git header lines included). */
+  diff: string;
 }
 
 const DEV_NULL = '/dev/null';
@@ -64,9 +71,11 @@ function scan(text: string): RawFile[] {
   let gitNew = false;
   let gitDeleted = false;
   let unsupported: string | undefined;
+  let gitHeader: number | undefined;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     if (line.startsWith('diff --git ')) {
+      gitHeader = i;
       gitNew = gitDeleted = false;
       unsupported = undefined;
     } else if (line.startsWith('new file mode')) gitNew = true;
@@ -82,7 +91,9 @@ function scan(text: string): RawFile[] {
         gitNew,
         gitDeleted,
         unsupported,
+        diff: '',
       };
+      const start = gitHeader ?? i;
       files.push(file);
       i += 2;
       while (i < lines.length) {
@@ -112,12 +123,14 @@ function scan(text: string): RawFile[] {
         }
         while (lines[i]?.startsWith('\\')) i++; // "\ No newline at end of file"
       }
+      file.diff = lines.slice(start, i).join('\n') + '\n';
       i--;
+      gitHeader = undefined;
       gitNew = gitDeleted = false;
       unsupported = undefined;
     } else if (line.startsWith('rename to') || line.startsWith('copy to')) {
       // a pure rename has no ---/+++ lines: record it so it is refused
-      files.push({ oldPath: '', newPath: line.slice(line.indexOf(' to ') + 4), added: 0, removed: 0, gitNew, gitDeleted, unsupported });
+      files.push({ oldPath: '', newPath: line.slice(line.indexOf(' to ') + 4), added: 0, removed: 0, gitNew, gitDeleted, unsupported, diff: '' });
     }
   }
   return files;
@@ -188,6 +201,7 @@ export function parsePatch(text: string): ParsedPatch {
       role: roleOf(file),
       added: f.added,
       removed: f.removed,
+      diff: f.diff,
     };
   });
   const seen = new Set<string>();
@@ -195,5 +209,9 @@ export function parsePatch(text: string): ParsedPatch {
     if (seen.has(f.path)) throw new SplicedError('InvalidArgument', `the patch changes ${f.path} twice; give one diff per file`);
     seen.add(f.path);
   }
-  return { sha256: createHash('sha256').update(text).digest('hex'), strip, files, text };
+  const kernelText = files
+    .filter((f) => f.role !== 'other')
+    .map((f) => f.diff)
+    .join('');
+  return { sha256: createHash('sha256').update(text).digest('hex'), strip, files, text, kernelText };
 }

@@ -4,10 +4,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyWithJournal, checkApplies } from '../../../src/build/apply';
+import { applyWithJournal, checkApplies, restoreTree } from '../../../src/build/apply';
 import { compileTouched } from '../../../src/build/compile';
 import { withLock } from '../../../src/build/lock';
 import { parsePatch } from '../../../src/build/patchfile';
+import { run } from '../../../src/build/process';
 import { isSplicedError } from '../../../src/errors';
 import { fixturePatch, fixtureTree, PATCHES } from './kernel-tree';
 
@@ -102,7 +103,7 @@ test('a tree left patched by a crashed build is restored by the next build', asy
   const source = join(tree.sourceDir, 'fs/proc/cmdline.c');
   const before = sha(source);
   // The "crash": apply under the lock, then let go of the lock without restoring.
-  await withLock(tree.lockPath, 'test', 600_000, () => applyWithJournal(tree, fixturePatch('04-new-static-data-cmdline.patch'), []));
+  await withLock(tree.lockPath, 'test', 600_000, () => applyWithJournal(tree, fixturePatch('04-new-static-data-cmdline.patch')));
   assert.notEqual(sha(source), before);
   const result = await compileTouched(tree, fixturePatch('02-logic-uptime.patch'), out());
   assert.equal(result.repairedTree, true);
@@ -116,4 +117,25 @@ test('a patch whose only C change is in a file this configuration does not build
   assert.match(config, /^# CONFIG_BOOT_CONFIG is not set$/m);
   const patch = parsePatch(insertAfterFirstLine(tree.sourceDir, 'fs/proc/bootconfig.c', '/* spliced test */'));
   await assert.rejects(compileTouched(tree, patch, out()), (err) => isSplicedError(err, 'NoChange'));
+});
+
+test('files kbuild regenerates from a patched header while the tree is patched are regenerated from the pristine one on restore', async () => {
+  const tree = await fixtureTree();
+  const header = join(tree.sourceDir, 'include/linux/kbuild.h');
+  const before = sha(header);
+  const offsets = join(tree.sourceDir, 'arch/x86/kernel/asm-offsets.s');
+  await withLock(tree.lockPath, 'test', 600_000, async () => {
+    await applyWithJournal(tree, parsePatch(insertAfterFirstLine(tree.sourceDir, 'include/linux/kbuild.h', '/* spliced test */')));
+    // any single-object build runs `prepare`, which regenerates asm-offsets from the (now newer) header
+    const res = await run('make', [...tree.makeArgs, 'fs/proc/cmdline.o'], { cwd: tree.sourceDir });
+    assert.equal(res.code, 0, res.stderr);
+    assert.ok(statSync(offsets).mtimeMs > statSync(join(tree.cacheDir, 'journal/journal.json')).mtimeMs);
+    assert.equal(await restoreTree(tree), true);
+  });
+  assert.equal(sha(header), before);
+  assert.ok(statSync(offsets).mtimeMs > statSync(header).mtimeMs, 'regenerated from the restored header');
+  const offsetsMtime = statSync(offsets).mtimeMs;
+  const next = await compileTouched(tree, fixturePatch('02-logic-uptime.patch'), out());
+  assert.equal(next.pairs.length, 1);
+  assert.equal(statSync(offsets).mtimeMs, offsetsMtime, 'a later build of an unrelated patch leaves it alone');
 });

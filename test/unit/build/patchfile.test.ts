@@ -25,7 +25,8 @@ test('a one-file patch: path stripped of a/, modified C file, line counts, sha25
   const text = diff('fs/proc/cmdline.c');
   const p = parsePatch(text);
   assert.equal(p.strip, 1);
-  assert.deepEqual(p.files, [{ path: 'fs/proc/cmdline.c', change: 'modify', role: 'c', added: 1, removed: 1 }]);
+  assert.deepEqual(p.files, [{ path: 'fs/proc/cmdline.c', change: 'modify', role: 'c', added: 1, removed: 1, diff: text }]);
+  assert.equal(p.kernelText, text);
   assert.match(p.sha256, /^[0-9a-f]{64}$/);
   assert.notEqual(parsePatch(diff('fs/proc/cmdline.c', '@@ -1,3 +1,3 @@\n a\n-b\n+x\n d\n')).sha256, p.sha256);
 });
@@ -87,9 +88,12 @@ test('malformed input is InvalidArgument: no diff, a hunk cut short, one file tw
   assert.equal(refusal(diff('fs/a.c', '@@ -1,3 +1,3 @@\n a\n')).kind, 'InvalidArgument', 'truncated at the end');
 });
 
-test('documentation and tools are not kernel code', () => {
-  const p = parsePatch(diff('Documentation/livepatch/livepatch.rst') + diff('tools/objtool/check.c'));
-  assert.deepEqual(p.files.map((f) => f.role), ['other', 'other']);
+test('documentation and tools are not kernel code, and are left out of what is applied', () => {
+  const git = 'diff --git a/kernel/a.c b/kernel/a.c\nindex 1..2 100644\n' + diff('kernel/a.c');
+  const p = parsePatch(diff('Documentation/livepatch/livepatch.rst') + git + diff('tools/objtool/check.c'));
+  assert.deepEqual(p.files.map((f) => f.role), ['other', 'c', 'other']);
+  assert.equal(p.kernelText, git);
+  assert.equal(parsePatch(diff('tools/objtool/check.c')).kernelText, '');
 });
 
 test('every fixture patch parses; the assembly one is refused', () => {
