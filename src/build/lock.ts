@@ -1,6 +1,7 @@
 // An exclusive lock on one cached kernel tree, shared by every process that prepares or compiles in it.
-// A lock file holds the owner's pid; a lock whose owner is gone (crash, kill -9) is taken over, so a
-// crashed build never blocks the next one. Node has no flock(2), and a pid file is enough on one host.
+// The lock file names its owner (pid, the boot it runs in, the process start time); a lock whose owner is gone
+// (crash, kill -9, reboot, pid reused) is taken over, so a crashed build never blocks the next one.
+// Node has no flock(2), and an owner record is enough on one host.
 
 import { promises as fs } from 'node:fs';
 import { SplicedError } from '../errors';
@@ -9,28 +10,54 @@ export interface Lock {
   release(): Promise<void>;
 }
 
+interface Owner {
+  pid: number;
+  bootId: string;
+  /** Field 22 of /proc/<pid>/stat: tells a live owner from a later process that got the same pid. */
+  startTime: string;
+}
+
 const POLL_MS = 250;
 
-function ownerAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
+async function bootId(): Promise<string> {
+  return (await fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+}
+
+async function startTimeOf(pid: number): Promise<string | undefined> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+async function self(): Promise<Owner> {
+  return { pid: process.pid, bootId: await bootId(), startTime: (await startTimeOf(process.pid)) ?? '' };
+}
+
+/** A lock file this much older than its (unreadable) content could be is a torn write of a dead owner. */
+const TORN_WRITE_GRACE_MS = 5_000;
+
+async function ownerAlive(path: string, text: string): Promise<boolean> {
+  let owner: Owner;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    owner = JSON.parse(text) as Owner;
+  } catch {
+    // Empty or partial: either its owner is writing it right now, or died while doing so.
+    const age = Date.now() - ((await fs.stat(path).catch(() => undefined))?.mtimeMs ?? 0);
+    return age < TORN_WRITE_GRACE_MS;
   }
+  return owner.bootId === (await bootId()) && owner.startTime === (await startTimeOf(owner.pid));
 }
 
 async function tryTake(path: string): Promise<boolean> {
   try {
-    await fs.writeFile(path, `${process.pid}\n`, { flag: 'wx' });
+    await fs.writeFile(path, JSON.stringify(await self()), { flag: 'wx' });
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
-  const owner = Number.parseInt(await fs.readFile(path, 'utf8').catch(() => ''), 10);
-  if (ownerAlive(owner)) return false;
-  // The owner died: remove its file and compete again (another waiter may win the race, which is fine).
+  const text = await fs.readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined || (await ownerAlive(path, text))) return false;
+  // The owner is gone: remove its file and compete again (another waiter may win the race, which is fine).
   await fs.rm(path, { force: true });
   return false;
 }
