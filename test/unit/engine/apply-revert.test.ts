@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { FAKE_IDENTITY, writeModule } from './fake-kernel';
-import { incoming, newMachine, startEngine } from './harness';
+import { createEngine, incoming, newMachine, startEngine } from './harness';
 
 describe('apply', () => {
   it('loads the module, records it on top of the stack with its metadata, and emits patch-applied', async () => {
@@ -243,5 +243,36 @@ describe('status', () => {
     const status = engine.status();
     assert.equal(status.rebootRequired, true);
     assert.match(status.rebootReasons[0], /stuck is disabled but its module is still loaded/);
+  });
+});
+
+describe('engine lifecycle', () => {
+  it('answers reads while starting, and runs no job before the boot sequence is done', async () => {
+    const machine = newMachine();
+    const { engine } = await createEngine(machine);
+    assert.equal(engine.status().state, 'starting');
+    assert.deepEqual(engine.list(), []);
+    const job = engine.apply(writeModule(incoming(machine), { name: 'early' }), { origin: 'dbus' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(job.state, 'queued');
+    assert.deepEqual(machine.kernel.actions, []);
+    await engine.start();
+    assert.equal((await job.done).state, 'succeeded');
+  });
+
+  it('stop() lets the running job finish, refuses the queued ones, and never unloads patches', async () => {
+    const machine = newMachine();
+    const { engine, store } = await startEngine(machine);
+    machine.kernel.delayMs = 30;
+    const running = engine.apply(writeModule(incoming(machine), { name: 'a' }), { origin: 'dbus' });
+    const queued = engine.apply(writeModule(incoming(machine), { name: 'b' }), { origin: 'dbus' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await engine.stop();
+    assert.equal(running.state, 'succeeded');
+    assert.equal(queued.state, 'failed');
+    assert.match(queued.error!.message, /stopping/);
+    assert.deepEqual(machine.kernel.actions, ['load a']);
+    assert.equal(machine.kernel.live.size, 1);
+    assert.notEqual(store.lastSessionOfBoot(machine.bootId)!.cleanStopAt, null);
   });
 });

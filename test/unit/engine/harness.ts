@@ -49,6 +49,12 @@ export function reboot(machine: Machine, kernel: FakeKernel = new FakeKernel()):
 
 /** Start the daemon's engine on `machine` (also how a restart after kill -9 looks: same boot, same kernel). */
 export async function startEngine(machine: Machine, options: StartOptions = {}): Promise<Running> {
+  const created = await createEngine(machine, options);
+  return { ...created, report: await created.engine.start() };
+}
+
+/** The engine before start(): what the bus sees while the daemon is still reapplying. */
+export async function createEngine(machine: Machine, options: StartOptions = {}): Promise<Omit<Running, 'report'>> {
   const store = Store.open(path.join(machine.dir, 'spliced.db'));
   after(() => store.close());
   const logs: string[] = [];
@@ -70,8 +76,7 @@ export async function startEngine(machine: Machine, options: StartOptions = {}):
       livepatchSupported: true,
     },
   });
-  const report = await engine.start();
-  return { engine, store, report, logs };
+  return { engine, store, logs };
 }
 
 export function incoming(machine: Machine): string {
