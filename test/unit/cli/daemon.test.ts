@@ -1,0 +1,77 @@
+// splicectl against the real spliced daemon (src/daemon, real engine and store) on a private bus: the composition
+// works end to end on the host, where nothing can be applied. Applying for real is proven in the guest tests.
+
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { eventually, NOBODY, REPO, run, startPrivateBus, type PrivateBus, type RunOptions } from '../bus/harness';
+
+const MAIN = path.join(REPO, 'dist/src/cli/main.js');
+
+describe('splicectl and the real daemon', () => {
+  let bus: PrivateBus;
+  let daemon: ChildProcess;
+  let stateDir: string;
+  let log = '';
+
+  const splicectl = (args: string[], options: RunOptions = {}) =>
+    run(process.execPath, [MAIN, ...args], { ...options, env: { SPLICED_BUS_ADDRESS: bus.address } });
+
+  before(async () => {
+    bus = await startPrivateBus();
+    stateDir = mkdtempSync(path.join(tmpdir(), 'spliced-state-'));
+    daemon = spawn(process.execPath, [path.join(REPO, 'dist/src/daemon/main.js')], {
+      env: {
+        ...process.env,
+        SPLICED_CONFIG: path.join(stateDir, 'no-such.conf'),
+        SPLICED_STATE_DIR: stateDir,
+        SPLICED_DISABLE_FILE: path.join(stateDir, 'disable'),
+        SPLICED_BUS: bus.address,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    daemon.stdout!.on('data', (d) => (log += d));
+    daemon.stderr!.on('data', (d) => (log += d));
+    await eventually(() => (log.includes('"msg":"ready"') ? true : undefined), 20_000).catch(() => {
+      throw new Error(`spliced did not get ready:\n${log}`);
+    });
+  });
+  after(async () => {
+    if (daemon.exitCode === null) {
+      const exited = new Promise((r) => daemon.once('exit', r));
+      daemon.kill('SIGTERM');
+      await exited;
+    }
+    await bus.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('status tells whether this kernel can take livepatches (exit 4 without, 2 with nothing applied)', async () => {
+    const supported = existsSync('/sys/kernel/livepatch');
+    const r = await splicectl(['status', '--json']);
+    assert.equal(r.code, supported ? 2 : 4, r.stderr);
+    const status = JSON.parse(r.stdout);
+    assert.equal(status.livepatchSupported, supported);
+    assert.equal(status.state, 'idle');
+    assert.deepEqual(status.appliedPatches, []);
+  });
+
+  it('a file that is no module fails the job with CorruptModule and is not recorded as a patch', async () => {
+    const r = await splicectl(['apply', '/etc/hostname']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /(^|\n)splicectl: \/etc\/hostname is not a valid kernel module.* \(CorruptModule\)\n$/);
+    assert.deepEqual(JSON.parse((await splicectl(['list', '--json'])).stdout), []);
+  });
+
+  it('without polkit an unprivileged apply is refused (fails closed), reads still work', async () => {
+    const denied = await splicectl(['apply', '/etc/hostname'], { uid: NOBODY });
+    assert.equal(denied.code, 77);
+    assert.match(denied.stderr, /cannot check authorisation for org\.spliced\.apply with polkit/);
+    const list = await splicectl(['list', '--json'], { uid: NOBODY });
+    assert.equal(list.code, 0, list.stderr);
+    assert.ok(Array.isArray(JSON.parse(list.stdout)));
+  });
+});
