@@ -62,12 +62,12 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     return new SplicedEngine({ ...deps, identity, live });
   }
 
-  /** Reconcile interrupted intents, apply the crash guard, reapply the recorded stack. Run once, before READY=1. */
+  /** Apply the crash guard, reconcile interrupted intents, reapply the recorded stack. Run once, before READY=1. */
   async start(): Promise<StartReport> {
     const { store, bootId } = this.ctx;
-    const firstSessionOfBoot = store.lastSessionOfBoot(bootId) === undefined;
-    this.session = store.startSession(bootId);
     try {
+      const firstSessionOfBoot = store.lastSessionOfBoot(bootId) === undefined;
+      this.session = store.startSession(bootId);
       this.heldAtBoot = applyCrashGuard(this.ctx, firstSessionOfBoot);
       const reconciled = await reconcileIntents(this.ctx);
       const report = await reapplyStack(this.ctx, this.heldAtBoot);
@@ -85,7 +85,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     if (this.session) this.ctx.store.markAlive(this.session.id);
   }
 
-  /** Refuse new jobs, let queued ones finish, record a clean stop. Never unloads patches. */
+  /** Let the running job finish, fail the queued ones ("stopping"), record a clean stop. Never unloads patches. */
   async stop(): Promise<void> {
     this.stopping = true;
     // Never started: nothing may run, but queued jobs must still finish (they fail as "stopping").
