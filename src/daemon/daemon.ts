@@ -33,8 +33,6 @@ async function serve(config: ReturnType<typeof loadConfig>, log: pino.Logger): P
   const composed = await composeEngine(config, log);
   const { engine } = composed;
   engine.on('status-changed', (status) => notify.status(statusLine(status)));
-  engine.on('patch-applied', (p) => log.info({ event: 'patch-applied', patch: p.id, name: p.name }, `applied ${p.name}`));
-  engine.on('patch-reverted', (p) => log.info({ event: 'patch-reverted', patch: p.id, name: p.name }, `reverted ${p.name}`));
 
   const started = Date.now();
   try {
