@@ -171,22 +171,25 @@ export class KernelBackend implements KernelPort {
     }
   }
 
+  /** Poll until the patch's transition is over ('done'), its directory is gone, or the deadline passes. */
   private async waitForTransition(patch: string, timeoutMs: number): Promise<WaitOutcome> {
+    return this.poll(patch, timeoutMs, (transition) => !transition);
+  }
+
+  /** A disable is finished when the patch directory is gone: since 5.1 the kernel frees every disabled patch. */
+  private async waitForDisable(patch: string, timeoutMs: number): Promise<WaitOutcome> {
+    return this.poll(patch, timeoutMs, () => false);
+  }
+
+  private async poll(patch: string, timeoutMs: number, done: (transition: boolean) => boolean): Promise<WaitOutcome> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const transition = await readTransition(this.roots, patch);
       if (transition === undefined) return 'gone';
-      if (!transition) return 'done';
+      if (done(transition)) return 'done';
       if (performance.now() >= deadline) return 'timeout';
       await sleep(this.pollIntervalMs);
     }
-  }
-
-  /** A disable is finished when the patch directory is gone (6.1 frees a disabled patch) or reads disabled and idle. */
-  private async waitForDisable(patch: string, timeoutMs: number): Promise<WaitOutcome> {
-    const outcome = await this.waitForTransition(patch, timeoutMs);
-    if (outcome !== 'done') return outcome;
-    return (await readEnabled(this.roots, patch)) ? 'timeout' : 'done';
   }
 
   private async writeEnabledUnlessGone(patch: string, enabled: boolean): Promise<void> {
