@@ -39,7 +39,7 @@ export class Authorizer {
     const hint =
       verdict === 'challenge'
         ? interactive
-          ? 'authentication failed or was dismissed'
+          ? 'authentication failed or was dismissed, or no authentication agent is running'
           : 'authentication is required: retry interactively (an authentication agent must be running)'
         : 'polkit denies it';
     throw new SplicedError('PermissionDenied', `${who} is not authorised for ${action}: ${hint}`, { action, uid });

@@ -7,6 +7,7 @@ import { DBUS_ERROR_PREFIX, ERROR_KINDS, SplicedError, type ErrorKind } from '..
 import type { Invocation } from './args';
 import type { JobView, SplicedClient } from './client';
 import { EXIT } from './exit-codes';
+import { startTtyAgent } from './polkit-agent';
 import { ProgressLine } from './progress';
 import { historyEntry, patchDetails, patchSummary, status, type Status } from './records';
 
@@ -19,6 +20,7 @@ export interface Outcome {
 export interface Io {
   stderr: NodeJS.WriteStream;
   stdinIsTTY: boolean;
+  isRoot: boolean;
   cwd: string;
 }
 
@@ -117,20 +119,37 @@ async function runJob(client: SplicedClient, jobPath: string, inv: Invocation, i
   return ok(`${verb}: ${job.patches.join(', ')}`, json);
 }
 
-const interactive = (inv: Invocation, io: Io) => new Variant('b', inv.askPassword && io.stdinIsTTY);
-
-const applyCommand: Command = async (client, inv, io) => {
-  const file = path.resolve(io.cwd, inv.args[0]);
-  const jobPath = await client.apply(file, { interactive: interactive(inv, io) });
-  return runJob(client, jobPath, inv, io, 'Applied');
-};
-
-const revertCommand: Command = async (client, inv, io) => {
-  const options: Record<string, Variant> = { interactive: interactive(inv, io) };
+/**
+ * Send Apply/Revert, letting polkit ask for a password when a person is at a terminal (and not root, which polkit
+ * is not asked about); then follow the job.
+ */
+async function mutate(
+  inv: Invocation,
+  io: Io,
+  send: (options: Record<string, Variant>) => Promise<string>,
+  client: SplicedClient,
+  verb: string,
+): Promise<Outcome> {
+  const interactive = inv.askPassword && io.stdinIsTTY && !io.isRoot;
+  const options: Record<string, Variant> = { interactive: new Variant('b', interactive) };
   if (inv.downTo) options.down_to = new Variant('b', true);
-  const jobPath = await client.revert(inv.args[0], options);
-  return runJob(client, jobPath, inv, io, 'Reverted');
+  const stopAgent = interactive ? await startTtyAgent() : () => undefined;
+  let jobPath: string;
+  try {
+    jobPath = await send(options);
+  } finally {
+    stopAgent();
+  }
+  return runJob(client, jobPath, inv, io, verb);
+}
+
+const applyCommand: Command = (client, inv, io) => {
+  const file = path.resolve(io.cwd, inv.args[0]);
+  return mutate(inv, io, (options) => client.apply(file, options), client, 'Applied');
 };
+
+const revertCommand: Command = (client, inv, io) =>
+  mutate(inv, io, (options) => client.revert(inv.args[0], options), client, 'Reverted');
 
 const logCommand: Command = async (client, inv) => {
   const events = (await client.history(inv.args[0] ?? '', inv.limit)).map(historyEntry);

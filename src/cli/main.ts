@@ -33,6 +33,7 @@ async function main(argv: string[]): Promise<number> {
     const outcome = await RUN[inv.command](client, inv, {
       stderr: process.stderr,
       stdinIsTTY: process.stdin.isTTY === true,
+      isRoot: process.getuid?.() === 0,
       cwd: process.cwd(),
     });
     process.stdout.write(json ? `${JSON.stringify(outcome.json, null, 2)}\n` : `${outcome.text}\n`);

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { patchRecord } from '../bus/fake-engine';
-import { eventually, REPO, run, startDaemon, startPrivateBus, type Daemon, type RunOptions } from '../bus/harness';
+import { eventually, NOBODY, REPO, run, startDaemon, startPrivateBus, type Daemon, type RunOptions } from '../bus/harness';
 
 const MAIN = path.join(REPO, 'dist/src/cli/main.js');
 
@@ -127,6 +127,21 @@ describe('splicectl apply and revert', () => {
     assert.equal(d.engine.calls[0].target, '/srv/patches/a.ko');
     // Not on a terminal: polkit must not try to ask for a password.
     assert.equal(d.authority.requests[0].interactive, false);
+  });
+
+  it('on a terminal, a non-root user lets polkit ask (pkttyagent started) and progress rewrites one line', async () => {
+    // script(1) gives splicectl a terminal; stdout and stderr both arrive on it.
+    const onTty = (args: string) =>
+      run('script', ['-qec', `${process.execPath} ${MAIN} ${args}`, '/dev/null'], {
+        uid: NOBODY,
+        env: { SPLICED_BUS_ADDRESS: d.bus.address, HOME: '/tmp' },
+      });
+    const r = await onTty('apply /srv/patches/a.ko');
+    assert.equal(r.code, 0, r.stdout);
+    assert.ok(r.stdout.includes('\r\x1b[K[ 40%] loading the module\r\x1b[K[ 80%] waiting'), JSON.stringify(r.stdout));
+    assert.match(r.stdout, /\r\x1b\[KApplied: aaaaaaaaaaaa\r\n$/);
+    await onTty('apply /srv/patches/b.ko --no-ask-password');
+    assert.deepEqual(d.authority.requests.map((q) => q.interactive), [true, false]);
   });
 
   it('--json prints only the result; --no-wait only the job', async () => {
