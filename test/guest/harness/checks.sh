@@ -4,10 +4,10 @@
 CHECKS_FILE=${GUEST_WORK:-/mnt/work}/checks.tap
 
 _record() { # status name detail
-  local detail=${3//$'\n'/ ⏎ }
+  local detail=${3:-}; detail=${detail//$'\n'/ ⏎ }
   if [ "$1" = ok ]; then echo "ok - boot $GUEST_BOOT: $2" >> "$CHECKS_FILE"
   else echo "not ok - boot $GUEST_BOOT: $2 # ${detail:0:1500}" >> "$CHECKS_FILE"; fi
-  echo "[$1] $2" > /dev/console
+  echo "[$1 at $(cut -d" " -f1 /proc/uptime)s] $2" > /dev/console
 }
 
 # check NAME COMMAND...: passes when COMMAND exits 0.
