@@ -127,6 +127,10 @@ export class ManagerInterface extends dbus.interface.Interface {
     );
   }
 
+  GetJobs(): Promise<string[]> {
+    return replyOrDBusError(() => this.deps.engine.jobs().map((job) => this.deps.jobs.export(job)));
+  }
+
   // --- signals ---
 
   PatchApplied(id: string, name: string): unknown[] {
@@ -174,6 +178,7 @@ ManagerInterface.configureMembers({
     List: { outSignature: 'a(sssssusst)' },
     GetPatch: { inSignature: 's', outSignature: 'a{sv}' },
     GetHistory: { inSignature: 'su', outSignature: 'a(ttsssssss)' },
+    GetJobs: { outSignature: 'ao' },
   },
   properties: {
     KernelRelease: read('s'),

@@ -172,6 +172,15 @@ describe('Manager: Apply and Revert', () => {
     assert.equal((d.engine.calls[0].options as { transitionTimeoutMs?: number }).transitionTimeoutMs, 5000);
   });
 
+  it('GetJobs lists the jobs queued or running, also those started without D-Bus', async () => {
+    d.engine.stepMs = 300;
+    d.engine.apply('/tmp/dropped.ko', { origin: 'drop-dir' });
+    d.engine.apply('/tmp/second.ko', { origin: 'drop-dir' });
+    assert.deepEqual(await callJson(d, ['GetJobs']), [['/org/spliced/Spliced1/job/1', '/org/spliced/Spliced1/job/2']]);
+    assert.equal(await jobProperty(d, '/org/spliced/Spliced1/job/2', 'Target'), '/tmp/second.ko');
+    await eventually(async () => ((await callJson(d, ['GetJobs']))[0] as string[]).length === 0 || undefined);
+  });
+
   it('finished jobs leave the bus after the linger time', async () => {
     d.engine.applyOutcomes.set('/tmp/a.ko', patchRecord('aaaaaaaaaaaa'));
     const jobPath = await runJob(d, ['Apply', 'sa{sv}', '/tmp/a.ko', '0']);
