@@ -282,17 +282,22 @@ test('a stalled transition is reversed and unloaded after the timeout, naming th
   await modules.remove('test_klp_callbacks_busy');
 });
 
-test('revert reverses an enable that is still in transition, then unloads', async () => {
+test('revert reverses an enable that is still in transition, then unloads; reverting another meanwhile is Busy', async () => {
+  await kernel.load(fixtures.own('spliced_lp_cmdline'));
   await loadMod('test_klp_callbacks_busy', 'block_transition=Y');
   await modules.insert(fixtures.klp('test_klp_callbacks_demo')); // straight to the kernel: nobody waits for its transition
-  const [patch] = await kernel.list();
-  assert.equal(patch.name, 'test_klp_callbacks_demo');
-  assert.equal(patch.transition, true);
+  const demo = (await kernel.list()).find((p) => p.name === 'test_klp_callbacks_demo');
+  assert.equal(demo?.transition, true);
+
+  await rejectsWith(kernel.revert('spliced_lp_cmdline', { busyRetries: 1 }), 'Busy');
+  assert.equal(read('/proc/cmdline'), `${CMDLINE_MARKER}\n`, 'the refused revert changed nothing');
   const log = await kernelLogDuring(() => kernel.revert('test_klp_callbacks_demo', { transitionTimeoutMs: 10_000 }));
   assert.ok(log.includes("livepatch: 'test_klp_callbacks_demo': reversing transition from patching to unpatching"), log.join('\n'));
-  assert.deepEqual(await kernel.list(), []);
   assert.equal(loaded('test_klp_callbacks_demo'), false);
   await modules.remove('test_klp_callbacks_busy');
+  await kernel.revert('spliced_lp_cmdline');
+  assert.deepEqual(await kernel.list(), []);
+  assert.equal(read('/proc/cmdline'), original.cmdline);
 });
 
 test('WrongKernel: a module built against another release is refused before loading', async () => {
