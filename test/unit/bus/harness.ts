@@ -109,7 +109,7 @@ export async function startDaemon(options: { trustRoot?: boolean; jobLingerMs?: 
     address: bus.address,
     authority,
     trustRoot: options.trustRoot ?? false,
-    jobLingerMs: options.jobLingerMs ?? 2_000,
+    jobLingerMs: options.jobLingerMs ?? 10_000,
   });
   return {
     bus,
@@ -180,14 +180,20 @@ export async function managerError(
   return { name: error[1], message: error[2] };
 }
 
-/** `busctl monitor` running in the background; lines() are its JSON messages so far. */
-export function monitor(address: string): { messages(): Array<Record<string, unknown>>; stop(): Promise<void> } {
+export interface Monitor {
+  /** Its JSON messages so far. */
+  messages(): Array<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+/** `busctl monitor` of org.spliced.Spliced1 in the background, resolved once it demonstrably sees traffic. */
+export async function monitor(address: string): Promise<Monitor> {
   const child = spawn('busctl', [`--address=${address}`, 'monitor', '--json=short', 'org.spliced.Spliced1'], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
-  return {
+  const watch: Monitor = {
     messages: () =>
       out
         .split('\n')
@@ -195,6 +201,12 @@ export function monitor(address: string): { messages(): Array<Record<string, unk
         .map((l) => JSON.parse(l) as Record<string, unknown>),
     stop: () => stopChild(child),
   };
+  // Ping spliced until the monitor shows a ping: from then on it misses nothing.
+  await eventually(async () => {
+    await busctl(address, ['call', 'org.spliced.Spliced1', '/org/spliced/Spliced1', 'org.freedesktop.DBus.Peer', 'Ping']);
+    return watch.messages().some((m) => m.member === 'Ping') || undefined;
+  }, 10_000);
+  return watch;
 }
 
 /** Poll until `check` returns a value (not undefined), or fail after `timeoutMs`. */

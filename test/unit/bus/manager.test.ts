@@ -93,9 +93,8 @@ describe('Manager: reads', () => {
   });
 
   it('properties mirror the engine status and changes are announced with PropertiesChanged', async () => {
-    const watch = monitor(d.bus.address);
+    const watch = await monitor(d.bus.address);
     try {
-      await new Promise((r) => setTimeout(r, 300)); // let busctl become a monitor
       d.engine.setStatus({ effectiveVersion: '6.1.160-1', rebootRequired: true, rebootReasons: ['x'] });
       const changed = await eventually(() =>
         (watch.messages() as Signal[]).find((m) => m.member === 'PropertiesChanged' && m.path === '/org/spliced/Spliced1'),
@@ -115,15 +114,14 @@ describe('Manager: Apply and Revert', () => {
   let d: Daemon;
   beforeEach(async () => {
     await d?.stop();
-    d = await startDaemon({ jobLingerMs: 500 });
+    d = await startDaemon();
   });
   after(() => d.stop());
 
   it('Apply queues a job whose progress, signals and result a client can follow', async () => {
     d.engine.applyOutcomes.set('/var/lib/x/fix.ko', patchRecord('cccccccccccc'));
-    const watch = monitor(d.bus.address);
+    const watch = await monitor(d.bus.address);
     try {
-      await new Promise((r) => setTimeout(r, 300));
       const jobPath = await runJob(d, ['Apply', 'sa{sv}', '/var/lib/x/fix.ko', '0']);
       assert.equal(jobPath, '/org/spliced/Spliced1/job/1');
       assert.deepEqual(await jobProperty(d, jobPath, 'Patches'), ['cccccccccccc']);
@@ -158,9 +156,8 @@ describe('Manager: Apply and Revert', () => {
 
   it('a failed apply ends the job with the error name and sends PatchFailed', async () => {
     d.engine.applyOutcomes.set('/tmp/old.ko', new SplicedError('WrongKernel', 'built for 6.1.0-55-amd64'));
-    const watch = monitor(d.bus.address);
+    const watch = await monitor(d.bus.address);
     try {
-      await new Promise((r) => setTimeout(r, 300));
       const jobPath = await runJob(d, ['Apply', 'sa{sv}', '/tmp/old.ko', '1', 'transition_timeout_ms', 'u', '5000']);
       assert.equal(await jobProperty(d, jobPath, 'ErrorName'), ERR + 'WrongKernel');
       assert.equal(await jobProperty(d, jobPath, 'ErrorMessage'), 'built for 6.1.0-55-amd64');
@@ -182,6 +179,8 @@ describe('Manager: Apply and Revert', () => {
   });
 
   it('finished jobs leave the bus after the linger time', async () => {
+    await d.stop();
+    d = await startDaemon({ jobLingerMs: 300 });
     d.engine.applyOutcomes.set('/tmp/a.ko', patchRecord('aaaaaaaaaaaa'));
     const jobPath = await runJob(d, ['Apply', 'sa{sv}', '/tmp/a.ko', '0']);
     await eventually(async () => {

@@ -9,6 +9,8 @@ import { patchRecord } from '../bus/fake-engine';
 import { eventually, NOBODY, REPO, run, startDaemon, startPrivateBus, type Daemon, type RunOptions } from '../bus/harness';
 
 const MAIN = path.join(REPO, 'dist/src/cli/main.js');
+/** Slow enough for splicectl to subscribe to the job before its first step, even on a busy machine. */
+const SEEN_STEP_MS = 400;
 
 function splicectl(d: Daemon, args: string[], options: RunOptions = {}) {
   return run(process.execPath, [MAIN, ...args], {
@@ -119,6 +121,7 @@ describe('splicectl apply and revert', () => {
   after(() => d.stop());
 
   it('apply resolves the file against the working directory and shows progress until the job ends', async () => {
+    d.engine.stepMs = SEEN_STEP_MS;
     const r = await splicectl(d, ['apply', 'patches/a.ko'], { cwd: '/srv' });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'Applied: aaaaaaaaaaaa\n');
@@ -130,6 +133,7 @@ describe('splicectl apply and revert', () => {
   });
 
   it('on a terminal, a non-root user lets polkit ask (pkttyagent started) and progress rewrites one line', async () => {
+    d.engine.stepMs = SEEN_STEP_MS;
     // script(1) gives splicectl a terminal; stdout and stderr both arrive on it.
     const onTty = (args: string) =>
       run('script', ['-qec', `${process.execPath} ${MAIN} ${args}`, '/dev/null'], {
