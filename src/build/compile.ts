@@ -41,12 +41,12 @@ const LOCK_TIMEOUT_MS = 30 * 60_000;
 
 const objectOf = (tu: string) => tu.replace(/\.c$/, '.o');
 
-/** The names a header is included by: `linux/foo.h` for include/linux/foo.h, `asm/x.h` for arch/x86/include/asm/x.h. */
-function includeNames(header: string): { names: string[]; scope: string } {
-  const global = /^(?:arch\/[^/]+\/)?include\/(?:uapi\/|generated\/)?(.+)$/.exec(header);
-  if (global) return { names: [global[1]], scope: '.' };
+/** The name a header is included by (`linux/foo.h` for include/linux/foo.h, `asm/x.h` for arch/x86/include/asm/x.h) and where to look. */
+function includeName(header: string): { name: string; scope: string } {
+  const global = /^(?:arch\/[^/]+\/)?include\/(?:uapi\/)?(.+)$/.exec(header);
+  if (global) return { name: global[1], scope: '.' };
   // A local header is included by name from its own directory (and, rarely, subdirectories).
-  return { names: [path.posix.basename(header)], scope: path.posix.dirname(header) };
+  return { name: path.posix.basename(header), scope: path.posix.dirname(header) };
 }
 
 const NOT_KERNEL_DIRS = ['tools', 'Documentation', 'samples', 'scripts', 'usr'];
@@ -55,8 +55,8 @@ const ARCH = 'x86';
 
 /** Translation units that #include the header directly (transitive includes are not followed: see docs/build.md). */
 async function includersOf(tree: Tree, header: string): Promise<string[]> {
-  const { names, scope } = includeNames(header);
-  const pattern = names.map((n) => `#\\s*include\\s*[<"]${n.replace(/[.+]/g, '\\$&')}[>"]`).join('|');
+  const { name, scope } = includeName(header);
+  const pattern = `#\\s*include\\s*[<"]${name.replace(/[.+]/g, '\\$&')}[>"]`;
   const excludes = scope === '.' ? NOT_KERNEL_DIRS.map((d) => `--exclude-dir=${d}`) : [];
   const res = await run('grep', ['-rlE', '--include=*.c', ...excludes, pattern, scope], { cwd: tree.sourceDir });
   if (res.code > 1) throw new SplicedError('Internal', `searching the includers of ${header} failed: ${tail(res.stderr)}`);
@@ -183,11 +183,6 @@ async function preObjects(tree: Tree, objects: string[], outDir: string): Promis
   return result;
 }
 
-/** Undoes an interrupted build's patch if one is found (callers hold the tree lock). */
-export async function repairTree(tree: Tree): Promise<boolean> {
-  return restoreTree(tree);
-}
-
 /**
  * Compiles the TUs the patch touches before and after it, into `outDir/pre/<object>` and `outDir/post/<object>`.
  * Refuses a patch that touches no TU this kernel builds with NoChange.
@@ -195,8 +190,11 @@ export async function repairTree(tree: Tree): Promise<boolean> {
 export async function compileTouched(tree: Tree, patch: ParsedPatch, outDir: string): Promise<CompileResult> {
   const started = Date.now();
   return withLock(tree.lockPath, `${tree.release} (${tree.debianVersion})`, LOCK_TIMEOUT_MS, async () => {
-    const repairedTree = await repairTree(tree);
-    if (patch.kernelText === '') throw new SplicedError('NoChange', 'the patch changes no kernel source file', { files: patch.files.map((f) => f.path) });
+    // A journal left by an interrupted build means the tree is still patched: undo that first.
+    const repairedTree = await restoreTree(tree);
+    if (patch.kernelText === '') {
+      throw new SplicedError('NoChange', 'the patch changes no kernel source file', { files: patch.files.map((f) => f.path) });
+    }
     await checkApplies(tree, patch);
     const { units, headers } = await touchedUnits(tree, patch);
     const config = await readConfig(tree.sourceDir);

@@ -10,7 +10,7 @@ import { withLock } from '../../../src/build/lock';
 import { parsePatch } from '../../../src/build/patchfile';
 import { run } from '../../../src/build/process';
 import { isSplicedError } from '../../../src/errors';
-import { fixturePatch, fixtureTree, PATCHES } from './kernel-tree';
+import { fixturePairs, fixturePatch, fixtureTree, PATCHES } from './kernel-tree';
 
 const out = () => mkdtempSync(join(tmpdir(), 'pairs-'));
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -138,4 +138,14 @@ test('files kbuild regenerates from a patched header while the tree is patched a
   const next = await compileTouched(tree, fixturePatch('02-logic-uptime.patch'), out());
   assert.equal(next.pairs.length, 1);
   assert.equal(statSync(offsets).mtimeMs, offsetsMtime, 'a later build of an unrelated patch leaves it alone');
+});
+
+test('fixture pairs are compiled once and then reused', async () => {
+  const first = await fixturePairs('03-new-function-version.patch');
+  const started = Date.now();
+  const again = await fixturePairs('03-new-function-version.patch');
+  assert.ok(Date.now() - started < 500);
+  assert.deepEqual(again, first);
+  assert.deepEqual(first.map((p) => p.object), ['fs/proc/version.o']);
+  for (const p of first) assert.notEqual(sha(p.pre), sha(p.post));
 });
