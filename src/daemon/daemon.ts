@@ -8,14 +8,16 @@ import { composeEngine } from './compose';
 import { loadConfig } from './config';
 import { createLogger } from './logger';
 import { statusLine, systemdNotifier } from './notify';
+import type { StopRequest } from './signals';
 
-export async function runDaemon(): Promise<number> {
+/** `stop` is caught by main.ts before this module loads. */
+export async function runDaemon(stop: StopRequest): Promise<number> {
   let log: pino.Logger | null = null;
   try {
     const config = loadConfig();
     log = createLogger(config.logLevel);
     for (const warning of config.warnings) log.warn({ config: config.file }, warning);
-    return await serve(config, log);
+    return await serve(config, log, stop);
   } catch (err) {
     const error = asSplicedError(err);
     if (log) log.fatal({ kind: error.kind, details: error.details }, error.message);
@@ -24,7 +26,7 @@ export async function runDaemon(): Promise<number> {
   }
 }
 
-async function serve(config: ReturnType<typeof loadConfig>, log: pino.Logger): Promise<number> {
+async function serve(config: ReturnType<typeof loadConfig>, log: pino.Logger, stop: StopRequest): Promise<number> {
   const notify = systemdNotifier();
   const watchdogMs = notify.startWatchdog();
   notify.status('starting: reconciling and reapplying the recorded stack');
@@ -57,21 +59,21 @@ async function serve(config: ReturnType<typeof loadConfig>, log: pino.Logger): P
   }
 
   let bus: BusHandle | null = null;
-  if (config.bus !== 'none') {
-    bus = await startBus(engine, config.bus === 'system' ? {} : { address: config.bus });
-    log.info({ uniqueName: bus.uniqueName }, 'org.spliced.Spliced1 acquired');
+  let heartbeat: NodeJS.Timeout | undefined;
+  // Stopped during start-up: the start-up has finished (no half-applied stack); go straight to the clean stop.
+  if (stop.received() === null) {
+    if (config.bus !== 'none') {
+      bus = await startBus(engine, config.bus === 'system' ? {} : { address: config.bus });
+      log.info({ uniqueName: bus.uniqueName }, 'org.spliced.Spliced1 acquired');
+    }
+    heartbeat = setInterval(() => engine.heartbeat(), config.heartbeatSeconds * 1000);
+    engine.heartbeat();
+    notify.ready();
+    notify.status(statusLine(engine.status()));
+    log.info({ event: 'ready', status: engine.status(), startMs: Date.now() - started }, 'ready');
   }
 
-  const heartbeat = setInterval(() => engine.heartbeat(), config.heartbeatSeconds * 1000);
-  engine.heartbeat();
-  notify.ready();
-  notify.status(statusLine(engine.status()));
-  log.info({ event: 'ready', status: engine.status(), startMs: Date.now() - started }, 'ready');
-
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  const signal = await stop.signal;
   log.info({ signal }, 'stopping; applied patches stay loaded');
   notify.stopping();
   notify.status('stopping');

@@ -2,6 +2,8 @@
 // The `spliced` binary. `spliced` (or `spliced daemon`) runs the service; `spliced tool …` drives the engine
 // in-process; `spliced build …` is the builder. Each mode loads only what it needs.
 
+import { catchStopSignals } from './signals';
+
 const USAGE = `usage: spliced [daemon]          run the daemon (systemd service)
        spliced tool COMMAND ...  drive the engine without D-Bus (spliced tool --help)
        spliced build ...         build a splice from a patch (spliced build --help)`;
@@ -10,8 +12,10 @@ async function main(argv: string[]): Promise<number> {
   const [mode, ...rest] = argv;
   switch (mode) {
     case undefined:
-    case 'daemon':
-      return (await import('./daemon')).runDaemon();
+    case 'daemon': {
+      const stop = catchStopSignals();
+      return (await import('./daemon')).runDaemon(stop);
+    }
     case 'tool':
       if (rest[0] === '--help' || rest[0] === '-h') {
         process.stdout.write(`${(await import('./tool')).TOOL_USAGE}\n`);

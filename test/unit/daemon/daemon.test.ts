@@ -65,6 +65,23 @@ describe('spliced daemon', () => {
     assert.equal(fs.existsSync(path.join(env.SPLICED_STATE_DIR!, 'spliced.lock')), false);
   });
 
+  it('stopped during start-up, still ends with a clean-stop record and exit 0', async () => {
+    const env = environment();
+    const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    // Node has started and caught signals within this time; the daemon has not reached READY yet.
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, out);
+    assert.doesNotMatch(out, /"msg":"ready"/);
+    const db = new Database(path.join(env.SPLICED_STATE_DIR!, 'spliced.db'), { readonly: true });
+    after(() => db.close());
+    const { clean } = db.prepare('SELECT clean_stop_at IS NOT NULL AS clean FROM sessions').get() as { clean: number };
+    assert.equal(clean, 1);
+  });
+
   it('reports the kill switch in status, in tool mode', () => {
     const env = environment();
     fs.writeFileSync(env.SPLICED_DISABLE_FILE!, '');
