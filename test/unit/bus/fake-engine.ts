@@ -201,7 +201,8 @@ export class FakeEngine extends EventEmitter implements Engine {
   }
 
   private run(job: FakeJob, outcome: () => JobResult | SplicedError): void {
-    const later = (ms: number, fn: () => void) => setTimeout(fn, ms);
+    // Unref'd: a test that stops the daemon mid-job must not wait for the fake job to end.
+    const later = (ms: number, fn: () => void) => setTimeout(fn, ms).unref();
     later(this.stepMs, () => {
       this.setStatus({ state: 'busy' });
       job.step(40, job.kind === 'apply' ? 'loading the module' : 'disabling the livepatch');

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { patchRecord } from '../bus/fake-engine';
-import { eventually, NOBODY, REPO, run, startDaemon, startPrivateBus, type Daemon, type RunOptions } from '../bus/harness';
+import { eventually, monitor, NOBODY, REPO, run, startDaemon, startPrivateBus, type Daemon, type RunOptions, type RunResult } from '../bus/harness';
 
 const MAIN = path.join(REPO, 'dist/src/cli/main.js');
 /** Slow enough for splicectl to subscribe to the job before its first step, even on a busy machine. */
@@ -17,6 +17,19 @@ function splicectl(d: Daemon, args: string[], options: RunOptions = {}) {
     ...options,
     env: { SPLICED_BUS_ADDRESS: d.bus.address, ...options.env },
   });
+}
+
+/** Start `splicectl apply` and resolve once it follows the job (it has read the job's properties). */
+async function followingJob(d: Daemon): Promise<{ finished: Promise<RunResult> }> {
+  const watch = await monitor(d.bus.address);
+  const finished = splicectl(d, ['apply', '/srv/patches/a.ko']);
+  try {
+    await eventually(() => watch.messages().some((m) => m.member === 'GetAll' && m.path === '/org/spliced/Spliced1/job/1') || undefined, 15_000);
+  } finally {
+    await watch.stop();
+  }
+  // Wrapped: an async function returning the promise itself would wait for splicectl to end.
+  return { finished };
 }
 
 async function json(d: Daemon, args: string[], expectedExit = 0): Promise<any> {
@@ -192,21 +205,19 @@ describe('splicectl apply and revert', () => {
   });
 
   it('exit 69 when spliced leaves the bus while the job runs', async () => {
-    d.engine.stepMs = 1_000;
-    const pending = splicectl(d, ['apply', '/srv/patches/a.ko']);
-    await new Promise((r) => setTimeout(r, 500));
+    d.engine.stepMs = 5_000;
+    const { finished } = await followingJob(d);
     await d.handle.stop();
-    const r = await pending;
+    const r = await finished;
     assert.equal(r.code, 69);
     assert.match(r.stderr, /splicectl: spliced left the bus while the job was running \(Unavailable\)\n$/);
   });
 
   it('exit 69 when the bus itself goes away; the daemon side hears of it too', async () => {
-    d.engine.stepMs = 1_000;
-    const pending = splicectl(d, ['apply', '/srv/patches/a.ko']);
-    await new Promise((r) => setTimeout(r, 500));
+    d.engine.stepMs = 5_000;
+    const { finished } = await followingJob(d);
     await d.bus.crash();
-    const r = await pending;
+    const r = await finished;
     assert.equal(r.code, 69);
     assert.match(r.stderr, /\nsplicectl: lost the D-Bus connection: the bus closed it \(Unavailable\)\n$/);
     await eventually(() => (d.lost.length > 0 ? true : undefined));
