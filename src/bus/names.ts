@@ -4,7 +4,7 @@ export const BUS_NAME = 'org.spliced.Spliced1';
 export const MANAGER_PATH = '/org/spliced/Spliced1';
 export const MANAGER_INTERFACE = 'org.spliced.Spliced1.Manager';
 export const JOB_INTERFACE = 'org.spliced.Spliced1.Job';
-export const JOB_PATH_PREFIX = '/org/spliced/Spliced1/job/';
+const JOB_PATH_PREFIX = '/org/spliced/Spliced1/job/';
 
 /** polkit actions (dbus/org.spliced.policy). */
 export const ACTION_APPLY = 'org.spliced.apply';

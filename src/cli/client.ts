@@ -19,7 +19,7 @@ const UNREACHABLE = new Set([
   'org.freedesktop.DBus.Error.UnknownObject',
 ]);
 
-export function fromDBusError(err: unknown): SplicedError {
+function fromDBusError(err: unknown): SplicedError {
   if (err instanceof SplicedError) return err;
   if (!(err instanceof DBusError)) return new SplicedError('Internal', err instanceof Error ? err.message : String(err));
   const kind = err.type.startsWith(DBUS_ERROR_PREFIX) ? err.type.slice(DBUS_ERROR_PREFIX.length) : '';

@@ -4,7 +4,7 @@
 type Wire = unknown;
 
 /** Microseconds since the epoch (0 = never) → ISO 8601. */
-export function isoTime(usec: Wire): string | null {
+function isoTime(usec: Wire): string | null {
   const n = Number(usec);
   return n === 0 ? null : new Date(n / 1000).toISOString();
 }
