@@ -212,6 +212,16 @@ selftest('callbacks', 'multiple target modules', async () => {
   await modules.remove('test_klp_callbacks_busy');
 });
 
+selftest('callbacks', 'busy target module', async () => {
+  await loadMod('test_klp_callbacks_busy', 'block_transition=Y');
+  await modules.insert(fixtures.klp('test_klp_callbacks_demo')); // the selftest's load_lp_nowait
+  for (let i = 0; i < 100 && !(await kernel.list()).some((p) => p.transition); i++) await new Promise((r) => setTimeout(r, 50));
+  await loadMod('test_klp_callbacks_mod');
+  await modules.remove('test_klp_callbacks_mod');
+  await kernel.revert('test_klp_callbacks_demo'); // reverses the stalled transition, then unloads
+  await modules.remove('test_klp_callbacks_busy');
+});
+
 selftest('callbacks', 'multiple livepatches', async () => {
   await loadLp('test_klp_callbacks_demo');
   await loadLp('test_klp_callbacks_demo2');
