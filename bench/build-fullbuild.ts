@@ -6,7 +6,7 @@
 // Run: npx tsc -p tsconfig.json && node dist/bench/build-fullbuild.js [--runs 3] [--sample 40]
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '../src/build/process';
+import { make } from '../src/build/tree';
 import { benchTree, median, runsArg, seconds, timed } from './build-common';
 
 function sampleArg(): number {
@@ -28,8 +28,7 @@ function shuffled<T>(items: T[], seed: number): T[] {
 
 async function main(): Promise<void> {
   const tree = await benchTree();
-  const args = tree.makeArgs.filter((a) => !a.startsWith('-j'));
-  const dry = await run('make', ['-n', '-k', ...args, 'vmlinux', 'modules'], { cwd: tree.sourceDir });
+  const dry = await make({ ...tree, makeArgs: tree.makeArgs.filter((a) => !a.startsWith('-j')) }, ['-n', '-k', 'vmlinux', 'modules']);
   const objects = [...new Set([...dry.stdout.matchAll(/ -c -o (\S+\.o) (\S+\.c)\b/g)].map((m) => m[1]))].sort();
   if (objects.length === 0) throw new Error(`make -n listed no objects:\n${dry.stderr.slice(-2000)}`);
 
@@ -37,7 +36,7 @@ async function main(): Promise<void> {
   const perObject: number[] = [];
   for (let i = 0; i < runsArg(3); i++) {
     for (const o of sample) rmSync(join(tree.sourceDir, o), { force: true });
-    const { ms, value } = await timed(() => run('make', [...tree.makeArgs, '-k', ...sample], { cwd: tree.sourceDir }));
+    const { ms, value } = await timed(() => make(tree, ['-k', ...sample]));
     if (value.code !== 0) throw new Error(`sample build failed:\n${value.stderr.slice(-2000)}`);
     perObject.push(ms / sample.length);
   }

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { SplicedError } from '../errors';
 import type { ParsedPatch } from './patchfile';
 import { run, tail } from './process';
-import type { Tree } from './tree';
+import { make, Tree } from './tree';
 
 interface JournalEntry {
   path: string;
@@ -106,7 +106,7 @@ export async function restoreTree(tree: Tree): Promise<boolean> {
     // otherwise every later build would rebuild it while patched and delete it again.
     const patched = new Set(journal.files.map((f) => path.posix.normalize(f.path)));
     if (made.some((f) => !patched.has(path.posix.normalize(f)) && !/\.(o|cmd|d)$/.test(f))) {
-      const res = await run('make', [...tree.makeArgs, 'modules_prepare'], { cwd: tree.sourceDir });
+      const res = await make(tree, ['modules_prepare']);
       if (res.code !== 0) throw new SplicedError('BuildFailed', `re-preparing the restored tree failed:\n${tail(res.stderr)}`);
     }
   }

@@ -9,7 +9,7 @@ import { isLinked, readConfig } from './kbuild';
 import { withLock } from './lock';
 import type { ParsedPatch } from './patchfile';
 import { run, tail } from './process';
-import type { Tree } from './tree';
+import { make, Tree } from './tree';
 
 /** One translation unit compiled before and after the patch. */
 export interface ObjectPair {
@@ -115,7 +115,7 @@ interface Compiled {
 async function makeObjects(tree: Tree, objects: string[], side: 'pre' | 'post'): Promise<Compiled[]> {
   if (objects.length === 0) return [];
   for (const o of objects) await fs.rm(path.join(tree.sourceDir, o), { force: true });
-  const res = await run('make', [...tree.makeArgs, '-k', ...objects], { cwd: tree.sourceDir });
+  const res = await make(tree, ['-k', ...objects]);
   const notConfigured = new Set([...res.stderr.matchAll(/No rule to make target '([^']+)'/g)].map((m) => m[1]));
   const built: Compiled[] = [];
   const failed: string[] = [];

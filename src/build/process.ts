@@ -5,7 +5,10 @@ import { spawn } from 'node:child_process';
 
 export interface RunOptions {
   cwd?: string;
+  /** Variables set for the child, on top of ours. */
   env?: NodeJS.ProcessEnv;
+  /** Names of our variables the child must not inherit. */
+  unset?: RegExp;
   /** Text written to the child's stdin. */
   input?: string;
 }
@@ -16,12 +19,16 @@ export interface RunResult {
   stderr: string;
 }
 
+function inherited(unset: RegExp | undefined): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !unset?.test(name)));
+}
+
 /** Runs a program (no shell) and resolves with its exit status and output; rejects only if it cannot be started. */
 export function run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, {
       cwd: options.cwd,
-      env: { ...process.env, LC_ALL: 'C', ...options.env },
+      env: { ...inherited(options.unset), LC_ALL: 'C', ...options.env },
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { SplicedError } from '../errors';
 import type { KernelIdentity } from '../kernel/types';
 import { withLock } from './lock';
-import { run, tail } from './process';
+import { run, RunResult, tail } from './process';
 
 /** Which Debian kernel build a tree is for. */
 export interface KernelBuild {
@@ -43,7 +43,7 @@ export const SECTION_CFLAGS = '-ffunction-sections -fdata-sections';
 const LOCK_TIMEOUT_MS = 30 * 60_000;
 
 export function cacheRoot(): string {
-  return process.env.SPLICED_CACHE_DIR ?? '/var/cache/spliced/trees';
+  return path.resolve(process.env.SPLICED_CACHE_DIR ?? '/var/cache/spliced/trees');
 }
 
 export function buildJobs(): number {
@@ -58,6 +58,17 @@ export function treeCacheDir(build: KernelBuild): string {
 /** The make arguments of every command in a tree of this build. */
 export function makeArgsFor(build: KernelBuild): string[] {
   return [`-j${buildJobs()}`, `CC=${COMPILER}`, `KERNELRELEASE=${build.release}`, `KCFLAGS=${SECTION_CFLAGS}`];
+}
+
+/**
+ * Variables that would make kbuild build differently from Debian (or break it: a parent make's jobserver in
+ * MAKEFLAGS): none of them reaches a make in a tree, whatever the environment spliced runs in.
+ */
+const KBUILD_ENV = /^(ARCH|SUBARCH|SRCARCH|CROSS_COMPILE|LLVM|LLVM_IAS|O|V|W|C|M|CC|LD|HOSTCC|KBUILD_\w+|KCFLAGS|KCPPFLAGS|KAFLAGS|KRUSTFLAGS|CFLAGS_\w+|LDFLAGS_\w+|INSTALL_\w+|MAKEFLAGS|MFLAGS|GNUMAKEFLAGS|MAKELEVEL|MAKEFILES|MAKEOVERRIDES)$/;
+
+/** Runs make in a tree's source directory with the tree's arguments and a clean kbuild environment. */
+export function make(tree: Pick<Tree, 'sourceDir' | 'makeArgs'>, targets: readonly string[]): Promise<RunResult> {
+  return run('make', [...tree.makeArgs, ...targets], { cwd: tree.sourceDir, unset: KBUILD_ENV });
 }
 
 /** The Debian version named in a /proc/version line ("... Debian 6.1.192-2 (2026-11-16)"). */
@@ -147,11 +158,8 @@ async function download(dir: string, pkg: string, version: string): Promise<stri
   return file;
 }
 
-async function mustRun(what: string, program: string, args: string[], cwd: string): Promise<void> {
-  const res = await run(program, args, { cwd });
-  if (res.code !== 0) {
-    throw new SplicedError('BuildFailed', `${what} failed:\n${tail(res.stderr || res.stdout)}`, { command: [program, ...args] });
-  }
+function mustSucceed(what: string, res: RunResult): void {
+  if (res.code !== 0) throw new SplicedError('BuildFailed', `${what} failed:\n${tail(res.stderr || res.stdout)}`);
 }
 
 /** Unpacks the source tarball of the linux-source deb into `dest` (streamed: no intermediate 140 MB file). */
@@ -161,22 +169,14 @@ async function unpackSource(deb: string, dest: string): Promise<void> {
   if (!tarball) throw new SplicedError('BuildFailed', `${deb} holds no linux-source tarball`);
   await fs.mkdir(dest, { recursive: true });
   // tar strips the top directory (linux-source-6.1/) so the tree lands directly in dest.
-  await mustRun('unpacking the kernel source', 'bash', [
-    '-o',
-    'pipefail',
-    '-c',
-    'dpkg-deb --fsys-tarfile "$1" | tar -xO "$2" | tar -xJ --strip-components=1 -C "$3"',
-    'bash',
-    deb,
-    tarball,
-    dest,
-  ], dest);
+  const script = 'dpkg-deb --fsys-tarfile "$1" | tar -xO "$2" | tar -xJ --strip-components=1 -C "$3"';
+  mustSucceed('unpacking the kernel source', await run('bash', ['-o', 'pipefail', '-c', script, 'bash', deb, tarball, dest]));
 }
 
 /** Extracts the headers deb of the release (it holds the real build .config and Module.symvers). */
 async function unpackHeaders(deb: string, dest: string, release: string): Promise<string> {
   await fs.rm(dest, { recursive: true, force: true });
-  await mustRun('unpacking the kernel headers', 'dpkg-deb', ['-x', deb, dest], path.dirname(dest));
+  mustSucceed('unpacking the kernel headers', await run('dpkg-deb', ['-x', deb, dest]));
   return path.join(dest, 'usr/src', `linux-headers-${release}`);
 }
 
@@ -258,13 +258,14 @@ async function prepare(build: KernelBuild, cacheDir: string): Promise<Marker> {
   await fs.copyFile(path.join(headersDir, 'Module.symvers'), path.join(sourceDir, 'Module.symvers'));
 
   const makeArgs = makeArgsFor(build);
-  await mustRun('make olddefconfig', 'make', [...makeArgs, 'olddefconfig'], sourceDir);
+  const inTree = { sourceDir, makeArgs };
+  mustSucceed('make olddefconfig', await make(inTree, ['olddefconfig']));
   const expected = await fs.readFile(path.join(headersDir, '.config'), 'utf8');
   const actual = await fs.readFile(path.join(sourceDir, '.config'), 'utf8');
   if (configLines(expected) !== configLines(actual)) {
     throw new SplicedError('BuildFailed', `the source of ${build.debianVersion} does not accept the .config of ${build.release} unchanged`);
   }
-  await mustRun('make modules_prepare', 'make', [...makeArgs, 'modules_prepare'], sourceDir);
+  mustSucceed('make modules_prepare', await make(inTree, ['modules_prepare']));
 
   const marker: Marker = {
     ...build,

@@ -8,7 +8,7 @@ import { applyWithJournal, checkApplies, restoreTree } from '../../../src/build/
 import { compileTouched } from '../../../src/build/compile';
 import { withLock } from '../../../src/build/lock';
 import { parsePatch } from '../../../src/build/patchfile';
-import { run } from '../../../src/build/process';
+import { make } from '../../../src/build/tree';
 import { isSplicedError } from '../../../src/errors';
 import { fixturePairs, fixturePatch, fixtureTree, PATCHES } from './kernel-tree';
 
@@ -127,7 +127,7 @@ test('files kbuild regenerates from a patched header while the tree is patched a
   await withLock(tree.lockPath, 'test', 600_000, async () => {
     await applyWithJournal(tree, parsePatch(insertAfterFirstLine(tree.sourceDir, 'include/linux/kbuild.h', '/* spliced test */')));
     // any single-object build runs `prepare`, which regenerates asm-offsets from the (now newer) header
-    const res = await run('make', [...tree.makeArgs, 'fs/proc/cmdline.o'], { cwd: tree.sourceDir });
+    const res = await make(tree, ['fs/proc/cmdline.o']);
     assert.equal(res.code, 0, res.stderr);
     assert.ok(statSync(offsets).mtimeMs > statSync(join(tree.cacheDir, 'journal/journal.json')).mtimeMs);
     assert.equal(await restoreTree(tree), true);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import {
   cachedTree,
   debianVersionFromProcVersion,
+  make,
   makeArgsFor,
   prepareTree,
   resolveKernelBuild,
@@ -47,7 +48,8 @@ test('the prepared tree has the real build .config, and its modules carry Debian
   const dir = mkdtempSync(join(tmpdir(), 'vermagic-'));
   writeFileSync(join(dir, 'hello.c'), '#include <linux/module.h>\nstatic int __init hello_init(void) { return 0; }\nmodule_init(hello_init);\nMODULE_LICENSE("GPL");\n');
   writeFileSync(join(dir, 'Makefile'), 'obj-m := hello.o\n');
-  execFileSync('make', ['-C', tree.sourceDir, ...makeArgsFor(tree), `M=${dir}`, 'modules'], { stdio: 'pipe' });
+  const built = await make(tree, [`M=${dir}`, 'modules']);
+  assert.equal(built.code, 0, built.stderr);
   const vermagic = execFileSync('modinfo', ['-F', 'vermagic', join(dir, 'hello.ko')], { encoding: 'utf8' }).trim();
   assert.equal(vermagic, '6.1.0-56-amd64 SMP preempt mod_unload modversions');
   assert.equal(tree.vermagic, vermagic);
