@@ -1,7 +1,7 @@
 // What dbus-next 0.10.2 does at run time but its types.d.ts does not declare.
 
 import type { EventEmitter } from 'node:events';
-import type { MessageBus } from 'dbus-next';
+import { Message, type MessageBus } from 'dbus-next';
 import { SplicedError } from '../errors';
 
 interface UntypedBus {
@@ -37,4 +37,10 @@ export function onConnectionLost(bus: MessageBus, onLost: (error: SplicedError) 
   return () => {
     reported = true;
   };
+}
+
+/** An error reply to `call` (types.d.ts declares the first argument of Message.newError as a string). */
+export function errorReply(call: Message, name: string, text: string): Message {
+  const newError = Message.newError as unknown as (call: Message, name: string, text: string) => Message;
+  return newError(call, name, text);
 }

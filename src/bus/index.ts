@@ -12,6 +12,7 @@ import { onConnectionLost, uniqueNameOf, unexportObject } from './dbus-next-gaps
 import { JobObjects } from './job-object';
 import { ManagerInterface } from './manager-object';
 import { BUS_NAME, MANAGER_PATH } from './names';
+import { refusePropertySet } from './read-only';
 
 export type { Authority, AuthorizationRequest, Verdict } from './authority';
 
@@ -51,6 +52,7 @@ export async function startBus(engine: Engine, options: BusOptions = {}): Promis
   );
   const calls = new CallTracker();
   bus.addMethodHandler(calls.handler);
+  bus.addMethodHandler(refusePropertySet(bus));
   const jobs = new JobObjects(bus, options.jobLingerMs ?? DEFAULT_JOB_LINGER_MS);
   const authorizer = new Authorizer(bus, options.authority ?? new PolkitAuthority(bus), {
     trustRoot: options.trustRoot ?? true,

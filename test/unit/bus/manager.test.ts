@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { patchRecord } from './fake-engine';
-import { busctl, eventually, managerError, monitor, NOBODY, startDaemon, type Daemon, type RunOptions } from './harness';
+import { busctl, eventually, managerError, monitor, run, NOBODY, startDaemon, type Daemon, type RunOptions } from './harness';
 
 const MANAGER = ['org.spliced.Spliced1', '/org/spliced/Spliced1', 'org.spliced.Spliced1.Manager'];
 const ERR = 'org.spliced.Spliced1.Error.';
@@ -90,6 +90,12 @@ describe('Manager: reads', () => {
     } finally {
       d.engine.listThrows = null;
     }
+  });
+
+  it('properties are read-only: Set gets one PropertyReadOnly error', async () => {
+    const r = await run('gdbus', ['call', '--address', d.bus.address, '--dest', 'org.spliced.Spliced1', '--object-path',
+      '/org/spliced/Spliced1', '--method', 'org.freedesktop.DBus.Properties.Set', 'org.spliced.Spliced1.Manager', 'State', '<"idle">']);
+    assert.match(r.stderr, /^Error: GDBus\.Error:org\.freedesktop\.DBus\.Error\.PropertyReadOnly: property State is read-only\n/);
   });
 
   it('properties mirror the engine status and changes are announced with PropertiesChanged', async () => {
