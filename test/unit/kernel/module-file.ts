@@ -1,12 +1,22 @@
 // Small ELF objects with a .modinfo section, compiled by the host's gcc: enough of a kernel module for the backend,
 // which reads only .modinfo before handing the file to the (fake) loader.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+let baseDir: string | undefined;
+function freshDir(): string {
+  if (!baseDir) {
+    const base = mkdtempSync(join(tmpdir(), 'modinfo-'));
+    process.once('exit', () => rmSync(base, { recursive: true, force: true }));
+    baseDir = base;
+  }
+  return mkdtempSync(join(baseDir, 'm-'));
+}
+
 export function moduleFile(name: string, fields: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'modinfo-'));
+  const dir = freshDir();
   const modinfo = Object.entries(fields)
     .map(([k, v]) => `${k}=${v}`)
     .join('\\0');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isSplicedError } from '../../../src/errors';
@@ -42,6 +42,7 @@ test('identity from a sysfs/procfs tree; a kernel without a build id is an error
   });
   writeFileSync(join(roots.sys, 'kernel', 'notes'), note('Xen', 6, Buffer.from('x')));
   await assert.rejects(readIdentity(roots), (err) => isSplicedError(err, 'Internal') && /build id/.test(err.message));
+  rmSync(dir, { recursive: true });
 });
 
 test('kmsg records: sequence number and message, escapes decoded, dictionary lines dropped', () => {
