@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isSplicedError } from '../../../src/errors';
 import { parsePatch } from '../../../src/build/patchfile';
+import { patchCases } from '../../fixtures/patches/cases';
 
 const FIXTURES = resolve(__dirname, '../../../../test/fixtures/patches');
 
@@ -104,4 +105,15 @@ test('every fixture patch parses; the assembly one is refused', () => {
     if (/^Case: assembly$/m.test(text)) assert.equal(refusal(text).reason, 'assembly', name);
     else assert.ok(parsePatch(text).files.length >= 1, name);
   }
+});
+
+test('the fixture set covers the cases of the issue, each with an expected outcome and a check', () => {
+  const cases = patchCases();
+  const expected = new Map(cases.map((c) => [c.case, c.expect]));
+  for (const c of ['string-change', 'logic-change', 'new-function', 'new-static-data', 'static-local', 'inlined-helper', 'warn', 'jump-label', 'module-change', 'two-files']) {
+    assert.equal(expected.get(c), 'module', c);
+  }
+  assert.equal(expected.get('comment-only'), 'NoChange');
+  for (const c of ['data-value-change', 'data-layout-change', 'init-change', 'assembly']) assert.equal(expected.get(c), 'UnsafePatch', c);
+  for (const c of cases) assert.equal(c.check === 'none', c.expect !== 'module', c.file);
 });
