@@ -8,7 +8,7 @@ import { PolkitAuthority, type Authority } from './authority';
 import { Authorizer } from './authorizer';
 import { CallTracker } from './caller';
 import { connectBus } from './connect';
-import { onConnectionLost, uniqueNameOf, unexportObject } from './dbus-next-gaps';
+import { guardSend, onConnectionLost, uniqueNameOf, unexportObject } from './dbus-next-gaps';
 import { JobObjects } from './job-object';
 import { ManagerInterface } from './manager-object';
 import { BUS_NAME, MANAGER_PATH } from './names';
@@ -30,7 +30,17 @@ export interface BusOptions {
    * Without it the error is thrown, which ends the process.
    */
   onConnectionLost?: (error: SplicedError) => void;
+  /** Where the adapter reports its own failures (pino's logger fits); stderr when absent. */
+  log?: BusLog;
 }
+
+export interface BusLog {
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+const STDERR_LOG: BusLog = {
+  error: (fields, message) => process.stderr.write(`spliced bus: ${message} ${JSON.stringify(fields)}\n`),
+};
 
 export interface BusHandle {
   /** The unique name of the daemon's connection. */
@@ -49,6 +59,10 @@ export async function startBus(engine: Engine, options: BusOptions = {}): Promis
       ((error) => {
         throw error;
       }),
+  );
+  const log = options.log ?? STDERR_LOG;
+  guardSend(bus, (error, msg) =>
+    log.error({ kind: error.kind, path: msg.path, member: msg.member, destination: msg.destination }, error.message),
   );
   const calls = new CallTracker();
   bus.addMethodHandler(calls.handler);

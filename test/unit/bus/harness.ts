@@ -95,6 +95,8 @@ export interface Daemon {
   handle: BusHandle;
   /** What the adapter reported through onConnectionLost. */
   lost: SplicedError[];
+  /** What the adapter logged as its own failures. */
+  logged: string[];
   stop(): Promise<void>;
 }
 
@@ -104,7 +106,9 @@ export async function startDaemon(options: { trustRoot?: boolean; jobLingerMs?: 
   const engine = new FakeEngine();
   const authority = new ScriptedAuthority();
   const lost: SplicedError[] = [];
+  const logged: string[] = [];
   const handle = await startBus(engine, {
+    log: { error: (_fields, message) => logged.push(message) },
     onConnectionLost: (error) => lost.push(error),
     address: bus.address,
     authority,
@@ -117,6 +121,7 @@ export async function startDaemon(options: { trustRoot?: boolean; jobLingerMs?: 
     authority,
     handle,
     lost,
+    logged,
     stop: async () => {
       await handle.stop();
       await bus.stop();

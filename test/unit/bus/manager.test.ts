@@ -92,6 +92,20 @@ describe('Manager: reads', () => {
     }
   });
 
+  it('a record dbus-next cannot encode is an Internal error, not a stack trace', async () => {
+    const saved = d.engine.patches;
+    d.engine.patches = [patchRecord('cccccccccccc', { description: null as unknown as string })];
+    try {
+      const r = await managerError(d.bus.address, 'List', []);
+      assert.equal(r.name, ERR + 'Internal');
+      assert.match(r.message, /^spliced could not encode a reply: /);
+      assert.doesNotMatch(r.message, /\n\s+at /);
+      assert.equal(d.logged.at(-1), r.message);
+    } finally {
+      d.engine.patches = saved;
+    }
+  });
+
   it('properties are read-only: Set gets one PropertyReadOnly error', async () => {
     const r = await run('gdbus', ['call', '--address', d.bus.address, '--dest', 'org.spliced.Spliced1', '--object-path',
       '/org/spliced/Spliced1', '--method', 'org.freedesktop.DBus.Properties.Set', 'org.spliced.Spliced1.Manager', 'State', '<"idle">']);
@@ -182,6 +196,13 @@ describe('Manager: Apply and Revert', () => {
     assert.deepEqual(await callJson(d, ['GetJobs']), [['/org/spliced/Spliced1/job/1', '/org/spliced/Spliced1/job/2']]);
     assert.equal(await jobProperty(d, '/org/spliced/Spliced1/job/2', 'Target'), '/tmp/second.ko');
     await eventually(async () => ((await callJson(d, ['GetJobs']))[0] as string[]).length === 0 || undefined);
+  });
+
+  it('a signal that cannot be encoded is logged and does not disturb the engine', async () => {
+    d.engine.applyOutcomes.set('/tmp/odd.ko', patchRecord('dddddddddddd', { name: undefined as unknown as string }));
+    const jobPath = await runJob(d, ['Apply', 'sa{sv}', '/tmp/odd.ko', '0']);
+    assert.equal(await jobProperty(d, jobPath, 'State'), 'succeeded');
+    assert.ok(d.logged.some((m) => m.startsWith('spliced could not encode signal PatchApplied')), d.logged.join('\n'));
   });
 
   it('finished jobs leave the bus after the linger time', async () => {
