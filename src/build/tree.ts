@@ -187,11 +187,14 @@ interface Marker extends KernelBuild {
   preparedInMs: number;
 }
 
+/** The marker of a ready tree for this build: same build, same make arguments (-j aside), tree still there. */
 async function readMarker(cacheDir: string, build: KernelBuild): Promise<Marker | undefined> {
   try {
     const marker = JSON.parse(await fs.readFile(path.join(cacheDir, MARKER), 'utf8')) as Marker;
     const same = marker.release === build.release && marker.debianVersion === build.debianVersion;
-    return same && JSON.stringify(marker.makeArgs.slice(1)) === JSON.stringify(makeArgsFor(build).slice(1)) ? marker : undefined;
+    const sameArgs = JSON.stringify(marker.makeArgs.slice(1)) === JSON.stringify(makeArgsFor(build).slice(1));
+    await fs.access(path.join(cacheDir, 'linux/include/generated/autoconf.h'));
+    return same && sameArgs ? marker : undefined;
   } catch {
     return undefined;
   }

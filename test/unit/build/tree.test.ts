@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -74,11 +74,16 @@ test('a cache entry without its ready marker, or prepared with other make argume
   const build = { release: FIXTURE_RELEASE, debianVersion: '6.1.192-2' };
   const dir = treeCacheDir(build);
   assert.ok(dir.startsWith(root));
-  mkdirSync(join(dir, 'linux'), { recursive: true });
+  mkdirSync(join(dir, 'linux/include/generated'), { recursive: true });
+  writeFileSync(join(dir, 'linux/include/generated/autoconf.h'), '');
   assert.equal(await cachedTree(build), undefined, 'half-prepared: no marker');
   const marker = { ...build, vermagic: 'x', makeArgs: makeArgsFor(build), preparedAt: new Date().toISOString(), preparedInMs: 1 };
   writeFileSync(join(dir, 'tree.json'), JSON.stringify(marker));
   assert.equal((await cachedTree(build))?.sourceDir, join(dir, 'linux'));
+  rmSync(join(dir, 'linux'), { recursive: true });
+  assert.equal(await cachedTree(build), undefined, 'tree deleted by hand');
+  mkdirSync(join(dir, 'linux/include/generated'), { recursive: true });
+  writeFileSync(join(dir, 'linux/include/generated/autoconf.h'), '');
   writeFileSync(join(dir, 'tree.json'), JSON.stringify({ ...marker, makeArgs: ['-j2', 'CC=gcc-13'] }));
   assert.equal(await cachedTree(build), undefined, 'prepared with another compiler');
   writeFileSync(join(dir, 'tree.json'), '{"release": "6.1.0-56-amd64", "debianVers');
