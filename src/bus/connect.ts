@@ -3,9 +3,14 @@
 import * as dbus from 'dbus-next';
 import { SplicedError } from '../errors';
 
-/** Connect to the bus at `address`, or to the system bus; resolves once the bus has given us a unique name. */
+/**
+ * Connect to the bus at `address`, or to the system bus; resolves once the bus has given us a unique name.
+ * Unix fd passing is negotiated (ApplyFd); it needs a path socket, which the system bus is.
+ */
 export function connectBus(address?: string): Promise<dbus.MessageBus> {
-  const bus = address ? dbus.sessionBus({ busAddress: address }) : dbus.systemBus();
+  const bus = address
+    ? dbus.sessionBus({ busAddress: address, negotiateUnixFd: true } as dbus.SessionBusOptions)
+    : dbus.systemBus({ negotiateUnixFd: true });
   const where = address ?? 'the system bus';
   return new Promise((resolve, reject) => {
     const onError = (err: unknown) => {

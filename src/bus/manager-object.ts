@@ -1,10 +1,11 @@
 // org.spliced.Spliced1.Manager at /org/spliced/Spliced1 (dbus/org.spliced.Spliced1.Manager.xml): adapts calls to the
 // engine, checks polkit for Apply/Revert, mirrors the engine's status as properties and its events as signals.
 
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as dbus from 'dbus-next';
 import { SplicedError } from '../errors';
-import type { Engine, EngineStatus, PatchRecord } from '../engine/types';
+import type { Engine, EngineStatus, Job, PatchRecord } from '../engine/types';
 import type { Authorizer } from './authorizer';
 import type { CallTracker } from './caller';
 import { replyOrDBusError } from './dbus-error';
@@ -95,6 +96,29 @@ export class ManagerInterface extends dbus.interface.Interface {
     });
   }
 
+  /** Apply from a file descriptor the caller opened: the daemon reads what the caller can read, in any namespace. */
+  ApplyFd(fd: number, options: Record<string, dbus.Variant>): Promise<string> {
+    const caller = this.deps.calls.take();
+    return replyOrDBusError(async () => {
+      let job: Job;
+      try {
+        const opts = parseOptions(APPLY_OPTIONS, options);
+        const requestedBy = await this.deps.authorizer.authorize(caller, ACTION_APPLY, opts.interactive ?? false);
+        // The engine copies the file when the job runs; the descriptor stays open until then.
+        job = this.deps.engine.apply(`/proc/self/fd/${fd}`, {
+          origin: 'dbus',
+          requestedBy,
+          transitionTimeoutMs: opts.transition_timeout_ms,
+        });
+      } catch (err) {
+        fs.close(fd, () => undefined);
+        throw err;
+      }
+      void job.done.then(() => fs.close(fd, () => undefined));
+      return this.deps.jobs.export(job);
+    });
+  }
+
   Revert(id: string, options: Record<string, dbus.Variant>): Promise<string> {
     const caller = this.deps.calls.take();
     return replyOrDBusError(async () => {
@@ -174,6 +198,7 @@ const read = (signature: string) => ({ signature, access: 'read' as const });
 ManagerInterface.configureMembers({
   methods: {
     Apply: { inSignature: 'sa{sv}', outSignature: 'o' },
+    ApplyFd: { inSignature: 'ha{sv}', outSignature: 'o' },
     Revert: { inSignature: 'sa{sv}', outSignature: 'o' },
     List: { outSignature: 'a(sssssusst)' },
     GetPatch: { inSignature: 's', outSignature: 'a{sv}' },

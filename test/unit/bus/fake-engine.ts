@@ -2,6 +2,7 @@
 // Jobs run through queued → running → succeeded/failed on short timers, so progress can be watched.
 
 import { EventEmitter } from 'node:events';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { SplicedError } from '../../../src/errors';
 import type {
   ApplyOptions,
@@ -121,7 +122,10 @@ export class FakeEngine extends EventEmitter implements Engine {
     this.calls.push({ method: 'apply', target: path, options });
     const job = this.newJob('apply', path);
     this.run(job, () => {
-      const outcome = this.applyOutcomes.get(path) ?? new SplicedError('UnreadableModule', `cannot read ${path}`);
+      // Like the real engine, read the file when the job runs: a passed descriptor must still be open then.
+      const file = path.startsWith('/proc/self/fd/') ? readlinkSync(path) : path;
+      if (file !== path) readFileSync(path);
+      const outcome = this.applyOutcomes.get(file) ?? new SplicedError('UnreadableModule', `cannot read ${path}`);
       if (outcome instanceof SplicedError) {
         this.record('failed', null, outcome.message);
         this.emit('patch-failed', { patch: null, target: path, error: outcome });
