@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { SplicedError } from '../errors';
 import { applyWithJournal, checkApplies, restoreTree } from './apply';
-import { isLinked, readConfig } from './kbuild';
+import { linkageOf, readConfig } from './kbuild';
 import { withLock } from './lock';
 import type { ParsedPatch } from './patchfile';
 import { run, tail } from './process';
@@ -69,9 +69,14 @@ async function includersOf(tree: Tree, header: string): Promise<string[]> {
 }
 
 /** Which TUs to compile for this patch, in a stable order. */
-export async function touchedUnits(tree: Tree, patch: ParsedPatch): Promise<{ units: string[]; headers: string[] }> {
+export async function touchedUnits(
+  tree: Tree,
+  patch: ParsedPatch,
+): Promise<{ units: string[]; headers: string[]; included: Set<string> }> {
   const units = new Set<string>();
   const headers: string[] = [];
+  /** Touched .c files that other .c files #include. */
+  const included = new Set<string>();
   for (const file of patch.files) {
     if (file.role === 'other') continue;
     if (file.role === 'c' && file.change === 'delete') {
@@ -89,8 +94,9 @@ export async function touchedUnits(tree: Tree, patch: ParsedPatch): Promise<{ un
       );
     }
     for (const tu of includers) units.add(tu);
+    if (file.role === 'c' && includers.length > 0) included.add(file.path);
   }
-  return { units: [...units].sort(), headers };
+  return { units: [...units].sort(), headers, included };
 }
 
 /** The module an object is built into, from the compile command kbuild saved (`-DMODULE`, KBUILD_MODNAME). */
@@ -196,11 +202,15 @@ export async function compileTouched(tree: Tree, patch: ParsedPatch, outDir: str
       throw new SplicedError('NoChange', 'the patch changes no kernel source file', { files: patch.files.map((f) => f.path) });
     }
     await checkApplies(tree, patch);
-    const { units, headers } = await touchedUnits(tree, patch);
+    const { units, headers, included } = await touchedUnits(tree, patch);
     const config = await readConfig(tree.sourceDir);
-    const linked: string[] = [];
-    for (const tu of units) if (await isLinked(tree.sourceDir, objectOf(tu), config)) linked.push(tu);
-    const objects = linked.map(objectOf);
+    const compiled: string[] = [];
+    for (const tu of units) {
+      const linkage = await linkageOf(tree.sourceDir, objectOf(tu), config);
+      // A .c file no Makefile names but another .c includes is compiled through that includer only.
+      if (linkage === 'linked' || (linkage === 'unlisted' && !included.has(tu))) compiled.push(tu);
+    }
+    const objects = compiled.map(objectOf);
 
     const pre = await preObjects(tree, objects, outDir);
     const builtObjects = objects.filter((o) => pre.has(o));
