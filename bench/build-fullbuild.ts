@@ -1,12 +1,13 @@
 // What kpatch-build's approach would cost here: it builds the whole kernel (vmlinux and modules) twice.
-// How: `make -n vmlinux modules` in the prepared tree lists every C object of this configuration (a dry run,
-// nothing is built); a fixed-seed random sample of N of them is compiled in one `make -j2` (so make's start-up cost
+// How: the tree's object index (src/build/objects.ts: kbuild's dry run of `make vmlinux modules`) lists every C
+// object of this configuration; a fixed-seed random sample of N of them is compiled in one `make -j2` (so make's start-up cost
 // is shared like in a real build) and the per-object time is multiplied by the object count, times two.
 // Linking and modpost are not included, so the estimate is low. The sample objects are deleted afterwards.
 // Run: npx tsc -p tsconfig.json && node dist/bench/build-fullbuild.js [--runs 3] [--sample 40]
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { make } from '../src/build/tree';
+import { make } from '../src/build/kmake';
+import { objectIndex } from '../src/build/objects';
 import { benchTree, median, runsArg, seconds, timed } from './build-common';
 
 function sampleArg(): number {
@@ -28,9 +29,7 @@ function shuffled<T>(items: T[], seed: number): T[] {
 
 async function main(): Promise<void> {
   const tree = await benchTree();
-  const dry = await make({ ...tree, makeArgs: tree.makeArgs.filter((a) => !a.startsWith('-j')) }, ['-n', '-k', 'vmlinux', 'modules']);
-  const objects = [...new Set([...dry.stdout.matchAll(/ -c -o (\S+\.o) (\S+\.c)\b/g)].map((m) => m[1]))].sort();
-  if (objects.length === 0) throw new Error(`make -n listed no objects:\n${dry.stderr.slice(-2000)}`);
+  const objects = [...(await objectIndex(tree)).values()].flat().map((o) => o.target).sort();
 
   const sample = shuffled(objects, 42).slice(0, sampleArg());
   const perObject: number[] = [];
@@ -44,7 +43,7 @@ async function main(): Promise<void> {
 
   const per = median(perObject);
   const oneBuild = per * objects.length;
-  console.log(`C objects in this configuration (make -n vmlinux modules): ${objects.length}`);
+  console.log(`C objects in this configuration (kbuild dry run of vmlinux + modules): ${objects.length}`);
   console.log(`sample: ${sample.length} objects at -j2, median ${(per / 1000).toFixed(2)} s per object [${perObject.map((p) => (p / 1000).toFixed(2)).join(', ')}]`);
   console.log(`one full build ≈ ${seconds(oneBuild)} (${(oneBuild / 3.6e6).toFixed(1)} h); kpatch-build needs two: ≈ ${(2 * oneBuild / 3.6e6).toFixed(1)} h (compiles only, no linking)`);
 }

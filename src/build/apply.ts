@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { SplicedError } from '../errors';
 import type { ParsedPatch } from './patchfile';
 import { run, tail } from './process';
-import { make, Tree } from './tree';
+import { make } from './kmake';
+import type { Tree } from './tree';
 
 interface JournalEntry {
   path: string;

@@ -5,17 +5,18 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { SplicedError } from '../errors';
 import { applyWithJournal, checkApplies, restoreTree } from './apply';
-import { linkageOf, readConfig } from './kbuild';
+import { make } from './kmake';
 import { withLock } from './lock';
+import { KernelObject, objectIndex } from './objects';
 import type { ParsedPatch } from './patchfile';
 import { run, tail } from './process';
-import { make, Tree } from './tree';
+import type { Tree } from './tree';
 
 /** One translation unit compiled before and after the patch. */
 export interface ObjectPair {
   /** Source file relative to the tree, e.g. "fs/ext4/inode.c". */
   tu: string;
-  /** Object relative to the tree, e.g. "fs/ext4/inode.o". */
+  /** Object relative to the tree, e.g. "fs/ext4/inode.o" (normalised: "virt/kvm/kvm_main.o"). */
   object: string;
   /** The module the object is linked into (kernel name, `-` as `_`), or undefined for vmlinux. */
   module?: string;
@@ -38,8 +39,6 @@ export interface CompileResult {
 /** More includers than this for one header means a widely used header: refused rather than hundreds of compiles. */
 export const MAX_HEADER_INCLUDERS = 24;
 const LOCK_TIMEOUT_MS = 30 * 60_000;
-
-const objectOf = (tu: string) => tu.replace(/\.c$/, '.o');
 
 /** The name a header is included by (`linux/foo.h` for include/linux/foo.h, `asm/x.h` for arch/x86/include/asm/x.h) and where to look. */
 function includeName(header: string): { name: string; scope: string } {
@@ -69,14 +68,9 @@ async function includersOf(tree: Tree, header: string): Promise<string[]> {
 }
 
 /** Which TUs to compile for this patch, in a stable order. */
-export async function touchedUnits(
-  tree: Tree,
-  patch: ParsedPatch,
-): Promise<{ units: string[]; headers: string[]; included: Set<string> }> {
+export async function touchedUnits(tree: Tree, patch: ParsedPatch): Promise<{ units: string[]; headers: string[] }> {
   const units = new Set<string>();
   const headers: string[] = [];
-  /** Touched .c files that other .c files #include. */
-  const included = new Set<string>();
   for (const file of patch.files) {
     if (file.role === 'other') continue;
     if (file.role === 'c' && file.change === 'delete') {
@@ -94,42 +88,26 @@ export async function touchedUnits(
       );
     }
     for (const tu of includers) units.add(tu);
-    if (file.role === 'c' && includers.length > 0) included.add(file.path);
   }
-  return { units: [...units].sort(), headers, included };
+  return { units: [...units].sort(), headers };
 }
 
-/** The module an object is built into, from the compile command kbuild saved (`-DMODULE`, KBUILD_MODNAME). */
-async function moduleOf(tree: Tree, object: string): Promise<string | undefined> {
-  const cmdFile = path.join(tree.sourceDir, path.dirname(object), `.${path.basename(object)}.cmd`);
-  const cmd = (await fs.readFile(cmdFile, 'utf8')).split('\n')[0];
-  if (!/\s-DMODULE\s/.test(cmd)) return undefined;
-  const name = /-DKBUILD_MODNAME='"([^"]+)"'/.exec(cmd)?.[1];
-  if (!name) throw new SplicedError('Internal', `${cmdFile} names no KBUILD_MODNAME for a module object`);
-  return name;
-}
-
-interface Compiled {
-  object: string;
-  module?: string;
-}
+/** Where an object is on disk: kbuild's target path may go through "..". */
+const objectPath = (o: KernelObject) => path.posix.normalize(o.target);
 
 /**
- * Builds `objects` in the tree (deleting them first: make must not trust an object from the other side of the
- * patch). Objects this configuration does not build are left out of the result; any other failure is BuildFailed.
+ * Builds the objects in the tree, deleting them first: make must not trust an object from the other side of the
+ * patch. Any failure is BuildFailed with the compiler's last words.
  */
-async function makeObjects(tree: Tree, objects: string[], side: 'pre' | 'post'): Promise<Compiled[]> {
-  if (objects.length === 0) return [];
-  for (const o of objects) await fs.rm(path.join(tree.sourceDir, o), { force: true });
-  const res = await make(tree, ['-k', ...objects]);
-  const notConfigured = new Set([...res.stderr.matchAll(/No rule to make target '([^']+)'/g)].map((m) => m[1]));
-  const built: Compiled[] = [];
+async function makeObjects(tree: Tree, objects: KernelObject[], side: 'pre' | 'post'): Promise<void> {
+  if (objects.length === 0) return;
+  for (const o of objects) await fs.rm(path.join(tree.sourceDir, objectPath(o)), { force: true });
+  const res = await make(tree, ['-k', ...objects.map((o) => o.target)]);
   const failed: string[] = [];
-  for (const object of objects) {
+  for (const o of objects) {
     // kbuild deletes a target whose recipe failed, so an object that exists was built by this make.
-    const exists = await fs.stat(path.join(tree.sourceDir, object)).then(() => true, () => false);
-    if (exists) built.push({ object, module: await moduleOf(tree, object) });
-    else if (side === 'post' || !notConfigured.has(object)) failed.push(object);
+    const exists = await fs.stat(path.join(tree.sourceDir, objectPath(o))).then(() => true, () => false);
+    if (!exists) failed.push(objectPath(o));
   }
   if (failed.length > 0) {
     throw new SplicedError(
@@ -138,7 +116,6 @@ async function makeObjects(tree: Tree, objects: string[], side: 'pre' | 'post'):
       { side, objects: failed },
     );
   }
-  return built;
 }
 
 async function copyTo(source: string, dest: string): Promise<void> {
@@ -146,47 +123,19 @@ async function copyTo(source: string, dest: string): Promise<void> {
   await fs.copyFile(source, dest);
 }
 
-/** A cached pre object's metadata; `built: false` remembers that this configuration does not build it. */
-interface PreCacheEntry {
-  built: boolean;
-  module?: string;
-}
-
-function preCachePath(tree: Tree, object: string): string {
-  return path.join(tree.cacheDir, 'pre-objects', object);
-}
-
-/**
- * Pre objects come from the pristine tree, so each is compiled once per tree and kept next to it, then copied to
- * `outDir/pre/`. Returns the objects this configuration builds, with their module.
- */
-async function preObjects(tree: Tree, objects: string[], outDir: string): Promise<Map<string, Compiled>> {
-  const entries = new Map<string, PreCacheEntry>();
-  for (const object of objects) {
-    const meta = await fs.readFile(preCachePath(tree, object) + '.json', 'utf8').catch(() => undefined);
-    if (meta !== undefined) entries.set(object, JSON.parse(meta) as PreCacheEntry);
+/** Pre objects come from the pristine tree, so each is compiled once per tree and kept in `pre-objects/`. */
+async function preObjects(tree: Tree, objects: KernelObject[], outDir: string): Promise<void> {
+  const cached = (o: KernelObject) => path.join(tree.cacheDir, 'pre-objects', objectPath(o));
+  const exists = (file: string) => fs.stat(file).then(() => true, () => false);
+  const missing: KernelObject[] = [];
+  for (const o of objects) if (!(await exists(cached(o)))) missing.push(o);
+  await makeObjects(tree, missing, 'pre');
+  for (const o of missing) {
+    // Renamed into place: a cached object is always complete.
+    await copyTo(path.join(tree.sourceDir, objectPath(o)), cached(o) + '.tmp');
+    await fs.rename(cached(o) + '.tmp', cached(o));
   }
-  const missing = objects.filter((o) => !entries.has(o));
-  const compiled = new Map((await makeObjects(tree, missing, 'pre')).map((c) => [c.object, c]));
-  for (const object of missing) {
-    const cached = preCachePath(tree, object);
-    const entry: PreCacheEntry = { built: compiled.has(object), module: compiled.get(object)?.module };
-    if (entry.built) {
-      await copyTo(path.join(tree.sourceDir, object), cached + '.tmp');
-      await fs.rename(cached + '.tmp', cached);
-    }
-    // The metadata is written last: its presence marks a complete cache entry.
-    await fs.mkdir(path.dirname(cached), { recursive: true });
-    await fs.writeFile(cached + '.json', JSON.stringify(entry));
-    entries.set(object, entry);
-  }
-  const result = new Map<string, Compiled>();
-  for (const [object, entry] of entries) {
-    if (!entry.built) continue;
-    await copyTo(preCachePath(tree, object), path.join(outDir, 'pre', object));
-    result.set(object, { object, module: entry.module });
-  }
-  return result;
+  for (const o of objects) await copyTo(cached(o), path.join(outDir, 'pre', objectPath(o)));
 }
 
 /**
@@ -202,37 +151,30 @@ export async function compileTouched(tree: Tree, patch: ParsedPatch, outDir: str
       throw new SplicedError('NoChange', 'the patch changes no kernel source file', { files: patch.files.map((f) => f.path) });
     }
     await checkApplies(tree, patch);
-    const { units, headers, included } = await touchedUnits(tree, patch);
-    const config = await readConfig(tree.sourceDir);
-    const compiled: string[] = [];
-    for (const tu of units) {
-      const linkage = await linkageOf(tree.sourceDir, objectOf(tu), config);
-      // A .c file no Makefile names but another .c includes is compiled through that includer only.
-      if (linkage === 'linked' || (linkage === 'unlisted' && !included.has(tu))) compiled.push(tu);
-    }
-    const objects = compiled.map(objectOf);
-
-    const pre = await preObjects(tree, objects, outDir);
-    const builtObjects = objects.filter((o) => pre.has(o));
-    const notBuilt = units.filter((tu) => !pre.has(objectOf(tu)));
-    if (builtObjects.length === 0) {
+    const { units, headers } = await touchedUnits(tree, patch);
+    const index = await objectIndex(tree);
+    const built = units.flatMap((tu) => (index.get(tu) ?? []).map((object) => ({ tu, object })));
+    const notBuilt = units.filter((tu) => !index.has(tu));
+    if (built.length === 0) {
       throw new SplicedError('NoChange', 'the patch changes no source file this kernel is built from', { notBuilt, headers });
     }
+    const objects = built.map((b) => b.object);
 
+    await preObjects(tree, objects, outDir);
     await applyWithJournal(tree, patch);
     try {
-      await makeObjects(tree, builtObjects, 'post');
-      for (const object of builtObjects) await copyTo(path.join(tree.sourceDir, object), path.join(outDir, 'post', object));
+      await makeObjects(tree, objects, 'post');
+      for (const o of objects) await copyTo(path.join(tree.sourceDir, objectPath(o)), path.join(outDir, 'post', objectPath(o)));
     } finally {
       await restoreTree(tree);
     }
 
-    const pairs = builtObjects.map((object): ObjectPair => ({
-      tu: units.find((tu) => objectOf(tu) === object) as string,
-      object,
-      module: pre.get(object)?.module,
-      pre: path.resolve(outDir, 'pre', object),
-      post: path.resolve(outDir, 'post', object),
+    const pairs = built.map(({ tu, object }): ObjectPair => ({
+      tu,
+      object: objectPath(object),
+      ...(object.module && { module: object.module }),
+      pre: path.resolve(outDir, 'pre', objectPath(object)),
+      post: path.resolve(outDir, 'post', objectPath(object)),
     }));
     return { pairs, headers, notBuilt, repairedTree, durationMs: Date.now() - started };
   });

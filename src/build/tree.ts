@@ -11,6 +11,8 @@ import * as path from 'node:path';
 import { SplicedError } from '../errors';
 import type { KernelIdentity } from '../kernel/types';
 import { withLock } from './lock';
+import { make } from './kmake';
+import { objectIndex } from './objects';
 import { run, RunResult, tail } from './process';
 
 /** Which Debian kernel build a tree is for. */
@@ -58,17 +60,6 @@ export function treeCacheDir(build: KernelBuild): string {
 /** The make arguments of every command in a tree of this build. */
 export function makeArgsFor(build: KernelBuild): string[] {
   return [`-j${buildJobs()}`, `CC=${COMPILER}`, `KERNELRELEASE=${build.release}`, `KCFLAGS=${SECTION_CFLAGS}`];
-}
-
-/**
- * Variables that would make kbuild build differently from Debian (or break it: a parent make's jobserver in
- * MAKEFLAGS): none of them reaches a make in a tree, whatever the environment spliced runs in.
- */
-const KBUILD_ENV = /^(ARCH|SUBARCH|SRCARCH|CROSS_COMPILE|LLVM|LLVM_IAS|O|V|W|C|M|CC|LD|HOSTCC|KBUILD_\w+|KCFLAGS|KCPPFLAGS|KAFLAGS|KRUSTFLAGS|CFLAGS_\w+|LDFLAGS_\w+|INSTALL_\w+|MAKEFLAGS|MFLAGS|GNUMAKEFLAGS|MAKELEVEL|MAKEFILES|MAKEOVERRIDES)$/;
-
-/** Runs make in a tree's source directory with the tree's arguments and a clean kbuild environment. */
-export function make(tree: Pick<Tree, 'sourceDir' | 'makeArgs'>, targets: readonly string[]): Promise<RunResult> {
-  return run('make', [...tree.makeArgs, ...targets], { cwd: tree.sourceDir, unset: KBUILD_ENV });
 }
 
 /** The Debian version named in a /proc/version line ("... Debian 6.1.192-2 (2026-11-16)"). */
@@ -251,6 +242,7 @@ async function prepare(build: KernelBuild, cacheDir: string): Promise<Marker> {
   await fs.rm(sourceDir, { recursive: true, force: true });
   await fs.rm(path.join(cacheDir, 'journal'), { recursive: true, force: true });
   await fs.rm(path.join(cacheDir, 'pre-objects'), { recursive: true, force: true });
+  await fs.rm(path.join(cacheDir, 'objects.json'), { force: true });
   await checkDiskSpace(cacheDir);
 
   const sourceDeb = await download(debs, 'linux-source-6.1', build.debianVersion);
@@ -269,6 +261,7 @@ async function prepare(build: KernelBuild, cacheDir: string): Promise<Marker> {
     throw new SplicedError('BuildFailed', `the source of ${build.debianVersion} does not accept the .config of ${build.release} unchanged`);
   }
   mustSucceed('make modules_prepare', await make(inTree, ['modules_prepare']));
+  await objectIndex({ cacheDir, sourceDir, makeArgs });
 
   const marker: Marker = {
     ...build,

@@ -8,7 +8,7 @@ import { applyWithJournal, checkApplies, restoreTree } from '../../../src/build/
 import { compileTouched } from '../../../src/build/compile';
 import { withLock } from '../../../src/build/lock';
 import { parsePatch } from '../../../src/build/patchfile';
-import { make } from '../../../src/build/tree';
+import { make } from '../../../src/build/kmake';
 import { isSplicedError } from '../../../src/errors';
 import { fixturePairs, fixturePatch, fixtureTree, PATCHES } from './kernel-tree';
 
@@ -148,4 +148,12 @@ test('fixture pairs are compiled once and then reused', async () => {
   assert.deepEqual(again, first);
   assert.deepEqual(first.map((p) => p.object), ['fs/proc/version.o']);
   for (const p of first) assert.notEqual(sha(p.pre), sha(p.post));
+});
+
+test('a source kbuild compiles from another directory (virt/kvm as part of kvm.ko) gets its real object', async () => {
+  const tree = await fixtureTree();
+  const patch = parsePatch(insertAfterFirstLine(tree.sourceDir, 'virt/kvm/kvm_main.c', '/* spliced test */'));
+  const result = await compileTouched(tree, patch, out());
+  assert.deepEqual(result.pairs.map((p) => [p.tu, p.object, p.module]), [['virt/kvm/kvm_main.c', 'virt/kvm/kvm_main.o', 'kvm']]);
+  for (const p of result.pairs) assert.ok(statSync(p.pre).size > 0 && statSync(p.post).size > 0);
 });

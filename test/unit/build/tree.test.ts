@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import {
   cachedTree,
   debianVersionFromProcVersion,
-  make,
   makeArgsFor,
   prepareTree,
   resolveKernelBuild,
   treeCacheDir,
 } from '../../../src/build/tree';
+import { make } from '../../../src/build/kmake';
 import { isSplicedError } from '../../../src/errors';
 import { FIXTURE_RELEASE, fixtureTree } from './kernel-tree';
 
