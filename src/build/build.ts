@@ -36,6 +36,11 @@ interface Prepared {
   tree: Tree;
   patch: ParsedPatch;
   startedAt: number;
+  progress: (progress: BuildProgress) => void;
+}
+
+function compile(p: Prepared, outDir: string): Promise<CompileResult> {
+  return compileTouched(p.tree, p.patch, outDir, (step) => p.progress({ stage: 'compile', message: step }));
 }
 
 async function targetBuild(target: BuildRequest['target']): Promise<KernelBuild> {
@@ -51,9 +56,8 @@ async function prepare(request: BuildRequest): Promise<Prepared> {
   const patch = parsePatch(request.patchText);
   const build = await targetBuild(request.target);
   progress({ stage: 'tree', message: `kernel tree for ${build.release} (${build.debianVersion})` });
-  const tree = await prepareTree(build);
-  progress({ stage: 'compile', message: `compiling the touched files of ${patch.files.map((f) => f.path).join(', ')}` });
-  return { tree, patch, startedAt };
+  const tree = await prepareTree(build, (step) => progress({ stage: 'tree', message: step }));
+  return { tree, patch, startedAt, progress };
 }
 
 function reportOf(p: Prepared, compiled: CompileResult, splice?: SpliceOutput): BuildReport {
@@ -70,7 +74,7 @@ function reportOf(p: Prepared, compiled: CompileResult, splice?: SpliceOutput): 
 /** Compiles the pre/post object pairs of a patch into `outDir` and stops there. */
 export async function compilePairs(request: BuildRequest, outDir: string): Promise<BuildReport> {
   const p = await prepare(request);
-  return reportOf(p, await compileTouched(p.tree, p.patch, path.resolve(outDir)));
+  return reportOf(p, await compile(p, path.resolve(outDir)));
 }
 
 /** Builds the livepatch module of a patch into `output`. Throws SplicedError with the named reason otherwise. */
@@ -78,8 +82,8 @@ export async function buildSplice(request: BuildRequest, output: string): Promis
   const p = await prepare(request);
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'spliced-build-'));
   try {
-    const compiled = await compileTouched(p.tree, p.patch, path.join(workDir, 'objects'));
-    request.onProgress?.({ stage: 'splice', message: 'comparing objects and generating the module' });
+    const compiled = await compile(p, path.join(workDir, 'objects'));
+    p.progress({ stage: 'splice', message: 'comparing objects and generating the module' });
     const splice = await generateSplice({ tree: p.tree, patch: p.patch, compiled, output: path.resolve(output), workDir });
     return reportOf(p, compiled, splice);
   } finally {

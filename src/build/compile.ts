@@ -10,7 +10,7 @@ import { withLock } from './lock';
 import { KernelObject, objectIndex } from './objects';
 import type { ParsedPatch } from './patchfile';
 import { run, tail } from './process';
-import type { Tree } from './tree';
+import type { StepListener, Tree } from './tree';
 
 /** One translation unit compiled before and after the patch. */
 export interface ObjectPair {
@@ -142,7 +142,12 @@ async function preObjects(tree: Tree, objects: KernelObject[], outDir: string): 
  * Compiles the TUs the patch touches before and after it, into `outDir/pre/<object>` and `outDir/post/<object>`.
  * Refuses a patch that touches no TU this kernel builds with NoChange.
  */
-export async function compileTouched(tree: Tree, patch: ParsedPatch, outDir: string): Promise<CompileResult> {
+export async function compileTouched(
+  tree: Tree,
+  patch: ParsedPatch,
+  outDir: string,
+  step: StepListener = () => undefined,
+): Promise<CompileResult> {
   const started = Date.now();
   return withLock(tree.lockPath, `${tree.release} (${tree.debianVersion})`, LOCK_TIMEOUT_MS, async () => {
     // A journal left by an interrupted build means the tree is still patched: undo that first.
@@ -159,8 +164,11 @@ export async function compileTouched(tree: Tree, patch: ParsedPatch, outDir: str
       throw new SplicedError('NoChange', 'the patch changes no source file this kernel is built from', { notBuilt, headers });
     }
     const objects = built.map((b) => b.object);
+    const names = objects.map(objectPath).join(', ');
 
+    step(`compiling the unpatched ${names}`);
     await preObjects(tree, objects, outDir);
+    step(`applying the patch and compiling the patched ${names}`);
     await applyWithJournal(tree, patch);
     try {
       await makeObjects(tree, objects, 'post');

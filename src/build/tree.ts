@@ -234,7 +234,10 @@ async function checkDiskSpace(cacheDir: string): Promise<void> {
   }
 }
 
-async function prepare(build: KernelBuild, cacheDir: string): Promise<Marker> {
+/** Called with a short description as each step of a long preparation starts. */
+export type StepListener = (step: string) => void;
+
+async function prepare(build: KernelBuild, cacheDir: string, step: StepListener): Promise<Marker> {
   const started = Date.now();
   const sourceDir = path.join(cacheDir, 'linux');
   const debs = path.join(cacheDir, 'debs');
@@ -245,8 +248,10 @@ async function prepare(build: KernelBuild, cacheDir: string): Promise<Marker> {
   await fs.rm(path.join(cacheDir, 'objects.json'), { force: true });
   await checkDiskSpace(cacheDir);
 
+  step(`downloading linux-source-6.1 ${build.debianVersion} and the headers of ${build.release}`);
   const sourceDeb = await download(debs, 'linux-source-6.1', build.debianVersion);
   const headersDeb = await download(debs, `linux-headers-${build.release}`, build.debianVersion);
+  step('unpacking the kernel source');
   await unpackSource(sourceDeb, sourceDir);
   const headersDir = await unpackHeaders(headersDeb, path.join(cacheDir, 'headers'), build.release);
   await fs.copyFile(path.join(headersDir, '.config'), path.join(sourceDir, '.config'));
@@ -254,6 +259,7 @@ async function prepare(build: KernelBuild, cacheDir: string): Promise<Marker> {
 
   const makeArgs = makeArgsFor(build);
   const inTree = { sourceDir, makeArgs };
+  step('configuring the tree like Debian did (olddefconfig, modules_prepare)');
   mustSucceed('make olddefconfig', await make(inTree, ['olddefconfig']));
   const expected = await fs.readFile(path.join(headersDir, '.config'), 'utf8');
   const actual = await fs.readFile(path.join(sourceDir, '.config'), 'utf8');
@@ -261,6 +267,7 @@ async function prepare(build: KernelBuild, cacheDir: string): Promise<Marker> {
     throw new SplicedError('BuildFailed', `the source of ${build.debianVersion} does not accept the .config of ${build.release} unchanged`);
   }
   mustSucceed('make modules_prepare', await make(inTree, ['modules_prepare']));
+  step("listing the kernel's objects (make -n)");
   await objectIndex({ cacheDir, sourceDir, makeArgs });
 
   const marker: Marker = {
@@ -296,7 +303,7 @@ export async function cachedTree(build: KernelBuild): Promise<Tree | undefined> 
  * The prepared tree of this build: from the cache, or prepared now (≈ 1 min and 1.6 GB with a warm apt).
  * Concurrent callers wait for one preparation; a half-prepared tree left by a crash is rebuilt.
  */
-export async function prepareTree(build: KernelBuild): Promise<Tree> {
+export async function prepareTree(build: KernelBuild, step: StepListener = () => undefined): Promise<Tree> {
   checkRelease(build.release);
   const cached = await cachedTree(build);
   if (cached) return cached;
@@ -306,7 +313,7 @@ export async function prepareTree(build: KernelBuild): Promise<Tree> {
     // Another process may have finished preparing while we waited for the lock.
     const ready = await readMarker(cacheDir, build);
     if (ready) return treeFrom(cacheDir, ready, 0);
-    const marker = await prepare(build, cacheDir);
+    const marker = await prepare(build, cacheDir, step);
     return treeFrom(cacheDir, marker, marker.preparedInMs);
   });
 }
