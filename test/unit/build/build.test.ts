@@ -1,11 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildProgress, buildSplice, compilePairs } from '../../../src/build/build';
 import { isSplicedError } from '../../../src/errors';
-import { FIXTURE_RELEASE, fixtureTree, PATCHES } from './kernel-tree';
+import { FIXTURE_RELEASE, fixtureTree, PATCHES, scratchDir } from './kernel-tree';
 
 const patchText = (name: string) => readFileSync(join(PATCHES, name), 'utf8');
 
@@ -14,7 +13,7 @@ test('compilePairs reports progress stage by stage and returns the pairs with th
   const seen: BuildProgress[] = [];
   const report = await compilePairs(
     { patchText: patchText('02-logic-uptime.patch'), target: { release: FIXTURE_RELEASE }, onProgress: (p) => seen.push(p) },
-    mkdtempSync(join(tmpdir(), 'build-')),
+    scratchDir('build'),
   );
   assert.deepEqual([...new Set(seen.map((p) => p.stage))], ['vet', 'tree', 'compile']);
   assert.ok(seen.some((p) => p.stage === 'compile' && p.message.includes('fs/proc/uptime.o')));

@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FIXTURE_RELEASE, fixtureTree, PATCHES } from './kernel-tree';
+import { FIXTURE_RELEASE, fixtureTree, PATCHES, scratchDir } from './kernel-tree';
 
 const COMMAND = resolve(__dirname, '../../../src/build/command.js');
 
@@ -22,7 +21,7 @@ test('usage errors exit 2 with the usage text', () => {
 });
 
 test('a refused patch exits 1 with its named reason on stderr, and as JSON with --json', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cmd-'));
+  const dir = scratchDir('cmd');
   const asm = join(PATCHES, '15-fail-assembly.patch');
   const res = spliced('--kernel-release', FIXTURE_RELEASE, asm, '-o', join(dir, 'x.ko'));
   assert.equal(res.code, 1);
@@ -39,7 +38,7 @@ test('a refused patch exits 1 with its named reason on stderr, and as JSON with 
 
 test('pairs writes the objects and a JSON report', async () => {
   await fixtureTree();
-  const dir = mkdtempSync(join(tmpdir(), 'cmd-pairs-'));
+  const dir = scratchDir('cmd-pairs');
   const res = spliced('pairs', '--kernel-release', FIXTURE_RELEASE, join(PATCHES, '09-ext4-sysfs.patch'), dir, '--json');
   assert.equal(res.code, 0, res.stderr);
   const report = JSON.parse(readFileSync(join(dir, 'pairs.json'), 'utf8'));

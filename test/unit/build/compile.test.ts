@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyWithJournal, checkApplies, restoreTree } from '../../../src/build/apply';
 import { compileTouched } from '../../../src/build/compile';
@@ -10,9 +9,9 @@ import { withLock } from '../../../src/build/lock';
 import { parsePatch } from '../../../src/build/patchfile';
 import { make } from '../../../src/build/kmake';
 import { isSplicedError } from '../../../src/errors';
-import { fixturePairs, fixturePatch, fixtureTree, PATCHES } from './kernel-tree';
+import { fixturePairs, fixturePatch, fixtureTree, PATCHES, scratchDir } from './kernel-tree';
 
-const out = () => mkdtempSync(join(tmpdir(), 'pairs-'));
+const out = () => scratchDir('pairs');
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 /** A patch that inserts `line` after the first line of `file` in the tree. */

@@ -2,7 +2,7 @@
 // reused from the cache), the fixture patches, and their pre/post object pairs compiled once and kept in
 // $TMPDIR/spliced-test-pairs (keyed by tree and patch hash: the pristine tree and gcc are deterministic).
 // Needs apt access to linux-source-6.1 and the headers deb.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,6 +12,16 @@ import { prepareTree, resolveKernelBuild, Tree } from '../../../src/build/tree';
 
 export const FIXTURE_RELEASE = '6.1.0-56-amd64';
 export const PATCHES = resolve(__dirname, '../../../../test/fixtures/patches');
+
+const scratch: string[] = [];
+
+/** A temporary directory, removed when the test process exits (pre/post objects take megabytes). */
+export function scratchDir(prefix: string): string {
+  if (scratch.length === 0) process.on('exit', () => scratch.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  const dir = mkdtempSync(join(tmpdir(), `spliced-${prefix}-`));
+  scratch.push(dir);
+  return dir;
+}
 
 let tree: Promise<Tree> | undefined;
 

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSplicedError } from '../../../src/errors';
 import { acquireLock, withLock } from '../../../src/build/lock';
+import { scratchDir } from './kernel-tree';
 
-const dir = () => mkdtempSync(join(tmpdir(), 'lock-'));
+const dir = () => scratchDir('lock');
 
 test('a second holder waits until the first releases', async () => {
   const path = join(dir(), 'lock');

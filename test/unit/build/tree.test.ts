@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   cachedTree,
@@ -14,7 +13,7 @@ import {
 } from '../../../src/build/tree';
 import { make } from '../../../src/build/kmake';
 import { isSplicedError } from '../../../src/errors';
-import { FIXTURE_RELEASE, fixtureTree } from './kernel-tree';
+import { FIXTURE_RELEASE, fixtureTree, scratchDir } from './kernel-tree';
 
 const DEBIAN_PROC_VERSION =
   'Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)';
@@ -45,7 +44,7 @@ test('the prepared tree has the real build .config, and its modules carry Debian
   assert.equal(settings(readFileSync(join(tree.sourceDir, '.config'), 'utf8')), settings(headersConfig));
   assert.match(readFileSync(join(tree.sourceDir, 'include/generated/utsrelease.h'), 'utf8'), /"6\.1\.0-56-amd64"/);
 
-  const dir = mkdtempSync(join(tmpdir(), 'vermagic-'));
+  const dir = scratchDir('vermagic');
   writeFileSync(join(dir, 'hello.c'), '#include <linux/module.h>\nstatic int __init hello_init(void) { return 0; }\nmodule_init(hello_init);\nMODULE_LICENSE("GPL");\n');
   writeFileSync(join(dir, 'Makefile'), 'obj-m := hello.o\n');
   const built = await make(tree, [`M=${dir}`, 'modules']);
@@ -64,7 +63,7 @@ test('a second prepare comes from the cache in well under a second', async () =>
 });
 
 test('a cache entry without its ready marker, or prepared with other make arguments, is not a ready tree', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'tree-cache-'));
+  const root = scratchDir('tree-cache');
   const saved = process.env.SPLICED_CACHE_DIR;
   process.env.SPLICED_CACHE_DIR = root;
   t.after(() => {
