@@ -10,7 +10,7 @@ import { withLock } from './lock';
 import { KernelObject, objectIndex } from './objects';
 import type { ParsedPatch } from './patchfile';
 import { run, tail } from './process';
-import type { StepListener, Tree } from './tree';
+import { checkTreeCompiler, StepListener, Tree } from './tree';
 
 /** One translation unit compiled before and after the patch. */
 export interface ObjectPair {
@@ -152,6 +152,7 @@ export async function compileTouched(
   return withLock(tree.lockPath, `${tree.release} (${tree.debianVersion})`, LOCK_TIMEOUT_MS, async () => {
     // A journal left by an interrupted build means the tree is still patched: undo that first.
     const repairedTree = await restoreTree(tree);
+    await checkTreeCompiler(tree);
     if (patch.kernelText === '') {
       throw new SplicedError('NoChange', 'the patch changes no kernel source file', { files: patch.files.map((f) => f.path) });
     }

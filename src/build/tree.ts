@@ -234,6 +234,29 @@ async function checkDiskSpace(cacheDir: string): Promise<void> {
   }
 }
 
+/**
+ * The host's gcc-12 must be the very compiler Debian built the kernel with (CONFIG_CC_VERSION_TEXT in its .config):
+ * another one gives objects that differ from the running kernel's, and would also make olddefconfig change the
+ * configuration.
+ */
+async function checkCompiler(configText: string, release: string): Promise<void> {
+  const wanted = /^CONFIG_CC_VERSION_TEXT="(.*)"$/m.exec(configText)?.[1];
+  const res = await run(COMPILER, ['--version']).catch(() => undefined);
+  const have = res?.code === 0 ? res.stdout.split('\n')[0].trim() : `no ${COMPILER}`;
+  if (wanted !== undefined && have !== wanted) {
+    throw new SplicedError(
+      'BuildFailed',
+      `${release} was built with "${wanted}", but this host has "${have}"; objects compiled here would not match the kernel`,
+      { wanted, have },
+    );
+  }
+}
+
+/** Checks that the tree's compiler is still the host's (gcc-12 may have been upgraded since it was prepared). */
+export async function checkTreeCompiler(tree: Tree): Promise<void> {
+  await checkCompiler(await fs.readFile(path.join(tree.sourceDir, '.config'), 'utf8'), tree.release);
+}
+
 /** Called with a short description as each step of a long preparation starts. */
 export type StepListener = (step: string) => void;
 
@@ -251,9 +274,10 @@ async function prepare(build: KernelBuild, cacheDir: string, step: StepListener)
   step(`downloading linux-source-6.1 ${build.debianVersion} and the headers of ${build.release}`);
   const sourceDeb = await download(debs, 'linux-source-6.1', build.debianVersion);
   const headersDeb = await download(debs, `linux-headers-${build.release}`, build.debianVersion);
+  const headersDir = await unpackHeaders(headersDeb, path.join(cacheDir, 'headers'), build.release);
+  await checkCompiler(await fs.readFile(path.join(headersDir, '.config'), 'utf8'), build.release);
   step('unpacking the kernel source');
   await unpackSource(sourceDeb, sourceDir);
-  const headersDir = await unpackHeaders(headersDeb, path.join(cacheDir, 'headers'), build.release);
   await fs.copyFile(path.join(headersDir, '.config'), path.join(sourceDir, '.config'));
   await fs.copyFile(path.join(headersDir, 'Module.symvers'), path.join(sourceDir, 'Module.symvers'));
 

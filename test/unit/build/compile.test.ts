@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyWithJournal, checkApplies, restoreTree } from '../../../src/build/apply';
 import { compileTouched } from '../../../src/build/compile';
@@ -155,4 +155,16 @@ test('a source kbuild compiles from another directory (virt/kvm as part of kvm.k
   const result = await compileTouched(tree, patch, out());
   assert.deepEqual(result.pairs.map((p) => [p.tu, p.object, p.module]), [['virt/kvm/kvm_main.c', 'virt/kvm/kvm_main.o', 'kvm']]);
   for (const p of result.pairs) assert.ok(statSync(p.pre).size > 0 && statSync(p.post).size > 0);
+});
+
+test('a tree whose kernel was built by another compiler than the host\'s gcc-12 is refused before compiling', async () => {
+  const real = await fixtureTree();
+  const cacheDir = scratchDir('other-compiler');
+  mkdirSync(join(cacheDir, 'linux'));
+  writeFileSync(join(cacheDir, 'linux/.config'), 'CONFIG_CC_VERSION_TEXT="gcc-12 (Debian 12.2.0-99) 12.2.0"\n');
+  const tree = { ...real, cacheDir, sourceDir: join(cacheDir, 'linux'), lockPath: join(cacheDir, 'lock') };
+  await assert.rejects(
+    compileTouched(tree, fixturePatch('02-logic-uptime.patch'), out()),
+    (err) => isSplicedError(err, 'BuildFailed') && err.details.wanted === 'gcc-12 (Debian 12.2.0-99) 12.2.0' && /gcc-12 \(Debian/.test(String(err.details.have)),
+  );
 });
