@@ -20,6 +20,8 @@ export interface GuestRun {
   memoryMiB?: number;
   /** Extra kernel command line words, e.g. "spliced.disable=1". */
   kernelArgs?: string[];
+  /** Receives the guest console as it comes (the whole console is also in the result). */
+  onConsole?: (chunk: string) => void;
 }
 
 export interface GuestResult {
@@ -104,6 +106,7 @@ export async function runGuest(run: GuestRun): Promise<GuestResult> {
       consoleLog += `\n=== ${run.name}: boot ${boots} (${kernel}) ===\n`;
       const { timedOut } = await boot(qemuArgs(image, overlay, run, kernel), deadline, (chunk) => {
         consoleLog += chunk;
+        run.onConsole?.(chunk);
         if (process.env.SPLICED_GUEST_VERBOSE) process.stderr.write(chunk);
       });
       const exitFile = join(control, 'exit');
