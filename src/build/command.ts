@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { asSplicedError, SplicedError } from '../errors';
-import { BuildReport, BuildRequest, buildSplice, compilePairs } from './build';
+import { BuildProgress, BuildReport, BuildRequest, buildSplice, compilePairs } from './build';
 
 const USAGE = `usage: spliced build [--kernel-release RELEASE] PATCH -o OUT.ko [--json]
        spliced build pairs [--kernel-release RELEASE] PATCH OUTDIR [--json]`;
@@ -19,7 +19,9 @@ async function request(patchFile: string, release: string | undefined): Promise<
   const patchText = await fs.readFile(patchFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new SplicedError('InvalidArgument', `cannot read the patch ${patchFile}: ${err.code ?? err.message}`, { path: patchFile });
   });
-  return { patchText, target: release === undefined ? undefined : { release } };
+  // On a terminal, say what a long first build (tree preparation, ≈ 1 min) is doing.
+  const onProgress = process.stderr.isTTY ? (p: BuildProgress) => process.stderr.write(`spliced build: ${p.message}\n`) : undefined;
+  return { patchText, target: release === undefined ? undefined : { release }, onProgress };
 }
 
 /** The --json report: flat, stable field names. */
@@ -39,7 +41,7 @@ function jsonReport(r: BuildReport): object {
 }
 
 function usageError(message: string): SplicedError {
-  return new SplicedError('InvalidArgument', `${message}\n${USAGE}`);
+  return new SplicedError('InvalidArgument', `${message}\n${USAGE}`, { usage: true });
 }
 
 /** Runs `spliced build …` (argv without "build"); returns the exit status. */
@@ -81,7 +83,7 @@ export async function runBuildCommand(argv: string[]): Promise<number> {
       : asSplicedError(err);
     if (json) process.stdout.write(JSON.stringify({ ok: false, error: { kind: e.kind, message: e.message, details: e.details } }, null, 2) + '\n');
     process.stderr.write(`spliced build: ${e.kind}: ${e.message}\n`);
-    return e.kind === 'InvalidArgument' && e.message.includes(USAGE) ? EXIT_USAGE : EXIT_FAILED;
+    return e.details.usage === true ? EXIT_USAGE : EXIT_FAILED;
   }
 }
 
