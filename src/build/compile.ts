@@ -7,9 +7,10 @@ import { SplicedError } from '../errors';
 import { applyWithJournal, checkApplies, restoreTree } from './apply';
 import { make } from './kmake';
 import { withLock } from './lock';
+import { reachOf } from './includers';
 import { KernelObject, objectIndex } from './objects';
 import type { ParsedPatch } from './patchfile';
-import { run, tail } from './process';
+import { tail } from './process';
 import { checkTreeCompiler, StepListener, Tree } from './tree';
 
 /** One translation unit compiled before and after the patch. */
@@ -36,39 +37,16 @@ export interface CompileResult {
   durationMs: number;
 }
 
-/** More includers than this for one header means a widely used header: refused rather than hundreds of compiles. */
+/** A header reaching more files than this is widely used: refused rather than hundreds of compiles. */
 export const MAX_HEADER_INCLUDERS = 24;
 const LOCK_TIMEOUT_MS = 30 * 60_000;
 
-/** The name a header is included by (`linux/foo.h` for include/linux/foo.h, `asm/x.h` for arch/x86/include/asm/x.h) and where to look. */
-function includeName(header: string): { name: string; scope: string } {
-  const global = /^(?:arch\/[^/]+\/)?include\/(?:uapi\/)?(.+)$/.exec(header);
-  if (global) return { name: global[1], scope: '.' };
-  // A local header is included by name from its own directory (and, rarely, subdirectories).
-  return { name: path.posix.basename(header), scope: path.posix.dirname(header) };
-}
-
-const NOT_KERNEL_DIRS = ['tools', 'Documentation', 'samples', 'scripts', 'usr'];
-/** The one architecture Debian's amd64 kernels are built for: other arch/ directories never matter. */
-const ARCH = 'x86';
-
-/** Translation units that #include the header directly (transitive includes are not followed: see docs/build.md). */
-async function includersOf(tree: Tree, header: string): Promise<string[]> {
-  const { name, scope } = includeName(header);
-  const pattern = `#\\s*include\\s*[<"]${name.replace(/[.+]/g, '\\$&')}[>"]`;
-  const excludes = scope === '.' ? NOT_KERNEL_DIRS.map((d) => `--exclude-dir=${d}`) : [];
-  const res = await run('grep', ['-rlE', '--include=*.c', ...excludes, pattern, scope], { cwd: tree.sourceDir });
-  if (res.code > 1) throw new SplicedError('Internal', `searching the includers of ${header} failed: ${tail(res.stderr)}`);
-  return res.stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((p) => path.posix.normalize(p))
-    .filter((p) => !p.startsWith('arch/') || p.startsWith(`arch/${ARCH}/`))
-    .sort();
-}
-
-/** Which TUs to compile for this patch, in a stable order. */
-export async function touchedUnits(tree: Tree, patch: ParsedPatch): Promise<{ units: string[]; headers: string[] }> {
+/** Which TUs to compile for this patch, in a stable order, given kbuild's object index. */
+export async function touchedUnits(
+  tree: Tree,
+  patch: ParsedPatch,
+  index: ReadonlyMap<string, KernelObject[]>,
+): Promise<{ units: string[]; headers: string[] }> {
   const units = new Set<string>();
   const headers: string[] = [];
   for (const file of patch.files) {
@@ -79,15 +57,8 @@ export async function touchedUnits(tree: Tree, patch: ParsedPatch): Promise<{ un
     if (file.role === 'c' && file.change === 'modify') units.add(file.path);
     if (file.role === 'header') headers.push(file.path);
     // Headers, and .c files that other .c files #include (kernel/sched/build_utility.c includes stats.c, ...).
-    const includers = await includersOf(tree, file.path);
-    if (includers.length > MAX_HEADER_INCLUDERS) {
-      throw new SplicedError(
-        'UnsafePatch',
-        `the patch changes ${file.path}, which ${includers.length} source files include; changes to widely used headers are not supported`,
-        { reason: 'wide-header', path: file.path, includers: includers.length },
-      );
-    }
-    for (const tu of includers) units.add(tu);
+    const reach = await reachOf(tree.sourceDir, file.path, (c) => index.has(c), MAX_HEADER_INCLUDERS);
+    for (const tu of reach.units) units.add(tu);
   }
   return { units: [...units].sort(), headers };
 }
@@ -157,8 +128,8 @@ export async function compileTouched(
       throw new SplicedError('NoChange', 'the patch changes no kernel source file', { files: patch.files.map((f) => f.path) });
     }
     await checkApplies(tree, patch);
-    const { units, headers } = await touchedUnits(tree, patch);
     const index = await objectIndex(tree);
+    const { units, headers } = await touchedUnits(tree, patch, index);
     const built = units.flatMap((tu) => (index.get(tu) ?? []).map((object) => ({ tu, object })));
     const notBuilt = units.filter((tu) => !index.has(tu));
     if (built.length === 0) {

@@ -1,0 +1,80 @@
+// Which translation units a changed header (or #included .c file) reaches: the .c files that include it directly,
+// through other headers, or through .c files that are themselves only #included (kernel/sched/stats.c in
+// build_utility.c). Found with grep over the tree, level by level; a header that reaches too many files is refused.
+
+import * as path from 'node:path';
+import { SplicedError } from '../errors';
+import { run, tail } from './process';
+
+/** How a file is #included and where to look for includers. */
+interface IncludeTarget {
+  name: string;
+  /** "." for the whole tree; a directory for a local header. */
+  scope: string;
+}
+
+/** `linux/foo.h` for include/linux/foo.h (and arch/x86/include/{,generated/,uapi/}…); a local file by its own name. */
+export function includeTarget(file: string): IncludeTarget {
+  const global = /^(?:arch\/[^/]+\/)?include\/(?:generated\/)?(?:uapi\/)?(.+)$/.exec(file);
+  if (global) return { name: global[1], scope: '.' };
+  // A local file is included by name from its own directory (and, rarely, subdirectories).
+  return { name: path.posix.basename(file), scope: path.posix.dirname(file) };
+}
+
+const NOT_KERNEL_DIRS = ['tools', 'Documentation', 'samples', 'scripts', 'usr'];
+/** The one architecture Debian's amd64 kernels are built for: other arch/ directories never matter. */
+const ARCH = 'x86';
+
+/** Files (.c and .h) that #include any of the targets directly. */
+async function directIncluders(sourceDir: string, targets: IncludeTarget[]): Promise<string[]> {
+  const byScope = new Map<string, string[]>();
+  for (const t of targets) byScope.set(t.scope, [...(byScope.get(t.scope) ?? []), t.name]);
+  const found: string[] = [];
+  for (const [scope, names] of byScope) {
+    const alternatives = names.map((n) => n.replace(/[.+]/g, '\\$&')).join('|');
+    const pattern = `^\\s*#\\s*include\\s*[<"](${alternatives})[>"]`;
+    const excludes = scope === '.' ? NOT_KERNEL_DIRS.map((d) => `--exclude-dir=${d}`) : [];
+    const res = await run('grep', ['-rlE', '--include=*.c', '--include=*.h', ...excludes, pattern, scope], { cwd: sourceDir });
+    if (res.code > 1) throw new SplicedError('Internal', `searching the includers of ${names.join(', ')} failed: ${tail(res.stderr)}`);
+    found.push(...res.stdout.split('\n').filter(Boolean).map((p) => path.posix.normalize(p)));
+  }
+  return found.filter((p) => !p.startsWith('arch/') || p.startsWith(`arch/${ARCH}/`));
+}
+
+export interface Reach {
+  /** .c files that kbuild compiles on their own and that include the file, directly or not. */
+  units: string[];
+  /** Headers and #included .c files on the way. */
+  via: string[];
+}
+
+/**
+ * Every translation unit `file` reaches. `isUnit` says whether kbuild compiles a .c file on its own (one that is
+ * not is followed further, like a header). More than `limit` units, or a chain through more than `limit` headers,
+ * is refused as UnsafePatch (wide-header).
+ */
+export async function reachOf(sourceDir: string, file: string, isUnit: (c: string) => boolean, limit: number): Promise<Reach> {
+  const units = new Set<string>();
+  const seen = new Set<string>([file]);
+  let frontier = [file];
+  while (frontier.length > 0) {
+    const next: string[] = [];
+    for (const found of await directIncluders(sourceDir, frontier.map(includeTarget))) {
+      if (found.endsWith('.c') && isUnit(found)) units.add(found);
+      else if (!seen.has(found)) {
+        seen.add(found);
+        next.push(found);
+      }
+    }
+    if (units.size > limit || seen.size > limit) {
+      throw new SplicedError(
+        'UnsafePatch',
+        `the patch changes ${file}, which reaches more than ${limit} source files through #include; changes to widely used headers are not supported`,
+        { reason: 'wide-header', path: file, units: units.size, headers: seen.size },
+      );
+    }
+    frontier = next;
+  }
+  seen.delete(file);
+  return { units: [...units].sort(), via: [...seen].sort() };
+}
