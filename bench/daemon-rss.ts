@@ -3,32 +3,15 @@
 // and a few idle seconds. The host kernel has no livepatch support, so nothing is applied; the figure is the
 // daemon's own footprint (Node, SQLite, pino, dbus-next).
 // Run: npx tsc -p tsconfig.json && node dist/bench/daemon-rss.js
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { startPrivateBus } from '../test/unit/daemon/private-bus';
 
 const MAIN = path.resolve(__dirname, '../src/daemon/main.js');
 const IDLE_MS = 5000;
 const TARGET_MB = 60;
-
-function startPrivateBus(dir: string): { address: string; stop: () => void } | null {
-  if (spawnSync('which', ['dbus-daemon']).status !== 0) return null;
-  const config = path.join(dir, 'bus.conf');
-  fs.writeFileSync(
-    config,
-    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>unix:dir=${dir}</listen>
-<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
-</busconfig>`,
-  );
-  const bus = spawnSync('dbus-daemon', ['--config-file', config, '--fork', '--print-address=1', '--print-pid=1'], {
-    encoding: 'utf8',
-  });
-  const [address, pid] = bus.stdout.trim().split('\n');
-  return { address, stop: () => process.kill(Number(pid), 'SIGTERM') };
-}
 
 function rssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');

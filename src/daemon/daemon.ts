@@ -1,13 +1,16 @@
 // `spliced` as the systemd service: reapply the recorded stack, take the bus name, then READY=1; heartbeats for the
-// crash guard, watchdog pings, STATUS= lines; on SIGTERM/SIGINT stop cleanly. Stopping never unloads patches.
+// crash guard, watchdog pings, STATUS= lines. Whatever ends a session (a signal, a lost bus, a failure), it ends in
+// order: the running job finishes and a clean stop is recorded, so the next boot's crash guard only ever sees real
+// crashes. Stopping never unloads patches.
 
 import type pino from 'pino';
 import { startBus, type BusHandle } from '../bus';
-import { asSplicedError } from '../errors';
+import type { SplicedEngine } from '../engine';
+import { asSplicedError, SplicedError } from '../errors';
 import { composeEngine } from './compose';
-import { loadConfig } from './config';
+import { loadConfig, type Config } from './config';
 import { createLogger } from './logger';
-import { statusLine, systemdNotifier } from './notify';
+import { statusLine, systemdNotifier, type Notifier } from './notify';
 import type { StopRequest } from './signals';
 
 /** `stop` is caught by main.ts before this module loads. */
@@ -26,16 +29,51 @@ export async function runDaemon(stop: StopRequest): Promise<number> {
   }
 }
 
-async function serve(config: ReturnType<typeof loadConfig>, log: pino.Logger, stop: StopRequest): Promise<number> {
+async function serve(config: Config, log: pino.Logger, stop: StopRequest): Promise<number> {
   const notify = systemdNotifier();
   const watchdogMs = notify.startWatchdog();
   notify.status('starting: reconciling and reapplying the recorded stack');
   log.info({ config: config.file ?? 'built-in defaults', stateDir: config.stateDir, bus: config.bus, watchdogMs }, 'starting');
+  const started = Date.now();
 
   const composed = await composeEngine(config, log);
   const { engine } = composed;
   engine.on('status-changed', (status) => notify.status(statusLine(status)));
+  let connection: BusConnection | null = null;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let exitCode = 0;
+  try {
+    await startEngine(engine, log);
+    // Also what keeps the process up while it waits (for the bus, for a stop).
+    heartbeat = setInterval(() => engine.heartbeat(), config.heartbeatSeconds * 1000);
+    // A stop during start-up comes after start-up has finished (never a half-applied stack), and skips what follows.
+    if (stop.received() === null && config.bus !== 'none') connection = await connectUnlessStopped(engine, config, log, stop);
+    if (stop.received() === null) ready(engine, notify, log, started);
+    const end = await Promise.race([stop.signal, connection?.lost ?? new Promise<never>(() => undefined)]);
+    if (end instanceof SplicedError) {
+      // e.g. dbus-daemon went away: stop (systemd restarts spliced on failure) rather than serve nobody.
+      log.error({ kind: end.kind }, `${end.message}; stopping`);
+      exitCode = 1;
+    } else {
+      log.info({ signal: end }, 'stopping; applied patches stay loaded');
+    }
+  } catch (err) {
+    const error = asSplicedError(err);
+    log.fatal({ kind: error.kind, details: error.details }, error.message);
+    exitCode = 1;
+  }
+  notify.stopping();
+  notify.status('stopping');
+  clearInterval(heartbeat);
+  await connection?.bus.stop().catch((err: unknown) => log.warn({}, `releasing the bus: ${asSplicedError(err).message}`));
+  await composed.close();
+  notify.stopWatchdog();
+  log.info({ exitCode }, 'stopped in order; clean stop recorded');
+  return exitCode;
+}
 
+/** Boot sequence. A failure is logged and shown in the status, never fatal: the API must still answer. */
+async function startEngine(engine: SplicedEngine, log: pino.Logger): Promise<void> {
   const started = Date.now();
   try {
     const report = await engine.start();
@@ -53,34 +91,49 @@ async function serve(config: ReturnType<typeof loadConfig>, log: pino.Logger, st
         `${report.notLoaded.size} not loaded`,
     );
   } catch (err) {
-    // The API must still answer (and say what is wrong), so a failed reapply does not stop the daemon.
     const error = asSplicedError(err);
     log.error({ event: 'boot-reapply', kind: error.kind, details: error.details }, `start-up failed: ${error.message}`);
   }
+}
 
-  let bus: BusHandle | null = null;
-  let heartbeat: NodeJS.Timeout | undefined;
-  // Stopped during start-up: the start-up has finished (no half-applied stack); go straight to the clean stop.
-  if (stop.received() === null) {
-    if (config.bus !== 'none') {
-      bus = await startBus(engine, config.bus === 'system' ? {} : { address: config.bus });
-      log.info({ uniqueName: bus.uniqueName }, 'org.spliced.Spliced1 acquired');
-    }
-    heartbeat = setInterval(() => engine.heartbeat(), config.heartbeatSeconds * 1000);
-    engine.heartbeat();
-    notify.ready();
-    notify.status(statusLine(engine.status()));
-    log.info({ event: 'ready', status: engine.status(), startMs: Date.now() - started }, 'ready');
+/** How long taking the bus name may take before spliced gives up (and systemd restarts it). */
+const BUS_TIMEOUT_MS = 60_000;
+
+interface BusConnection {
+  bus: BusHandle;
+  /** Resolves if the connection breaks. */
+  lost: Promise<SplicedError>;
+}
+
+/** Take the bus name; null if a stop request came first (a bus that never answers must not hold up the stop). */
+async function connectUnlessStopped(
+  engine: SplicedEngine,
+  config: Config,
+  log: pino.Logger,
+  stop: StopRequest,
+): Promise<BusConnection | null> {
+  let onConnectionLost!: (error: SplicedError) => void;
+  const lost = new Promise<SplicedError>((resolve) => (onConnectionLost = resolve));
+  const starting = startBus(engine, { ...(config.bus === 'system' ? {} : { address: config.bus }), log, onConnectionLost });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new SplicedError('Unavailable', `the D-Bus daemon did not answer within ${BUS_TIMEOUT_MS / 1000} s`)),
+      BUS_TIMEOUT_MS,
+    );
+  });
+  const first = await Promise.race([starting, stop.signal, timeout]).finally(() => clearTimeout(timer));
+  if (typeof first === 'string') {
+    void starting.then((late) => late.stop()).catch(() => undefined);
+    return null;
   }
+  log.info({ uniqueName: first.uniqueName }, 'org.spliced.Spliced1 acquired');
+  return { bus: first, lost };
+}
 
-  const signal = await stop.signal;
-  log.info({ signal }, 'stopping; applied patches stay loaded');
-  notify.stopping();
-  notify.status('stopping');
-  clearInterval(heartbeat);
-  await bus?.stop();
-  await composed.close();
-  notify.stopWatchdog();
-  log.info({}, 'stopped cleanly');
-  return 0;
+function ready(engine: SplicedEngine, notify: Notifier, log: pino.Logger, started: number): void {
+  engine.heartbeat();
+  notify.ready();
+  notify.status(statusLine(engine.status()));
+  log.info({ event: 'ready', status: engine.status(), startMs: Date.now() - started }, 'ready');
 }

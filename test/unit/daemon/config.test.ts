@@ -6,17 +6,26 @@ import { after, describe, it } from 'node:test';
 import { loadConfig } from '../../../src/daemon/config';
 import { isSplicedError } from '../../../src/errors';
 
-function configFile(text: string): string {
+function tempDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spliced-config-'));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'spliced.conf');
+  return dir;
+}
+
+function configFile(text: string): string {
+  const file = path.join(tempDir(), 'spliced.conf');
   fs.writeFileSync(file, text);
   return file;
 }
 
+/** A config path that surely does not exist. */
+function missingFile(): string {
+  return path.join(tempDir(), 'missing.conf');
+}
+
 describe('configuration', () => {
   it('works without a file, with the documented defaults', () => {
-    const config = loadConfig({ SPLICED_CONFIG: '/nonexistent/spliced.conf' });
+    const config = loadConfig({ SPLICED_CONFIG: missingFile() });
     assert.equal(config.file, null);
     assert.equal(config.stateDir, '/var/lib/spliced');
     assert.equal(config.transitionTimeoutSeconds, 60);
@@ -53,6 +62,6 @@ describe('configuration', () => {
       (err) => isSplicedError(err, 'InvalidArgument') && err.message.includes(`${file} line 2: transition_timeout`),
     );
     assert.throws(() => loadConfig({ SPLICED_CONFIG: configFile('state_dir\n') }), /expected "key = value"/);
-    assert.throws(() => loadConfig({ SPLICED_CONFIG: '/nonexistent', SPLICED_STATE_DIR: 'relative' }), /SPLICED_STATE_DIR/);
+    assert.throws(() => loadConfig({ SPLICED_CONFIG: missingFile(), SPLICED_STATE_DIR: 'relative' }), /SPLICED_STATE_DIR/);
   });
 });

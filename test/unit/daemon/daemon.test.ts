@@ -4,10 +4,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { startPrivateBus } from './private-bus';
 
 const MAIN = path.resolve(__dirname, '../../../src/daemon/main.js');
 
@@ -65,17 +67,36 @@ describe('spliced daemon', () => {
     assert.equal(fs.existsSync(path.join(env.SPLICED_STATE_DIR!, 'spliced.lock')), false);
   });
 
-  it('stopped during start-up, still ends with a clean-stop record and exit 0', async () => {
+  it('stopped during start-up (here: waiting for a bus that never answers), exits 0 with a clean-stop record', async () => {
     const env = environment();
-    const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const socket = path.join(path.dirname(env.SPLICED_STATE_DIR!), 'silent-bus');
+    const silent = net.createServer(() => undefined).listen(socket);
+    after(() => silent.close());
+    const child = spawn(process.execPath, [MAIN], {
+      env: { ...env, SPLICED_BUS: `unix:path=${socket}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    // Node has started and caught signals within this time; the daemon has not reached READY yet.
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    const out = await untilOutput(child, /start-up done/);
     child.kill('SIGTERM');
     assert.equal(await exited, 0, out);
-    assert.doesNotMatch(out, /"msg":"ready"/);
+    const db = new Database(path.join(env.SPLICED_STATE_DIR!, 'spliced.db'), { readonly: true });
+    after(() => db.close());
+    const { clean } = db.prepare('SELECT clean_stop_at IS NOT NULL AS clean FROM sessions').get() as { clean: number };
+    assert.equal(clean, 1);
+  });
+
+  it('when dbus-daemon goes away, stops in order (exit 1 for a restart) with a clean-stop record', async (t) => {
+    const env = environment();
+    const bus = startPrivateBus(path.dirname(env.SPLICED_STATE_DIR!));
+    if (bus === null) return t.skip('dbus-daemon is not installed');
+    after(() => bus.stop());
+    const { address } = bus;
+    const child = spawn(process.execPath, [MAIN], { env: { ...env, SPLICED_BUS: address }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await untilOutput(child, /"msg":"ready"/);
+    bus.stop();
+    assert.equal(await exited, 1);
     const db = new Database(path.join(env.SPLICED_STATE_DIR!, 'spliced.db'), { readonly: true });
     after(() => db.close());
     const { clean } = db.prepare('SELECT clean_stop_at IS NOT NULL AS clean FROM sessions').get() as { clean: number };
