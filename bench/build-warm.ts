@@ -13,7 +13,7 @@ async function oneBuild(dropPreCache: boolean): Promise<number> {
   try {
     const { ms } = await timed(async () => {
       const tree = await benchTree();
-      if (dropPreCache) rmSync(join(tree.cacheDir, 'pre-objects/fs/proc/meminfo.o.json'), { force: true });
+      if (dropPreCache) rmSync(join(tree.cacheDir, 'pre-objects/fs/proc/meminfo.o'), { force: true });
       return compileTouched(tree, fixture('01-string-meminfo.patch'), out);
     });
     return ms;
