@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { compileTouched, CompileResult } from './compile';
-import { parsePatch, ParsedPatch } from './patchfile';
+import { parsePatch, ParsedPatch, PatchedFile } from './patchfile';
 import { generateSplice, SpliceOutput } from './splice';
 import { KernelBuild, prepareTree, resolveKernelBuild, runningKernelBuild, Tree } from './tree';
 
@@ -25,7 +25,8 @@ export interface BuildRequest {
 
 export interface BuildReport {
   kernel: KernelBuild & { tree: string };
-  patch: Pick<ParsedPatch, 'sha256' | 'files'>;
+  /** The patch's hash and files (without their diff text). */
+  patch: { sha256: string; files: Omit<PatchedFile, 'diff'>[] };
   compiled: CompileResult;
   /** Absent when only the objects were asked for (compilePairs). */
   splice?: SpliceOutput;
@@ -64,7 +65,7 @@ function reportOf(p: Prepared, compiled: CompileResult, splice?: SpliceOutput): 
   const { release, debianVersion, sourceDir } = p.tree;
   return {
     kernel: { release, debianVersion, tree: sourceDir },
-    patch: { sha256: p.patch.sha256, files: p.patch.files },
+    patch: { sha256: p.patch.sha256, files: p.patch.files.map(({ diff: _diff, ...file }) => file) },
     compiled,
     splice,
     totalMs: Date.now() - p.startedAt,

@@ -19,6 +19,7 @@ test('compilePairs reports progress stage by stage and returns the pairs with th
   assert.ok(seen.some((p) => p.stage === 'compile' && p.message.includes('fs/proc/uptime.o')));
   assert.deepEqual(report.kernel.debianVersion, '6.1.192-2');
   assert.match(report.patch.sha256, /^[0-9a-f]{64}$/);
+  assert.deepEqual(report.patch.files, [{ path: 'fs/proc/uptime.c', change: 'modify', role: 'c', added: 1, removed: 0 }]);
   assert.deepEqual(report.compiled.pairs.map((p) => p.object), ['fs/proc/uptime.o']);
 });
 
