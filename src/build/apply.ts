@@ -28,7 +28,8 @@ function journalDir(tree: Tree): string {
 }
 
 function patchArgs(tree: Tree, patch: ParsedPatch, extra: string[]): string[] {
-  return [`-p${patch.strip}`, '--batch', '--forward', '--no-backup-if-mismatch', '-r', '-', '-d', tree.sourceDir, ...extra];
+  // --fuzz=0: context must match exactly (line offsets are fine); a fuzzy hunk may land in the wrong place.
+  return [`-p${patch.strip}`, '--batch', '--forward', '--fuzz=0', '--no-backup-if-mismatch', '-r', '-', '-d', tree.sourceDir, ...extra];
 }
 
 /** Checks that the patch applies cleanly to the pristine tree; refuses with patch's own report otherwise. */

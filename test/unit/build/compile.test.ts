@@ -14,10 +14,10 @@ import { fixturePairs, fixturePatch, fixtureTree, PATCHES, scratchDir } from './
 const out = () => scratchDir('pairs');
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
-/** A patch that inserts `line` after the first line of `file` in the tree. */
+/** A patch that inserts `line` after the first line of `file` in the tree (one line of context on each side). */
 function insertAfterFirstLine(sourceDir: string, file: string, line: string): string {
-  const first = readFileSync(join(sourceDir, file), 'utf8').split('\n')[0];
-  return `--- a/${file}\n+++ b/${file}\n@@ -1 +1,2 @@\n ${first}\n+${line}\n`;
+  const [first, second] = readFileSync(join(sourceDir, file), 'utf8').split('\n');
+  return `--- a/${file}\n+++ b/${file}\n@@ -1,2 +1,3 @@\n ${first}\n+${line}\n ${second}\n`;
 }
 
 test('every fixture patch applies cleanly to the tree', async () => {
@@ -82,10 +82,26 @@ test('a local header change compiles the files that include it; a widely used he
   await assert.rejects(compileTouched(tree, wide, out()), (err) => isSplicedError(err, 'UnsafePatch') && err.details.reason === 'wide-header');
 });
 
-test('a patch that does not apply, or does not compile, is BuildFailed and leaves the tree clean', async () => {
+test('a patch that does not apply (or only with fuzz), or does not compile, is BuildFailed and leaves the tree clean', async () => {
   const tree = await fixtureTree();
   const stale = '--- a/fs/proc/cmdline.c\n+++ b/fs/proc/cmdline.c\n@@ -1,2 +1,2 @@\n-no such line\n+x\n ctx\n';
   await assert.rejects(compileTouched(tree, parsePatch(stale), out()), (err) => isSplicedError(err, 'BuildFailed') && /does not apply/.test(err.message));
+
+  // Its outermost context line differs from the tree: GNU patch would apply it "with fuzz 1"; we do not.
+  const fuzzy = [
+    '--- a/fs/proc/cmdline.c',
+    '+++ b/fs/proc/cmdline.c',
+    '@@ -7,6 +7,6 @@',
+    ' static int cmdline_proc_show(struct seq_file *m, void *unused)',
+    ' {',
+    '-\tseq_puts(m, saved_command_line);',
+    '+\tseq_puts(m, "fuzzy");',
+    " \tseq_putc(m, '\\n');",
+    ' \treturn 0;',
+    ' }',
+    '',
+  ].join('\n');
+  await assert.rejects(compileTouched(tree, parsePatch(fuzzy), out()), (err) => isSplicedError(err, 'BuildFailed') && /does not apply/.test(err.message));
 
   const source = join(tree.sourceDir, 'fs/proc/cmdline.c');
   const before = sha(source);
