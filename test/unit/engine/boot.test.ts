@@ -129,13 +129,10 @@ describe('crash guard', () => {
 
   it('holds nothing when the last load was longer ago than the window before the last heartbeat', async () => {
     const first = newMachine();
-    const { engine: before, store } = await applyAll(first, ['old']);
-    // Pretend "old" was applied 10 minutes ago and the daemon stayed alive since.
-    const tenMinutesAgo = new Date(Date.now() - 600_000).toISOString();
-    (store as unknown as { db: import('better-sqlite3').Database }).db
-      .prepare("UPDATE events SET at = ? WHERE kind = 'applied'")
-      .run(tenMinutesAgo);
-    before.heartbeat();
+    const { store } = await applyAll(first, ['old']);
+    // The daemon stayed alive for ten more minutes, then the machine crashed.
+    const session = store.lastSessionOfBoot(first.bootId)!;
+    store.markAlive(session.id, new Date(Date.now() + 600_000).toISOString());
     const second = reboot(first);
     const { report } = await startEngine(second, { crashGuardWindowMs: 60_000 });
     assert.deepEqual(report.held, []);
