@@ -1,0 +1,76 @@
+// Kernel object pairs for the differ tests, compiled during test setup from the cached Debian tree (never committed):
+// each variant is the real translation unit with a text edit, compiled with the exact kbuild command of that object
+// (read from its .cmd file) plus objtool, as the builder does. Tests skip when no prepared tree is cached.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+const CACHE = process.env.SPLICED_CACHE_DIR ?? '/var/cache/spliced';
+
+/** The linux source directory of a prepared tree, if one is cached. */
+export function cachedKernelTree(): string | undefined {
+  const trees = join(CACHE, 'trees');
+  if (!existsSync(trees)) return undefined;
+  for (const entry of readdirSync(trees).sort()) {
+    const linux = join(trees, entry, 'linux');
+    if (existsSync(join(trees, entry, 'tree.json')) && existsSync(join(linux, 'tools/objtool/objtool'))) return linux;
+  }
+  return undefined;
+}
+
+function treeMakeArgs(tree: string): string[] {
+  return (JSON.parse(readFileSync(join(dirname(tree), 'tree.json'), 'utf8')) as { makeArgs: string[] }).makeArgs;
+}
+
+/** The kbuild command (compile; objtool) of one object, made once in the tree if needed. */
+function commandOf(tree: string, object: string): string {
+  const cmdFile = join(tree, dirname(object), `.${object.split('/').pop()}.cmd`);
+  if (!existsSync(cmdFile)) {
+    const args = treeMakeArgs(tree).map((a) => (a.startsWith('-j') ? '-j1' : a));
+    execFileSync('make', [...args, object], { cwd: tree, stdio: 'ignore' });
+  }
+  const line = readFileSync(cmdFile, 'utf8').split('\n').find((l) => l.startsWith(`cmd_${object} :=`));
+  if (!line) throw new Error(`no kbuild command for ${object}`);
+  return line.slice(line.indexOf(':=') + 2).trim();
+}
+
+export interface Edit {
+  /** Source file relative to the tree, e.g. "kernel/sched/core.c". */
+  file: string;
+  from: string | RegExp;
+  to: string;
+}
+
+const cache = new Map<string, Buffer>();
+
+/** Compiles `source` (relative path) with `edits` applied; returns the object's bytes. */
+export function compileKernelObject(tree: string, source: string, edits: readonly Edit[] = []): Buffer {
+  const key = JSON.stringify([source, edits.map((e) => [e.file, String(e.from), e.to])]);
+  const known = cache.get(key);
+  if (known) return known;
+  const object = source.replace(/\.c$/, '.o');
+  const command = commandOf(tree, object);
+  const scratch = mkdtempSync(join(tmpdir(), 'differ-corpus-'));
+  const copy = join(scratch, source);
+  mkdirSync(dirname(copy), { recursive: true });
+  let text = readFileSync(join(tree, source), 'utf8');
+  for (const edit of edits) {
+    if (edit.file !== source) continue;
+    const next = text.replace(edit.from, edit.to);
+    if (next === text) throw new Error(`edit did not apply to ${source}: ${String(edit.from)}`);
+    text = next;
+  }
+  writeFileSync(copy, text);
+  const output = join(scratch, object);
+  // Same command, reading the edited copy: quoted includes still find the tree's neighbours, __FILE__ stays relative.
+  const rewritten = command
+    .replace(/-Wp,-MMD,\S+/, '')
+    .replace(` -c -o ${object} ${source}`, ` -iquote ${join(tree, dirname(source))} -fmacro-prefix-map=${scratch}/= -c -o ${output} ${copy}`)
+    .replace(new RegExp(`objtool(.*) ${object.replace(/[.]/g, '\\.')}\\s*$`), `objtool$1 ${output}`);
+  execFileSync('sh', ['-c', rewritten], { cwd: tree, stdio: ['ignore', 'ignore', 'pipe'] });
+  const bytes = readFileSync(output);
+  cache.set(key, bytes);
+  return bytes;
+}
