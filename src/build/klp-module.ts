@@ -1,0 +1,116 @@
+// Module generation, step 2: link the extracted objects into a livepatch .ko through kbuild against the installed
+// headers of the target kernel (so vermagic and modversions CRCs are exactly the kernel's), with a generated C file
+// declaring the klp_patch; then add the livepatch relocations (klp-postprocess.ts). The module records the source
+// patch's sha256, the kernel build id and the functions it carries as modinfo fields spliced_patch_sha256,
+// spliced_build_id and spliced_functions.
+
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SplicedError } from '../errors';
+import { run } from './process';
+import { Extracted } from './klp-extract';
+import { addLivepatchRelocations } from './klp-postprocess';
+
+export interface ModuleRequest {
+  /** Module name (a C identifier): the livepatch's name in /sys/kernel/livepatch. */
+  name: string;
+  /** Extracted objects, one per changed translation unit, each naming its target ("vmlinux" or a module). */
+  parts: Extracted[];
+  /** Headers of the target kernel, e.g. /usr/src/linux-headers-6.1.0-56-amd64. */
+  headersDir: string;
+  patchSha256: string;
+  buildId: string;
+  description?: string;
+  /** Make arguments (CC=gcc-12, -j). */
+  makeArgs?: string[];
+}
+
+const cString = (text: string) => JSON.stringify(text);
+
+/** The C source declaring the klp_patch: one klp_object per target, one klp_func per replaced function. */
+export function livepatchSource(request: ModuleRequest): string {
+  const lines = ['#include <linux/module.h>', '#include <linux/kernel.h>', '#include <linux/livepatch.h>', ''];
+  const declared = new Set<string>();
+  for (const part of request.parts) {
+    for (const f of part.functions) {
+      if (!declared.has(f.newSymbol)) lines.push(`extern void ${f.newSymbol}(void);`);
+      declared.add(f.newSymbol);
+    }
+  }
+  // One klp_object per target, even when several translation units of it changed.
+  const targets = [...new Set(request.parts.map((p) => p.target))];
+  const objects: string[] = [];
+  targets.forEach((target, i) => {
+    lines.push('', `static struct klp_func funcs_${i}[] = {`);
+    for (const f of request.parts.filter((p) => p.target === target).flatMap((p) => p.functions)) {
+      lines.push(`\t{ .old_name = ${cString(f.oldName)}, .new_func = ${f.newSymbol}, .old_sympos = ${f.sympos} },`);
+    }
+    lines.push('\t{ }', '};');
+    objects.push(`\t{ .name = ${target === 'vmlinux' ? 'NULL' : cString(target)}, .funcs = funcs_${i} },`);
+  });
+  const functions = request.parts.flatMap((p) => p.functions.map((f) => `${p.target}:${f.oldName},${f.sympos}`)).join(' ');
+  lines.push(
+    '',
+    'static struct klp_object objs[] = {',
+    ...objects,
+    '\t{ }',
+    '};',
+    '',
+    'static struct klp_patch patch = {',
+    '\t.mod = THIS_MODULE,',
+    '\t.objs = objs,',
+    '};',
+    '',
+    'static int __init spliced_patch_init(void)',
+    '{',
+    '\treturn klp_enable_patch(&patch);',
+    '}',
+    '',
+    'static void __exit spliced_patch_exit(void)',
+    '{',
+    '}',
+    '',
+    'module_init(spliced_patch_init);',
+    'module_exit(spliced_patch_exit);',
+    'MODULE_LICENSE("GPL");',
+    'MODULE_INFO(livepatch, "Y");',
+    `MODULE_DESCRIPTION(${cString(request.description ?? 'spliced livepatch')});`,
+    `MODULE_INFO(spliced_patch_sha256, ${cString(request.patchSha256)});`,
+    `MODULE_INFO(spliced_build_id, ${cString(request.buildId)});`,
+    `MODULE_INFO(spliced_functions, ${cString(functions)});`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+export async function buildLivepatchModule(request: ModuleRequest): Promise<Buffer> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(request.name)) {
+    throw new SplicedError('InvalidArgument', `module name ${request.name} is not a lowercase C identifier`);
+  }
+  if (request.parts.length === 0 || request.parts.every((p) => p.functions.length === 0)) {
+    throw new SplicedError('NoChange', 'no function to replace');
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'spliced-module-'));
+  try {
+    const objects = request.parts.map((_, i) => `patch_${i}.o`);
+    await writeFile(join(dir, 'klp.c'), livepatchSource(request));
+    await writeFile(join(dir, 'Kbuild'), `obj-m := ${request.name}.o\n${request.name}-y := klp.o ${objects.join(' ')}\n`);
+    // Prebuilt objects: no .c beside them, so kbuild links them as they are; modpost reads a .cmd file per object.
+    await Promise.all(request.parts.map((p, i) => writeFile(join(dir, objects[i]), p.object)));
+    await Promise.all(objects.map((o) => writeFile(join(dir, `.${o}.cmd`), `cmd_${join(dir, o)} := prebuilt by spliced\n`)));
+    const make = await run('make', ['-C', request.headersDir, `M=${dir}`, ...(request.makeArgs ?? ['CC=gcc-12']), 'modules']);
+    if (make.code !== 0) {
+      throw new SplicedError('BuildFailed', `kbuild could not link the livepatch module: ${lastLines(make.stderr || make.stdout)}`);
+    }
+    let ko: Buffer = await readFile(join(dir, `${request.name}.ko`));
+    for (const part of request.parts) ko = addLivepatchRelocations(ko, part.target, part.klpRelocations);
+    return ko;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function lastLines(text: string): string {
+  return text.trim().split('\n').slice(-8).join('\n');
+}

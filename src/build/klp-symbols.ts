@@ -1,0 +1,77 @@
+// What the target kernel offers a livepatch module: exported symbols (Module.symvers of the headers: the module loader
+// resolves these, with modversions) and every symbol in /proc/kallsyms order (livepatch resolves the rest by name and
+// position). sympos is the 1-based position of a name among the same-named symbols of one object in kallsyms order
+// (address order for vmlinux, symbol-table order for a module); 0 when the name is unique there, which the kernel
+// accepts. The order is taken from /proc/kallsyms-format text: the running kernel's own, or one captured from it.
+
+import { SplicedError } from '../errors';
+
+export interface KallsymsEntry {
+  address: bigint;
+  type: string;
+  name: string;
+}
+
+export interface KernelSymbols {
+  isExported(name: string): boolean;
+  /** Object ("vmlinux" or a module name) → entries in kallsyms order. */
+  entriesOf(object: string, name: string): KallsymsEntry[];
+}
+
+export function parseModuleSymvers(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of text.split('\n')) {
+    const fields = line.split('\t');
+    if (fields.length >= 3) names.add(fields[1]);
+  }
+  return names;
+}
+
+export function parseKallsyms(text: string): Map<string, Map<string, KallsymsEntry[]>> {
+  const objects = new Map<string, Map<string, KallsymsEntry[]>>();
+  for (const line of text.split('\n')) {
+    const match = /^([0-9a-fA-F]+) (\S) (\S+)(?:\t\[(\S+)\])?/.exec(line);
+    if (!match) continue;
+    const object = match[4] ?? 'vmlinux';
+    let byName = objects.get(object);
+    if (!byName) objects.set(object, (byName = new Map()));
+    const entry = { address: BigInt('0x' + match[1]), type: match[2], name: match[3] };
+    const list = byName.get(entry.name);
+    if (list) list.push(entry);
+    else byName.set(entry.name, [entry]);
+  }
+  return objects;
+}
+
+export function kernelSymbols(moduleSymvers: string, kallsyms: string): KernelSymbols {
+  const exported = parseModuleSymvers(moduleSymvers);
+  const objects = parseKallsyms(kallsyms);
+  return {
+    isExported: (name) => exported.has(name),
+    entriesOf: (object, name) => objects.get(object)?.get(name) ?? [],
+  };
+}
+
+/**
+ * sympos of `name` in `object`. `global` picks the one global definition among same-named locals; `address`, when
+ * known (from a run-pre match), picks the exact one. Otherwise an ambiguous name is refused rather than guessed.
+ */
+export function symposOf(symbols: KernelSymbols, object: string, name: string, hint: { global?: boolean; address?: bigint } = {}): number {
+  const entries = symbols.entriesOf(object, name);
+  if (entries.length === 0) {
+    throw new SplicedError('UnresolvedSymbol', `${object} has no symbol ${name} in its symbol table (kallsyms)`, { object, symbol: name });
+  }
+  if (entries.length === 1) return 0;
+  const pick = (i: number) => (i >= 0 ? i + 1 : undefined);
+  const byAddress = hint.address === undefined ? undefined : pick(entries.findIndex((e) => e.address === hint.address));
+  if (byAddress !== undefined) return byAddress;
+  if (hint.global) {
+    const globals = entries.map((e, i) => (e.type === e.type.toUpperCase() ? i : -1)).filter((i) => i >= 0);
+    if (globals.length === 1) return globals[0] + 1;
+  }
+  throw new SplicedError('UnsafePatch', `${object} has ${entries.length} symbols named ${name}; which one this source means is unknown without a run-pre match`, {
+    reason: 'ambiguous-symbol',
+    object,
+    symbol: name,
+  });
+}

@@ -1,0 +1,66 @@
+// Module generation on a real kernel object pair: extract, link through kbuild against the installed headers,
+// post-process into .klp.rela sections. Needs a cached tree and the headers; skipped otherwise.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseElf, SHT } from '../../../src/elf/reader';
+import { diffObjects } from '../../../src/build/diff';
+import { extractPatch } from '../../../src/build/klp-extract';
+import { buildLivepatchModule } from '../../../src/build/klp-module';
+import { SHF_RELA_LIVEPATCH, SHN_LIVEPATCH } from '../../../src/build/klp-postprocess';
+import { kernelSymbols } from '../../../src/build/klp-symbols';
+import { cachedKernelTree, compileKernelObject } from './kernel-corpus';
+
+const HEADERS = '/usr/src/linux-headers-6.1.0-56-amd64';
+const tree = cachedKernelTree();
+const skip = tree && existsSync(HEADERS) ? false : 'needs a cached kernel tree and the 6.1.0-56 headers';
+const MEMINFO = 'fs/proc/meminfo.c';
+
+function modinfo(ko: Buffer): Map<string, string> {
+  const elf = parseElf(ko);
+  const text = elf.sectionData(elf.sectionByName('.modinfo')!).toString('latin1');
+  return new Map(text.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
+test('a string change in meminfo_proc_show becomes a livepatch module for vmlinux', { skip }, async () => {
+  const pre = compileKernelObject(tree!, MEMINFO);
+  const post = compileKernelObject(tree!, MEMINFO, [{ file: MEMINFO, from: '"MemTotal:       "', to: '"MemTotaL:       "' }]);
+  const diff = diffObjects(pre, post);
+  // The kernel's symbol order stands in for /proc/kallsyms: the pre object's symbols, locals lower-case.
+  const kallsyms = diff.pre.symbols
+    .filter((s) => s.name !== '' && s.type !== 3 && s.type !== 4)
+    .map((s, i) => `${(0xffffffff81000000n + BigInt(i * 16)).toString(16)} ${s.bind === 0 ? 't' : 'T'} ${s.name}`)
+    .join('\n');
+  const kernel = kernelSymbols(readFileSync(`${HEADERS}/Module.symvers`, 'utf8'), kallsyms);
+  const extracted = extractPatch(diff, 'vmlinux', kernel);
+  assert.deepEqual(extracted.functions, [{ oldName: 'meminfo_proc_show', sympos: 0, newSymbol: '__spliced_meminfo_proc_show' }]);
+
+  const ko = await buildLivepatchModule({ name: 'spliced_test_meminfo', parts: [extracted], headersDir: HEADERS, patchSha256: 'ab'.repeat(32), buildId: 'cd'.repeat(20) });
+  const info = modinfo(ko);
+  assert.equal(info.get('livepatch'), 'Y');
+  assert.equal(info.get('vermagic'), '6.1.0-56-amd64 SMP preempt mod_unload modversions ');
+  assert.equal(info.get('spliced_patch_sha256'), 'ab'.repeat(32));
+  assert.equal(info.get('spliced_functions'), 'vmlinux:meminfo_proc_show,0');
+
+  const elf = parseElf(ko);
+  const text = elf.sectionByName('.text.__spliced_meminfo_proc_show')!;
+  const klpRela = elf.sections.filter((s) => s.name.startsWith('.klp.rela.vmlinux.'));
+  assert.equal(klpRela.length, 1);
+  assert.equal(klpRela[0].type, SHT.RELA);
+  assert.ok((klpRela[0].flags & SHF_RELA_LIVEPATCH) !== 0n);
+  assert.equal(klpRela[0].info, text.index);
+  const symbols = elf.symbols();
+  const targets = elf.relocations(klpRela[0]).map((r) => symbols[r.symbol]);
+  assert.ok(targets.every((s) => s.shndx === SHN_LIVEPATCH && /^\.klp\.sym\.vmlinux\.\w+,\d+$/.test(s.name)));
+  // Exported callees stay ordinary (modversioned) references; non-exported ones go through livepatch.
+  const klpNames = new Set(targets.map((s) => s.name.split('.')[4].split(',')[0]));
+  assert.ok(klpNames.has('hugetlb_report_meminfo'));
+  assert.ok(!klpNames.has('seq_printf') && !klpNames.has('si_meminfo'));
+  // The site of every livepatch relocation is still zero: the kernel refuses to relocate over non-zero bytes.
+  const code = elf.sectionData(text);
+  for (const r of elf.relocations(klpRela[0])) assert.equal(code.readUInt32LE(Number(r.offset)), 0);
+  // Special sections were cut down to entries of the included function.
+  const mcount = elf.sectionByName('__mcount_loc')!;
+  assert.ok(mcount.size >= 8);
+});

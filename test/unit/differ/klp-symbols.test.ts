@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { kernelSymbols, symposOf } from '../../../src/build/klp-symbols';
+import { isSplicedError } from '../../../src/errors';
+
+const KALLSYMS = [
+  'ffffffff81000100 t show_val 	',
+  'ffffffff81000200 T unique_fn',
+  'ffffffff81000300 t dup',
+  'ffffffff81000400 T dup',
+  'ffffffff81000500 t dup',
+  'ffffffffc0000100 t dup\t[ext4]',
+].join('\n');
+const symbols = kernelSymbols('0x1\texported_fn\tvmlinux\tEXPORT_SYMBOL\t\n', KALLSYMS);
+
+test('exports come from Module.symvers', () => {
+  assert.equal(symbols.isExported('exported_fn'), true);
+  assert.equal(symbols.isExported('unique_fn'), false);
+});
+
+test('sympos: 0 when unique in the object, else the 1-based kallsyms position', () => {
+  assert.equal(symposOf(symbols, 'vmlinux', 'unique_fn'), 0);
+  assert.equal(symposOf(symbols, 'ext4', 'dup'), 0, 'a module counts only its own symbols');
+  assert.equal(symposOf(symbols, 'vmlinux', 'dup', { address: 0xffffffff81000500n }), 3);
+  assert.equal(symposOf(symbols, 'vmlinux', 'dup', { global: true }), 2, 'the one global among same-named locals');
+});
+
+test('an ambiguous local or a missing name is refused, never guessed', () => {
+  assert.throws(() => symposOf(symbols, 'vmlinux', 'dup'), (e) => isSplicedError(e, 'UnsafePatch') && e.details.reason === 'ambiguous-symbol');
+  assert.throws(() => symposOf(symbols, 'vmlinux', 'nowhere'), (e) => isSplicedError(e, 'UnresolvedSymbol'));
+});
