@@ -1,7 +1,7 @@
 // Resident memory of an idle spliced daemon on the host (target ≤ 60 MB): started with a temp state dir, on a
 // private dbus-daemon when one is installed (else SPLICED_BUS=none), measured from /proc/PID/status after READY
 // and a few idle seconds. The host kernel has no livepatch support, so nothing is applied; the figure is the
-// daemon's own footprint (Node, SQLite, pino, dbus-next).
+// daemon's own footprint (Node, SQLite, pino, dbus-next), run with the unit's node flags.
 // Run: npx tsc -p tsconfig.json && node dist/bench/daemon-rss.js
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -38,7 +38,8 @@ async function main(): Promise<void> {
   const bus = startPrivateBus(dir);
   try {
     fs.writeFileSync(path.join(dir, 'boot_id'), 'bench\n');
-    const child = spawn(process.execPath, [MAIN], {
+    // The node flags units/spliced.service uses.
+    const child = spawn(process.execPath, ['--jitless', '--no-expose-wasm', MAIN], {
       env: {
         ...process.env,
         SPLICED_CONFIG: path.join(dir, 'none.conf'),
