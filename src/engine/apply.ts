@@ -1,6 +1,7 @@
 // Apply one module: keep a copy, check it is a livepatch for exactly this kernel build, write the intent, load it,
 // then record the outcome (stack position, patched functions, superseded patches) in one transaction.
 
+import { basename } from 'node:path';
 import { asSplicedError, SplicedError } from '../errors';
 import type { ModuleInfo } from '../kernel/types';
 import { nowIso, type PatchRow, type StoredModule } from '../store';
@@ -37,6 +38,7 @@ export async function applyModule(
 ): Promise<ApplyOutcome> {
   let row: (PatchRow & { intentId: number }) | null = null;
   let stored: StoredModule | null = null;
+  let info: ModuleInfo | null = null;
   try {
     if (ctx.settings.disabledReason !== null && AUTOMATIC_ORIGINS.includes(options.origin)) {
       throw new SplicedError('Disabled', `not applying ${path} automatically: ${ctx.settings.disabledReason}`, {
@@ -46,7 +48,7 @@ export async function applyModule(
     job.report(5, 'copying the module into the state directory');
     stored = ctx.modules.put(path);
     job.report(15, 'reading the module information');
-    const info = await ctx.kernel.readModuleInfo(stored.path);
+    info = await ctx.kernel.readModuleInfo(stored.path);
     checkModule(ctx, info, path, patchIdOf(stored.sha256));
     const recorded = (row = recordIntent(ctx, stored, info, options));
     job.report(30, 'loading the module and waiting for the livepatch transition');
@@ -81,9 +83,17 @@ export async function applyModule(
         });
       });
     }
-    // A refused file that never became a patch leaves no copy behind (a recorded patch may share it).
-    if (row === null && stored !== null && ctx.store.patch(patchIdOf(stored.sha256)) === undefined) {
-      ctx.modules.remove(stored.file);
+    if (row === null && stored !== null) {
+      const id = patchIdOf(stored.sha256);
+      // The history still tells an admin why a file was refused; the refused file leaves no copy behind.
+      ctx.store.addEvent({
+        kind: 'failed',
+        patch: { id, name: info?.name ?? basename(path), kernelRelease: info?.release ?? ctx.identity.release },
+        bootId: ctx.bootId,
+        reason: `${error.kind}: ${error.message}`,
+        requestedBy: options.requestedBy,
+      });
+      if (ctx.store.patch(id) === undefined) ctx.modules.remove(stored.file);
     }
     ctx.log.error({ path, patch: row?.id, kind: error.kind, details: error.details }, `apply failed: ${error.message}`);
     return { patch: row && ctx.store.patch(row.id)!, error };

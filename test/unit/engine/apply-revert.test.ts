@@ -55,6 +55,15 @@ describe('apply', () => {
     assert.deepEqual(machine.kernel.actions, []);
     assert.deepEqual(engine.list(), []);
     assert.deepEqual(fs.readdirSync(path.join(machine.dir, 'modules')), [], 'refused files leave no copy behind');
+    assert.deepEqual(
+      engine.history().map((e) => [e.kind, e.patchName, e.reason?.split(':')[0]]),
+      [
+        ['failed', 'otherbuild', 'WrongKernel'],
+        ['failed', 'old', 'WrongKernel'],
+        ['failed', 'plain', 'NotLivepatchModule'],
+      ],
+      'the history says why each file was refused',
+    );
   });
 
   it('names the file the caller gave in errors, not the stored copy', async () => {
