@@ -42,7 +42,6 @@ export interface StartReport extends BootReport {
 export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine {
   private readonly queue = new JobQueue();
   private notLoaded: Map<string, string> = new Map();
-  private heldAtBoot: string[] = [];
   private started = false;
   private stopping = false;
   private session: Session | null = null;
@@ -68,9 +67,9 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     try {
       const firstSessionOfBoot = store.lastSessionOfBoot(bootId) === undefined;
       this.session = store.startSession(bootId);
-      this.heldAtBoot = applyCrashGuard(this.ctx, firstSessionOfBoot);
+      const held = applyCrashGuard(this.ctx, firstSessionOfBoot);
       const reconciled = await reconcileIntents(this.ctx);
-      const report = await reapplyStack(this.ctx, this.heldAtBoot);
+      const report = await reapplyStack(this.ctx, held);
       this.notLoaded = report.notLoaded;
       return { ...report, reconciled };
     } finally {
@@ -144,10 +143,8 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   status(): EngineStatus {
     const { identity, settings, store, live } = this.ctx;
     const mine = store.allPatches().filter((row) => isForRunningKernel(row, this.ctx));
-    const applied = store
-      .stack(buildOf(identity))
-      .map((e) => store.patch(e.patchId)!)
-      .filter((row) => live.isApplied(row.name));
+    const stack = store.stack(buildOf(identity)).map((e) => store.patch(e.patchId)!);
+    const applied = stack.filter((row) => live.isApplied(row.name));
     const baseVersion = baseVersionOf(identity.version, identity.release);
     return {
       kernel: identity,
@@ -169,7 +166,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
       disabledReason: settings.disabledReason,
       ...this.rebootNeed(mine),
       applied: applied.map((row) => row.id),
-      heldByCrashGuard: this.heldAtBoot,
+      heldByCrashGuard: stack.filter((row) => row.heldReason !== null).map((row) => row.id),
     };
   }
 

@@ -71,7 +71,7 @@ export interface EngineStatus {
   rebootReasons: string[];
   /** Patches of this kernel in stack order (bottom first) that are live. */
   applied: string[];
-  /** Ids the crash guard kept from being reapplied at this boot. */
+  /** Ids in this kernel's stack the crash guard holds (not loaded until applied again or reverted). */
   heldByCrashGuard: string[];
 }
 

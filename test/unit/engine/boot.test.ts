@@ -125,6 +125,7 @@ describe('crash guard', () => {
     const { engine: later } = await startEngine(third);
     assert.deepEqual(third.kernel.actions, ['load old']);
     assert.equal(later.getPatch('fresh').state, 'not-loaded');
+    assert.deepEqual(later.status().heldByCrashGuard, [later.getPatch('fresh').id]);
   });
 
   it('holds nothing when the last load was longer ago than the window before the last heartbeat', async () => {
