@@ -12,6 +12,7 @@ import { encodeRelocations, encodeSymbols, ImageSection, StringTable, SymbolEntr
 import { DiffResult } from './diff';
 import { ObjectFile, relocationsWithin, resolveReference, SHF } from './diff-object';
 import { KernelSymbols, symposOf } from './klp-symbols';
+import { RunPreResult } from './runpre';
 import { isPerSiteStatic } from './safety';
 
 export interface KlpRelocation {
@@ -79,6 +80,7 @@ class Extractor {
     private readonly diff: DiffResult,
     private readonly target: string,
     private readonly kernel: KernelSymbols,
+    private readonly observed: ReadonlyMap<string, bigint>,
   ) {
     this.post = diff.post;
     this.pre = diff.pre;
@@ -178,7 +180,7 @@ class Extractor {
         section: outName,
       });
     }
-    const sympos = symposOf(this.kernel, this.target, name, { global });
+    const sympos = symposOf(this.kernel, this.target, name, { global, address: this.observed.get(name) });
     return { klp: `.klp.sym.${this.target}.${name},${sympos}`, addend };
   }
 
@@ -241,8 +243,14 @@ export function functionsToInclude(diff: DiffResult): ElfSymbol[] {
   return [...chosen, ...cold].map((f) => f.post!);
 }
 
-export function extractPatch(diff: DiffResult, target: string, kernel: KernelSymbols): Extracted {
-  const extractor = new Extractor(diff, target, kernel);
+/**
+ * `runPre`, the result of the run-pre check, supplies the running addresses that decide sympos for names the target
+ * has several of; without it such names are refused.
+ */
+export function extractPatch(diff: DiffResult, target: string, kernel: KernelSymbols, runPre?: RunPreResult): Extracted {
+  const observed = new Map(runPre?.observed ?? []);
+  for (const f of runPre?.functions ?? []) observed.set(f.name, f.address);
+  const extractor = new Extractor(diff, target, kernel, observed);
   const included = functionsToInclude(diff);
   extractor.includeFunctions(included);
   extractor.includeSpecialSections();
@@ -250,7 +258,7 @@ export function extractPatch(diff: DiffResult, target: string, kernel: KernelSym
     .filter((f) => f.status === 'changed' && f.parent === undefined && f.pre)
     .map((f) => ({
       oldName: f.pre!.name,
-      sympos: symposOf(kernel, target, f.pre!.name, { global: f.global }),
+      sympos: symposOf(kernel, target, f.pre!.name, { global: f.global, address: observed.get(f.pre!.name) }),
       newSymbol: splicedSymbolName(f.post!.name),
     }));
   return { target, object: extractor.write(), functions, klpRelocations: extractor.klpRelocations };
