@@ -1,10 +1,21 @@
 // The seam between the tree/compile half of the builder and the differ/module half: compiled pre/post pairs in,
-// a livepatch module out. The differ, safety analysis, run-pre check and module generation (src/build/diff*.ts,
-// klp*.ts, module*.ts, runpre*.ts) plug in here; until they do, a build stops with a plain "not implemented".
+// a livepatch module out (differ → safety analysis → run-pre check → module generation, see module.ts).
+// What the target kernel looks like comes from where it can be known:
+// - the running kernel (release = uname -r): /proc/kallsyms, /sys/kernel/notes, run-pre against /proc/kcore;
+// - another kernel: `<tree cache>/kallsyms` (a copy of its /proc/kallsyms) and, for run-pre, `<tree cache>/vmlinux`
+//   (`scripts/extract-vmlinux /boot/vmlinuz-R`) when present; without them run-pre is skipped and reported so.
 
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { release as osRelease } from 'node:os';
+import { join } from 'node:path';
 import { SplicedError } from '../errors';
+import { buildIdFromNotes } from '../kernel/identity';
 import type { CompileResult } from './compile';
+import { kernelSymbols } from './klp-symbols';
+import { buildSplice } from './module';
 import type { ParsedPatch } from './patchfile';
+import { kcoreSource, RunningKernel, vmlinuxFileSource } from './runpre-sources';
 import type { Tree } from './tree';
 
 export interface SpliceInput {
@@ -24,11 +35,60 @@ export interface SpliceOutput {
   name: string;
   /** What the module replaces or adds, per klp object ("vmlinux" or a module name). */
   objects: { name: string; functions: string[] }[];
+  /** Functions checked against the running kernel, or why not. */
+  runPre: string[] | 'skipped: no running code of the target kernel available';
 }
 
-/** Differ → safety analysis → run-pre check → module generation. */
+interface TargetKernel {
+  kallsyms: string;
+  buildId: string;
+  running?: RunningKernel;
+}
+
+async function targetKernel(tree: Tree): Promise<TargetKernel> {
+  if (tree.release === osRelease()) {
+    const kallsyms = await readFile('/proc/kallsyms', 'utf8');
+    const buildId = buildIdFromNotes(await readFile('/sys/kernel/notes')) ?? 'unknown';
+    return { kallsyms, buildId, running: kcoreSource(kallsyms) };
+  }
+  const kallsymsPath = join(tree.cacheDir, 'kallsyms');
+  const kallsyms = existsSync(kallsymsPath) ? await readFile(kallsymsPath, 'utf8') : '';
+  const vmlinuxPath = join(tree.cacheDir, 'vmlinux');
+  const running = kallsyms && existsSync(vmlinuxPath) ? vmlinuxFileSource(await readFile(vmlinuxPath), kallsyms) : undefined;
+  return { kallsyms, buildId: 'unknown', running };
+}
+
 export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> {
-  throw new SplicedError('BuildFailed', 'module generation is not implemented yet: the pre/post objects were compiled, no module was made', {
-    pairs: input.compiled.pairs.map((p) => p.object),
+  const assembly = input.patch.files.filter((f) => /\.S$/.test(f.path));
+  if (assembly.length > 0) {
+    throw new SplicedError('UnsafePatch', `cannot livepatch assembly: ${assembly.map((f) => f.path).join(', ')}`, { reason: 'assembly' });
+  }
+  const headersDir = `/usr/src/linux-headers-${input.tree.release}`;
+  if (!existsSync(join(headersDir, 'Module.symvers'))) {
+    throw new SplicedError('BuildFailed', `the headers of ${input.tree.release} are not installed (${headersDir}); install linux-headers-${input.tree.release}`);
+  }
+  const target = await targetKernel(input.tree);
+  const name = `spliced_${input.patch.sha256.slice(0, 12)}`;
+  const pairs = await Promise.all(
+    input.compiled.pairs.map(async (p) => ({ object: p.object, target: p.module ?? 'vmlinux', pre: await readFile(p.pre), post: await readFile(p.post) })),
+  );
+  const report = await buildSplice({
+    pairs,
+    kernel: kernelSymbols(await readFile(join(headersDir, 'Module.symvers'), 'utf8'), target.kallsyms),
+    running: target.running,
+    headersDir,
+    moduleName: name,
+    patchSha256: input.patch.sha256,
+    buildId: target.buildId,
+    makeArgs: input.tree.makeArgs.filter((a) => a.startsWith('-j') || a.startsWith('CC=')),
   });
+  await writeFile(input.output, report.module);
+  const objects = new Map<string, string[]>();
+  report.diffs.forEach((d) => objects.set(d.target, [...(objects.get(d.target) ?? []), ...d.changed, ...d.added]));
+  return {
+    module: input.output,
+    name,
+    objects: [...objects].map(([object, functions]) => ({ name: object, functions })),
+    runPre: report.runPre === 'skipped' ? 'skipped: no running code of the target kernel available' : report.runPre.flatMap((r) => r.functions.map((f) => f.name)),
+  };
 }

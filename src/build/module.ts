@@ -1,0 +1,71 @@
+// The builder's back half, as one call for `spliced build`: pre/post object pairs of the touched translation units in,
+// a livepatch .ko out. diff → safety analysis (object-level + struct layouts) → run-pre against the running kernel →
+// extract → kbuild link → livepatch relocations. Every refusal is a SplicedError with a named kind (and reason).
+
+import { diffObjects, DiffResult } from './diff';
+import { extractPatch, Extracted } from './klp-extract';
+import { buildLivepatchModule } from './klp-module';
+import { KernelSymbols } from './klp-symbols';
+import { runPreCheck, RunPreResult } from './runpre';
+import { RunningKernel } from './runpre-sources';
+import { assertPatchable } from './safety';
+import { structLayoutProblems } from './safety-layout';
+
+export interface ObjectPair {
+  /** Object path in the tree, e.g. "fs/ext4/inode.o" (for messages). */
+  object: string;
+  /** "vmlinux", or the module the object is linked into (e.g. "ext4"). */
+  target: string;
+  pre: Buffer;
+  post: Buffer;
+}
+
+export interface SpliceRequest {
+  pairs: ObjectPair[];
+  /** Exports (Module.symvers) and kallsyms of the target kernel. */
+  kernel: KernelSymbols;
+  /** The running kernel's code for the run-pre check; omitted only on build hosts, then sympos needs unique names. */
+  running?: RunningKernel;
+  headersDir: string;
+  moduleName: string;
+  patchSha256: string;
+  buildId: string;
+  description?: string;
+  makeArgs?: string[];
+}
+
+export interface SpliceReport {
+  module: Buffer;
+  diffs: { object: string; target: string; changed: string[]; added: string[] }[];
+  runPre: { object: string; functions: RunPreResult['functions'] }[] | 'skipped';
+  functions: Extracted['functions'];
+}
+
+export async function buildSplice(request: SpliceRequest): Promise<SpliceReport> {
+  const diffs: DiffResult[] = request.pairs.map((p) => diffObjects(p.pre, p.post, { module: p.target === 'vmlinux' ? undefined : p.target }));
+  const layout = (await Promise.all(request.pairs.map((p) => structLayoutProblems(p.pre, p.post)))).flat();
+  assertPatchable(diffs, layout);
+
+  const runPre = request.running ? diffs.map((d, i) => runPreCheck(d, request.pairs[i].target, request.running!)) : undefined;
+  const parts = diffs.map((d, i) => extractPatch(d, request.pairs[i].target, request.kernel, runPre?.[i]));
+  const module = await buildLivepatchModule({
+    name: request.moduleName,
+    parts,
+    headersDir: request.headersDir,
+    patchSha256: request.patchSha256,
+    buildId: request.buildId,
+    description: request.description,
+    makeArgs: request.makeArgs,
+  });
+  return {
+    module,
+    diffs: diffs.map((d, i) => ({
+      object: request.pairs[i].object,
+      target: request.pairs[i].target,
+      changed: d.functions.filter((f) => f.status === 'changed').map((f) => f.name),
+      added: d.functions.filter((f) => f.status === 'new').map((f) => f.name),
+    })),
+    runPre: runPre ? runPre.map((r, i) => ({ object: request.pairs[i].object, functions: r.functions })) : 'skipped',
+    functions: parts.flatMap((p) => p.functions),
+  };
+}
