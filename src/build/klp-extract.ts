@@ -172,8 +172,10 @@ class Extractor {
       if (!this.symbols.has(key)) this.defineSymbol({ key, name, value: 0n, size: 0, type: STT.NOTYPE, bind: STB.GLOBAL, visibility: 0, shndx: SHN.UNDEF });
       return { symbol: key, addend };
     }
-    if (!outName.startsWith('.text.') && !outName.startsWith('.data') && !outName.startsWith('.rodata') && !outName.startsWith('.bss')) {
-      // Special sections are processed by the module loader before livepatch relocations exist.
+    const special = !/^\.(text|data|rodata|bss)\./.test(outName);
+    if (special && this.target !== 'vmlinux') {
+      // The loader applies vmlinux's livepatch relocations while loading (since 5.8), before it processes special
+      // sections; a module's are applied only when that module is patched, too late for a jump label or static call.
       throw new SplicedError('UnsafePatch', `${outName} of the patched code refers to ${name}, which ${this.target} does not export`, {
         reason: 'special-section',
         symbol: name,
