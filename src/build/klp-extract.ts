@@ -57,8 +57,9 @@ const SPECIAL_ENTRY_SIZE: Record<string, number> = {
 };
 const ORC_ENTRY_SIZE = 6;
 
-export function splicedSymbolName(name: string): string {
-  return `__spliced_${name.replace(/\W/g, '_')}`;
+/** Name of included code/data in the module; `unit` (the translation unit's index) keeps units of one module apart. */
+export function splicedSymbolName(name: string, unit = 0): string {
+  return `__spliced${unit === 0 ? '' : unit}_${name.replace(/\W/g, '_')}`;
 }
 
 interface OutSymbol extends SymbolEntry {
@@ -81,13 +82,14 @@ class Extractor {
     private readonly target: string,
     private readonly kernel: KernelSymbols,
     private readonly observed: ReadonlyMap<string, bigint>,
+    private readonly unit: number,
   ) {
     this.post = diff.post;
     this.pre = diff.pre;
   }
 
   includeFunctions(functions: ElfSymbol[]): void {
-    for (const fn of functions) this.included.set(fn.index, splicedSymbolName(fn.name));
+    for (const fn of functions) this.included.set(fn.index, splicedSymbolName(fn.name, this.unit));
     for (const fn of functions) {
       const source = this.post.sections[fn.shndx];
       const name = this.included.get(fn.index)!;
@@ -190,7 +192,7 @@ class Extractor {
     const key = `section:${source.index}`;
     const known = this.copies.get(key);
     if (known) return known;
-    const name = `${source.name}.__spliced`;
+    const name = `${source.name}.${splicedSymbolName('', this.unit).slice(0, -1)}`;
     const out = this.addRange(name, source, 0n, BigInt(source.size));
     this.copies.set(key, key);
     this.defineSymbol({ key, name: '', value: 0n, size: 0, type: STT.SECTION, bind: STB.LOCAL, visibility: 0, shndx: out });
@@ -203,7 +205,7 @@ class Extractor {
     if (this.copies.has(key)) return key;
     const source = this.post.sections[symbol.shndx];
     const kind = source.type === SHT.NOBITS ? '.bss' : (source.flags & SHF.WRITE) !== 0n ? '.data' : '.rodata';
-    const name = `${kind}.__spliced_${symbol.name.replace(/\W/g, '_')}`;
+    const name = `${kind}.${splicedSymbolName(symbol.name, this.unit)}`;
     const out = this.addRange(name, source, symbol.value, symbol.value + BigInt(symbol.size));
     this.copies.set(key, key);
     this.defineSymbol({ key, name: symbol.name, value: 0n, size: symbol.size, type: symbol.type, bind: STB.LOCAL, visibility: 0, shndx: out });
@@ -249,10 +251,10 @@ export function functionsToInclude(diff: DiffResult): ElfSymbol[] {
  * `runPre`, the result of the run-pre check, supplies the running addresses that decide sympos for names the target
  * has several of; without it such names are refused.
  */
-export function extractPatch(diff: DiffResult, target: string, kernel: KernelSymbols, runPre?: RunPreResult): Extracted {
+export function extractPatch(diff: DiffResult, target: string, kernel: KernelSymbols, runPre?: RunPreResult, unit = 0): Extracted {
   const observed = new Map(runPre?.observed ?? []);
   for (const f of runPre?.functions ?? []) observed.set(f.name, f.address);
-  const extractor = new Extractor(diff, target, kernel, observed);
+  const extractor = new Extractor(diff, target, kernel, observed, unit);
   const included = functionsToInclude(diff);
   extractor.includeFunctions(included);
   extractor.includeSpecialSections();
@@ -261,7 +263,7 @@ export function extractPatch(diff: DiffResult, target: string, kernel: KernelSym
     .map((f) => ({
       oldName: f.pre!.name,
       sympos: symposOf(kernel, target, f.pre!.name, { global: f.global, address: observed.get(f.pre!.name) }),
-      newSymbol: splicedSymbolName(f.post!.name),
+      newSymbol: splicedSymbolName(f.post!.name, unit),
     }));
   return { target, object: extractor.write(), functions, klpRelocations: extractor.klpRelocations };
 }

@@ -47,7 +47,7 @@ export async function buildSplice(request: SpliceRequest): Promise<SpliceReport>
   assertPatchable(diffs, layout);
 
   const runPre = request.running ? diffs.map((d, i) => runPreCheck(d, request.pairs[i].target, request.running!)) : undefined;
-  const parts = diffs.map((d, i) => extractPatch(d, request.pairs[i].target, request.kernel, runPre?.[i]));
+  const parts = diffs.map((d, i) => extractPatch(d, request.pairs[i].target, request.kernel, runPre?.[i], i));
   const module = await buildLivepatchModule({
     name: request.moduleName,
     parts,
