@@ -6,7 +6,7 @@ import { diffObjects, DiffResult } from './diff';
 import { extractPatch, Extracted } from './klp-extract';
 import { buildLivepatchModule } from './klp-module';
 import { KernelSymbols } from './klp-symbols';
-import { runPreCheck, RunPreResult } from './runpre';
+import { runPreCheck } from './runpre';
 import { RunningKernel } from './runpre-sources';
 import { assertPatchable } from './safety';
 import { structLayoutProblems } from './safety-layout';
@@ -37,7 +37,8 @@ export interface SpliceRequest {
 export interface SpliceReport {
   module: Buffer;
   diffs: { object: string; target: string; changed: string[]; added: string[] }[];
-  runPre: { object: string; functions: RunPreResult['functions'] }[] | 'skipped';
+  /** Per object: matched functions with their running address (hex), or 'skipped' when no running code was available. */
+  runPre: { object: string; functions: { name: string; address: string; sympos: number }[] | 'skipped' }[];
   functions: Extracted['functions'];
 }
 
@@ -46,8 +47,9 @@ export async function buildSplice(request: SpliceRequest): Promise<SpliceReport>
   const layout = (await Promise.all(request.pairs.map((p) => structLayoutProblems(p.pre, p.post)))).flat();
   assertPatchable(diffs, layout);
 
-  const runPre = request.running ? diffs.map((d, i) => runPreCheck(d, request.pairs[i].target, request.running!)) : undefined;
-  const parts = diffs.map((d, i) => extractPatch(d, request.pairs[i].target, request.kernel, runPre?.[i], i));
+  const running = request.running;
+  const runPre = diffs.map((d, i) => (running?.covers(request.pairs[i].target) ? runPreCheck(d, request.pairs[i].target, running) : undefined));
+  const parts = diffs.map((d, i) => extractPatch(d, request.pairs[i].target, request.kernel, runPre[i], i));
   const module = await buildLivepatchModule({
     name: request.moduleName,
     parts,
@@ -65,7 +67,10 @@ export async function buildSplice(request: SpliceRequest): Promise<SpliceReport>
       changed: d.functions.filter((f) => f.status === 'changed').map((f) => f.name),
       added: d.functions.filter((f) => f.status === 'new').map((f) => f.name),
     })),
-    runPre: runPre ? runPre.map((r, i) => ({ object: request.pairs[i].object, functions: r.functions })) : 'skipped',
+    runPre: request.pairs.map((p, i) => ({
+      object: p.object,
+      functions: runPre[i]?.functions.map((f) => ({ ...f, address: `0x${f.address.toString(16)}` })) ?? 'skipped',
+    })),
     functions: parts.flatMap((p) => p.functions),
   };
 }

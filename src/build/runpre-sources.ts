@@ -13,6 +13,8 @@ export interface RunningKernel {
   entriesOf(object: string, name: string): KallsymsEntry[];
   /** `length` bytes of running memory at `address`, or undefined when the source does not hold them. */
   read(address: bigint, length: number): Buffer | undefined;
+  /** Whether this source holds the code of `target` ("vmlinux" or a module name). */
+  covers(target: string): boolean;
   /** What to add to an absolute address read from the code to get its kallsyms address (KASLR; 0 for live memory). */
   absoluteSlide: bigint;
 }
@@ -35,6 +37,7 @@ export function vmlinuxFileSource(vmlinux: Buffer, kallsyms: string): RunningKer
   return {
     entriesOf: lookup(index),
     absoluteSlide: slide,
+    covers: (target) => target === 'vmlinux',
     read(address, length) {
       const linkAddress = address - slide;
       const section = sections.find((s) => linkAddress >= s.addr && linkAddress + BigInt(length) <= s.addr + BigInt(s.size));
@@ -65,13 +68,15 @@ export function kcoreSource(kallsyms: string, kcorePath = '/proc/kcore'): Runnin
     return {
       entriesOf: lookup(index),
       absoluteSlide: 0n,
+      covers: () => true,
       read(address, length) {
         const segment = segments.find((s) => address >= s.vaddr && address + BigInt(length) <= s.vaddr + s.size);
         if (!segment) return undefined;
         const out = Buffer.alloc(length);
         const kcore = openSync(kcorePath, 'r');
         try {
-          readSync(kcore, out, 0, length, Number(segment.offset + (address - segment.vaddr)));
+          // kcore offsets exceed 2^53: pass the position as a bigint.
+          readSync(kcore, out, 0, length, segment.offset + (address - segment.vaddr));
         } finally {
           closeSync(kcore);
         }

@@ -1,6 +1,7 @@
 // Run-pre check (Ksplice's idea): before a module replaces a function, the pre build's code of that function must be
 // the code the kernel is running. Compared byte for byte, except where the running code legitimately differs:
-// relocation fields (instead, each one whose target has a kallsyms entry is checked to point at it) and sites the
+// relocation fields (instead, each one whose target has a kallsyms entry is checked to point at it, and each string
+// reference to hold the same text) and sites the
 // kernel rewrites at boot, as listed in the object's own special sections (ftrace's __fentry__ calls, alternatives,
 // paravirt, jump labels, static calls, return thunks, retpolines, lock prefixes). A match also tells which of several
 // same-named symbols the source means: the addresses the running code refers to give their sympos.
@@ -85,12 +86,20 @@ function compareFunction(obj: ObjectFile, fn: ElfSymbol, address: bigint, runnin
     mask.fill(1, at, at + width);
     if (bootPatched || at + width > running.length) continue;
     const ref = resolveReference(obj, section, r);
+    const field = r.type === R_X86_64.R64 ? running.readBigUInt64LE(at) : BigInt(running.readInt32LE(at));
+    const pointsTo = isPcRelative(r.type) ? address + BigInt(at) + field : r.type === R_X86_64.R32 ? field & 0xffffffffn : field & 0xffffffffffffffffn;
+    if (ref.kind === 'string') {
+      // The running code's string must be the pre build's (a same-length string change leaves the code identical).
+      const start = pointsTo - ref.offset + (isPcRelative(r.type) ? 0n : kernel.absoluteSlide);
+      const expected = Buffer.from(ref.text + '\0', 'latin1');
+      const actual = kernel.read(start, expected.length);
+      if (actual && !actual.equals(expected)) return { mismatchAt: at, observed };
+      continue;
+    }
     if (ref.kind !== 'symbol') continue;
     const name = ref.symbol.name;
     const candidates = kernel.entriesOf(target, name).map((e) => e.address);
     if (candidates.length === 0) continue;
-    const field = r.type === R_X86_64.R64 ? running.readBigUInt64LE(at) : BigInt(running.readInt32LE(at));
-    const pointsTo = isPcRelative(r.type) ? address + BigInt(at) + field : r.type === R_X86_64.R32 ? field & 0xffffffffn : field & 0xffffffffffffffffn;
     const symbolAddress = pointsTo - ref.offset;
     // Absolute fields of a file image hold link-time addresses (per-CPU offsets are never moved by KASLR).
     const hit = candidates.find((c) => c === symbolAddress || (!isPcRelative(r.type) && c === symbolAddress + kernel.absoluteSlide));

@@ -35,8 +35,8 @@ export interface SpliceOutput {
   name: string;
   /** What the module replaces or adds, per klp object ("vmlinux" or a module name). */
   objects: { name: string; functions: string[] }[];
-  /** Functions checked against the running kernel, or why not. */
-  runPre: string[] | 'skipped: no running code of the target kernel available';
+  /** Per object: functions checked against the running kernel, or 'skipped' (no running code of the target available). */
+  runPre: { object: string; functions: string[] | 'skipped' }[];
 }
 
 interface TargetKernel {
@@ -89,6 +89,6 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
     module: input.output,
     name,
     objects: [...objects].map(([object, functions]) => ({ name: object, functions })),
-    runPre: report.runPre === 'skipped' ? 'skipped: no running code of the target kernel available' : report.runPre.flatMap((r) => r.functions.map((f) => f.name)),
+    runPre: report.runPre.map((r) => ({ object: r.object, functions: r.functions === 'skipped' ? 'skipped' : r.functions.map((f) => f.name) })),
   };
 }
