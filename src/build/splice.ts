@@ -63,9 +63,11 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
   if (assembly.length > 0) {
     throw new SplicedError('UnsafePatch', `cannot livepatch assembly: ${assembly.map((f) => f.path).join(', ')}`, { reason: 'assembly' });
   }
-  const headersDir = `/usr/src/linux-headers-${input.tree.release}`;
+  // The installed headers package, else the prepared tree itself (modules_prepare done, Debian's Module.symvers).
+  const installed = `/usr/src/linux-headers-${input.tree.release}`;
+  const headersDir = existsSync(join(installed, 'Module.symvers')) ? installed : input.tree.sourceDir;
   if (!existsSync(join(headersDir, 'Module.symvers'))) {
-    throw new SplicedError('BuildFailed', `the headers of ${input.tree.release} are not installed (${headersDir}); install linux-headers-${input.tree.release}`);
+    throw new SplicedError('BuildFailed', `no Module.symvers for ${input.tree.release} (${installed} or the tree); install linux-headers-${input.tree.release}`);
   }
   const target = await targetKernel(input.tree);
   const name = `spliced_${input.patch.sha256.slice(0, 12)}`;
@@ -80,7 +82,7 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
     moduleName: name,
     patchSha256: input.patch.sha256,
     buildId: target.buildId,
-    makeArgs: input.tree.makeArgs.filter((a) => a.startsWith('-j') || a.startsWith('CC=')),
+    makeArgs: input.tree.makeArgs.filter((a) => /^(-j|CC=|KERNELRELEASE=)/.test(a)),
   });
   await writeFile(input.output, report.module);
   const objects = new Map<string, string[]>();
