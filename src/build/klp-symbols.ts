@@ -5,6 +5,7 @@
 // accepts. The order is taken from /proc/kallsyms-format text: the running kernel's own, or one captured from it.
 
 import { SplicedError } from '../errors';
+import { parseElf, SHN, STT } from '../elf/reader';
 
 export interface KallsymsEntry {
   address: bigint;
@@ -49,6 +50,30 @@ export function kernelSymbols(moduleSymvers: string, kallsyms: string): KernelSy
   return {
     isExported: (name) => exported.has(name),
     entriesOf: (object, name) => objects.get(object)?.get(name) ?? [],
+  };
+}
+
+/**
+ * A module that is not loaded has no kallsyms entries; its .ko's symbol table has the same order (the kernel keeps a
+ * module's symbols in file order), so the same-named symbols are counted there, at their file values.
+ */
+export function withModuleFiles(symbols: KernelSymbols, modules: ReadonlyMap<string, Buffer>): KernelSymbols {
+  const fromFiles = new Map<string, Map<string, KallsymsEntry[]>>();
+  for (const [module, ko] of modules) {
+    const byName = new Map<string, KallsymsEntry[]>();
+    for (const s of parseElf(ko).symbols()) {
+      if (s.name === '' || s.type === STT.SECTION || s.type === STT.FILE || s.shndx === SHN.UNDEF) continue;
+      const entry = { address: s.value, type: s.bind === 0 ? 't' : 'T', name: s.name };
+      byName.set(s.name, [...(byName.get(s.name) ?? []), entry]);
+    }
+    fromFiles.set(module, byName);
+  }
+  return {
+    isExported: symbols.isExported,
+    entriesOf: (object, name) => {
+      const live = symbols.entriesOf(object, name);
+      return live.length > 0 || !fromFiles.has(object) ? live : fromFiles.get(object)!.get(name) ?? [];
+    },
   };
 }
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { SplicedError } from '../errors';
 import { buildIdFromNotes } from '../kernel/identity';
 import type { CompileResult } from './compile';
-import { kernelSymbols } from './klp-symbols';
+import { kernelSymbols, withModuleFiles } from './klp-symbols';
 import { buildSplice } from './module';
 import type { ParsedPatch } from './patchfile';
 import { kcoreSource, RunningKernel, vmlinuxFileSource } from './runpre-sources';
@@ -58,6 +58,19 @@ async function targetKernel(tree: Tree): Promise<TargetKernel> {
   return { kallsyms, buildId: 'unknown', running };
 }
 
+/** The installed .ko of each target module (from modules.dep), for modules that are not loaded while building. */
+async function moduleFiles(release: string, modules: string[]): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  const depPath = `/lib/modules/${release}/modules.dep`;
+  if (modules.length === 0 || !existsSync(depPath)) return files;
+  const paths = (await readFile(depPath, 'utf8')).split('\n').map((line) => line.slice(0, line.indexOf(':')));
+  for (const module of new Set(modules)) {
+    const path = paths.find((p) => p.split('/').pop()!.replace(/\.ko$/, '').replace(/-/g, '_') === module);
+    if (path) files.set(module, await readFile(join(`/lib/modules/${release}`, path)));
+  }
+  return files;
+}
+
 export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> {
   const assembly = input.patch.files.filter((f) => /\.S$/.test(f.path));
   if (assembly.length > 0) {
@@ -74,9 +87,10 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
   const pairs = await Promise.all(
     input.compiled.pairs.map(async (p) => ({ object: p.object, target: p.module ?? 'vmlinux', pre: await readFile(p.pre), post: await readFile(p.post) })),
   );
+  const kernel = kernelSymbols(await readFile(join(headersDir, 'Module.symvers'), 'utf8'), target.kallsyms);
   const report = await buildSplice({
     pairs,
-    kernel: kernelSymbols(await readFile(join(headersDir, 'Module.symvers'), 'utf8'), target.kallsyms),
+    kernel: withModuleFiles(kernel, await moduleFiles(input.tree.release, pairs.map((p) => p.target).filter((t) => t !== 'vmlinux'))),
     running: target.running,
     headersDir,
     moduleName: name,

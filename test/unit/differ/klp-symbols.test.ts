@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kernelSymbols, symposOf } from '../../../src/build/klp-symbols';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kernelSymbols, symposOf, withModuleFiles } from '../../../src/build/klp-symbols';
 import { isSplicedError } from '../../../src/errors';
 
 const KALLSYMS = [
@@ -28,4 +32,19 @@ test('sympos: 0 when unique in the object, else the 1-based kallsyms position', 
 test('an ambiguous local or a missing name is refused, never guessed', () => {
   assert.throws(() => symposOf(symbols, 'vmlinux', 'dup'), (e) => isSplicedError(e, 'UnsafePatch') && e.details.reason === 'ambiguous-symbol');
   assert.throws(() => symposOf(symbols, 'vmlinux', 'nowhere'), (e) => isSplicedError(e, 'UnresolvedSymbol'));
+});
+
+test('a module that is not loaded is counted in its .ko symbol table', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'klp-symbols-'));
+  for (const unit of ['a', 'b']) {
+    writeFileSync(join(dir, `${unit}.c`), `static int __attribute__((noinline)) helper(int x) { return x * ${unit === 'a' ? 3 : 5}; }\nint use_${unit}(int x) { return helper(x); }\n`);
+    execFileSync('gcc-12', ['-O2', '-c', `${unit}.c`], { cwd: dir });
+  }
+  execFileSync('ld', ['-r', '-o', 'mod.ko', 'a.o', 'b.o'], { cwd: dir });
+  const withFile = withModuleFiles(symbols, new Map([['mod', readFileSync(join(dir, 'mod.ko'))]]));
+  const helpers = withFile.entriesOf('mod', 'helper');
+  assert.equal(helpers.length, 2);
+  assert.equal(symposOf(withFile, 'mod', 'helper', { address: helpers[1].address }), 2);
+  assert.equal(symposOf(withFile, 'mod', 'use_b'), 0);
+  assert.deepEqual(withFile.entriesOf('vmlinux', 'dup').length, 3, 'loaded objects still come from kallsyms');
 });
