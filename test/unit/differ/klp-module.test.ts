@@ -64,3 +64,29 @@ test('a string change in meminfo_proc_show becomes a livepatch module for vmlinu
   const mcount = elf.sectionByName('__mcount_loc')!;
   assert.ok(mcount.size >= 8);
 });
+
+test('a change in ext4.ko becomes a klp object "ext4" with .klp.rela.ext4 relocations', { skip }, async () => {
+  const SYSFS = 'fs/ext4/sysfs.c';
+  const pre = compileKernelObject(tree!, SYSFS);
+  const post = compileKernelObject(tree!, SYSFS, [
+    // The new code refers to a static object of ext4 that the kernel already has: a livepatch relocation.
+    { file: SYSFS, from: 'sysfs_emit(buf, "supported\\n")', to: 'sysfs_emit(buf, "supported %d\\n", (int)(long)&ext4_attr_lazy_itable_init)' },
+  ]);
+  const diff = diffObjects(pre, post);
+  // The module's symbols as /proc/kallsyms lists a loaded module: tagged [ext4].
+  const kallsyms = diff.pre.symbols
+    .filter((s) => s.name !== '' && s.type !== 3 && s.type !== 4 && s.shndx !== 0)
+    .map((s, i) => `${(0xffffffffc0000000n + BigInt(i * 16)).toString(16)} ${s.bind === 0 ? 't' : 'T'} ${s.name}\t[ext4]`)
+    .join('\n');
+  const kernel = kernelSymbols(readFileSync(`${HEADERS}/Module.symvers`, 'utf8'), kallsyms);
+  const extracted = extractPatch(diff, 'ext4', kernel);
+  assert.deepEqual(extracted.functions.map((f) => f.oldName), ['ext4_attr_show']);
+  const ko = await buildLivepatchModule({ name: 'spliced_test_ext4', parts: [extracted], headersDir: HEADERS, patchSha256: '0'.repeat(64), buildId: 'x' });
+  assert.equal(modinfo(ko).get('spliced_functions'), 'ext4:ext4_attr_show,0');
+  const elf = parseElf(ko);
+  const klpRela = elf.sections.filter((s) => s.name.startsWith('.klp.rela.'));
+  assert.ok(extracted.klpRelocations.some((r) => r.symbol === '.klp.sym.ext4.ext4_attr_lazy_itable_init,0'));
+  assert.ok(klpRela.length > 0 && klpRela.every((s) => s.name.startsWith('.klp.rela.ext4.')), klpRela.map((s) => s.name).join(' '));
+  const symbols = elf.symbols();
+  assert.ok(elf.relocations(klpRela[0]).every((r) => symbols[r.symbol].name.startsWith('.klp.sym.ext4.')));
+});
