@@ -17,6 +17,8 @@ export interface KernelSymbols {
   isExported(name: string): boolean;
   /** Object ("vmlinux" or a module name) → entries in kallsyms order. */
   entriesOf(object: string, name: string): KallsymsEntry[];
+  /** Whether any symbol list of the object is known (kallsyms lines or its .ko). */
+  knows(object: string): boolean;
 }
 
 export function parseModuleSymvers(text: string): Set<string> {
@@ -50,6 +52,7 @@ export function kernelSymbols(moduleSymvers: string, kallsyms: string): KernelSy
   return {
     isExported: (name) => exported.has(name),
     entriesOf: (object, name) => objects.get(object)?.get(name) ?? [],
+    knows: (object) => objects.has(object),
   };
 }
 
@@ -74,6 +77,7 @@ export function withModuleFiles(symbols: KernelSymbols, modules: ReadonlyMap<str
       const live = symbols.entriesOf(object, name);
       return live.length > 0 || !fromFiles.has(object) ? live : fromFiles.get(object)!.get(name) ?? [];
     },
+    knows: (object) => symbols.knows(object) || fromFiles.has(object),
   };
 }
 
@@ -83,6 +87,9 @@ export function withModuleFiles(symbols: KernelSymbols, modules: ReadonlyMap<str
  */
 export function symposOf(symbols: KernelSymbols, object: string, name: string, hint: { global?: boolean; address?: bigint } = {}): number {
   const entries = symbols.entriesOf(object, name);
+  // No symbol list of the target at all (a build host without its kallsyms): position 0 lets the kernel resolve a
+  // unique name and refuse the load, cleanly, if the name is ambiguous or absent.
+  if (entries.length === 0 && !symbols.knows(object)) return 0;
   if (entries.length === 0) {
     throw new SplicedError('UnresolvedSymbol', `${object} has no symbol ${name} in its symbol table (kallsyms)`, { object, symbol: name });
   }

@@ -34,6 +34,11 @@ test('an ambiguous local or a missing name is refused, never guessed', () => {
   assert.throws(() => symposOf(symbols, 'vmlinux', 'nowhere'), (e) => isSplicedError(e, 'UnresolvedSymbol'));
 });
 
+test('without any symbol list of the target, sympos 0 leaves resolution (or a clean refusal) to the kernel', () => {
+  assert.equal(symposOf(kernelSymbols('', ''), 'vmlinux', 'anything'), 0);
+  assert.equal(symposOf(symbols, 'xfs', 'anything'), 0, 'a module kallsyms does not list');
+});
+
 test('a module that is not loaded is counted in its .ko symbol table', () => {
   const dir = mkdtempSync(join(tmpdir(), 'klp-symbols-'));
   for (const unit of ['a', 'b']) {
