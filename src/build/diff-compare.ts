@@ -3,7 +3,7 @@
 // moved, so each relocation is described by what it refers to: a symbol under its correlated name, the text of a
 // string, or the contents of an anonymous constant section.
 
-import { ElfRelocation, ElfSection, ElfSymbol, SHN } from '../elf/reader';
+import { ElfSection, ElfSymbol, SHN, SHT } from '../elf/reader';
 import { relocationWidth } from '../elf/x86';
 import { Correlation } from './diff-correlate';
 import { ObjectFile, Reference, relocationsWithin, resolveReference } from './diff-object';
@@ -51,7 +51,7 @@ export class Describer {
 
   describeSymbol(symbol: ElfSymbol): string {
     const section = this.obj.sections[symbol.shndx];
-    if (section.type === 8 /* NOBITS */) return `bss:${symbol.size}`;
+    if (section.type === SHT.NOBITS) return `bss:${symbol.size}`;
     return this.describeRange(section, symbol.value, symbol.value + BigInt(symbol.size));
   }
 
@@ -63,13 +63,4 @@ export class Describer {
     this.anonymous.set(section.index, text);
     return text;
   }
-}
-
-/** Relocations of a symbol's range, each with what it refers to. */
-export function referencesOf(obj: ObjectFile, symbol: ElfSymbol): { relocation: ElfRelocation; ref: Reference }[] {
-  const section = obj.sections[symbol.shndx];
-  return relocationsWithin(obj, symbol.shndx, symbol.value, symbol.value + BigInt(symbol.size)).map((relocation) => ({
-    relocation,
-    ref: resolveReference(obj, section, relocation),
-  }));
 }

@@ -1,7 +1,7 @@
 // One side of a pre/post pair, indexed for the differ: which symbols live in which section, which relocations apply
 // to which section, and where each relocation really points (a symbol plus offset, a string, a constant).
 
-import { ElfFile, ElfRelocation, ElfSection, ElfSymbol, parseElf, SHN, SHT, STB, STT } from '../elf/reader';
+import { ElfFile, ElfRelocation, ElfSection, ElfSymbol, parseElf, SHN, SHT, STT } from '../elf/reader';
 import { referenceAdjustment } from '../elf/x86';
 
 export const SHF = { WRITE: 0x1n, ALLOC: 0x2n, EXECINSTR: 0x4n, MERGE: 0x10n, STRINGS: 0x20n } as const;
@@ -54,10 +54,6 @@ export function loadObject(raw: Buffer): ObjectFile {
 
 export function isCode(section: ElfSection): boolean {
   return (section.flags & SHF.EXECINSTR) !== 0n;
-}
-
-export function isLocal(symbol: ElfSymbol): boolean {
-  return symbol.bind === STB.LOCAL;
 }
 
 /** Relocations whose field lies within [start, end) of a section, in offset order. */

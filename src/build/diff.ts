@@ -129,7 +129,3 @@ export function diffObjects(preRaw: Buffer, postRaw: Buffer, _options: DiffOptio
     exportsRemoved: [...preExports].filter((n) => !postExports.has(n)).sort(),
   };
 }
-
-export function changedFunctions(result: DiffResult): FunctionDiff[] {
-  return result.functions.filter((f) => f.status === 'changed' || f.status === 'new');
-}

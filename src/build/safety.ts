@@ -3,7 +3,7 @@
 // init code, patch code without an ftrace hook, or change the kernel's exported-symbol table.
 
 import { SplicedError } from '../errors';
-import { SHN } from '../elf/reader';
+import { SHN, STT } from '../elf/reader';
 import { DataDiff, DiffResult, FunctionDiff } from './diff';
 import { ObjectFile, relocationsWithin } from './diff-object';
 import { stemOf } from './diff-correlate';
@@ -45,7 +45,7 @@ export function hasFentryCall(obj: ObjectFile, fn: { shndx: number; value: bigin
 }
 
 function sourceFileOf(obj: ObjectFile): string | undefined {
-  return obj.symbols.find((s) => s.type === 4 /* STT_FILE */)?.name;
+  return obj.symbols.find((s) => s.type === STT.FILE)?.name;
 }
 
 function functionProblems(diff: DiffResult, f: FunctionDiff): Problem[] {

@@ -53,12 +53,6 @@ export function imageOf(elf: ElfFile, raw: Buffer): ElfImage {
   };
 }
 
-/** File index of a section of the image (1-based: index 0 is the null section). */
-export function fileIndex(image: ElfImage, name: string): number {
-  const at = image.sections.findIndex((s) => s.name === name);
-  return at < 0 ? -1 : at + 1;
-}
-
 export function writeElf(image: ElfImage): Buffer {
   const count = image.sections.length + 1;
   const shstrtabAt = image.sections.findIndex((s) => s.name === '.shstrtab');
