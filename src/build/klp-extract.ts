@@ -57,6 +57,12 @@ const SPECIAL_ENTRY_SIZE: Record<string, number> = {
 };
 const ORC_ENTRY_SIZE = 6;
 
+/** Sections the module loader reads or applies while loading, before a module target's livepatch relocations exist. */
+function isLoadTimeSection(name: string): boolean {
+  const base = name.replace(/\.__spliced\d*$/, '');
+  return base in SPECIAL_ENTRY_SIZE || base === '.orc_unwind' || base === '.altinstr_replacement';
+}
+
 /** Name of included code/data in the module; `unit` (the translation unit's index) keeps units of one module apart. */
 export function splicedSymbolName(name: string, unit = 0): string {
   return `__spliced${unit === 0 ? '' : unit}_${name.replace(/\W/g, '_')}`;
@@ -174,8 +180,7 @@ class Extractor {
       if (!this.symbols.has(key)) this.defineSymbol({ key, name, value: 0n, size: 0, type: STT.NOTYPE, bind: STB.GLOBAL, visibility: 0, shndx: SHN.UNDEF });
       return { symbol: key, addend };
     }
-    const special = !/^\.(text|data|rodata|bss)\./.test(outName);
-    if (special && this.target !== 'vmlinux') {
+    if (isLoadTimeSection(outName) && this.target !== 'vmlinux') {
       // The loader applies vmlinux's livepatch relocations while loading (since 5.8), before it processes special
       // sections; a module's are applied only when that module is patched, too late for a jump label or static call.
       throw new SplicedError('UnsafePatch', `${outName} of the patched code refers to ${name}, which ${this.target} does not export`, {
