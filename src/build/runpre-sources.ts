@@ -84,7 +84,7 @@ export function kcoreSource(kallsyms: string, kcorePath = '/proc/kcore'): Runnin
       },
     };
   } catch (err) {
-    throw new SplicedError('RunPreMismatch', `cannot read the running kernel's memory: ${(err as Error).message}`);
+    throw new SplicedError('BuildFailed', `the run-pre check cannot read the running kernel's memory (/proc/kcore): ${(err as Error).message}`);
   } finally {
     closeSync(fd);
   }
