@@ -48,6 +48,9 @@ interface TargetKernel {
 async function targetKernel(tree: Tree): Promise<TargetKernel> {
   if (tree.release === osRelease()) {
     const kallsyms = await readFile('/proc/kallsyms', 'utf8');
+    if (/^0{16} T _text$/m.test(kallsyms)) {
+      throw new SplicedError('PermissionDenied', 'building for the running kernel needs root: /proc/kallsyms hides addresses from this user');
+    }
     const buildId = buildIdFromNotes(await readFile('/sys/kernel/notes')) ?? 'unknown';
     return { kallsyms, buildId, running: kcoreSource(kallsyms) };
   }
