@@ -25,12 +25,12 @@ export interface Problem {
 
 const INIT_SECTION = /^\.(init|exit)\.|^\.(head|ref)\.text/;
 /** Sections whose objects are build metadata (initcall pointers, export tables, modinfo, objtool notes), not state. */
-const METADATA_SECTION = /^(\.initcall|\.con_initcall|___ksymtab|__ksymtab|__kcrctab|\.modinfo|\.discard|__param|\.export_symbol)/;
+const METADATA_SECTION = /^(\.initcall|\.con_initcall|___ksymtab|__ksymtab|__kcrctab|\.modinfo|\.discard|__param|\.export_symbol|__dyndbg)/;
 /**
  * Statics the compiler or a macro creates per use site (`pr_*_once`, lockdep keys, `__func__`, ratelimit state):
  * a patched function gets its own fresh copy, so their values are not the running kernel's state.
  */
-const PER_SITE_STATIC = /^(__already_done|__key|__func__|__warned|__print_once|_rs|descriptor|__UNIQUE_ID_\w+|__msg|__fmt)$/;
+const PER_SITE_STATIC = /^(__already_done|__key|__func__|__warned|__print_once|_rs|descriptor|__UNIQUE_ID_[\w#]+|__msg|__fmt)$/;
 
 export function isPerSiteStatic(name: string): boolean {
   return PER_SITE_STATIC.test(stemOf(name).replace(/\.#$/, ''));

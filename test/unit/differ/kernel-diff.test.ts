@@ -108,3 +108,9 @@ test('a struct whose layout changes is found in the DWARF', { skip }, async () =
   assert.deepEqual(problems.map((p) => `${p.reason}:${p.symbol}`), ['struct-layout:struct migration_arg', 'struct-layout:struct set_affinity_pending']);
   assert.deepEqual(await structLayoutProblems(pre, pre), []);
 });
+
+test('a comment shifting __LINE__ in dynamic-debug descriptors is not a data change', { skip }, () => {
+  const diff = diffOf('mm/util.c', [{ from: /\n#include/, to: '\n/* spliced:\n * two lines */\n#include' }]);
+  assert.ok(diff.data.some((d) => d.name.startsWith('__UNIQUE_ID_ddebug') && d.status === 'changed'), 'the descriptors do change');
+  assert.equal(reasonOf(() => assertPatchable([diff])), 'NoChange');
+});
