@@ -6,6 +6,7 @@
 import { ElfSymbol, STB } from '../elf/reader';
 import { correlate, Correlation } from './diff-correlate';
 import { Describer } from './diff-compare';
+import { differsOnlyInLineNumbers, LineMap } from './diff-lines';
 import { loadObject, ObjectFile } from './diff-object';
 
 export type FunctionStatus = 'changed' | 'new' | 'unchanged' | 'removed';
@@ -46,6 +47,8 @@ export interface DiffResult {
 export interface DiffOptions {
   /** Module the object belongs to (e.g. "ext4"); absent for vmlinux. Recorded, not used to compare. */
   module?: string;
+  /** Where the patch moved the translation unit's unchanged lines: `__LINE__` shifts are then not changes. */
+  lineMap?: LineMap;
 }
 
 const COLD_SUFFIX = /\.cold(\.\d+)?$/;
@@ -63,7 +66,21 @@ function exportsOf(obj: ObjectFile): Set<string> {
   return names;
 }
 
-export function diffObjects(preRaw: Buffer, postRaw: Buffer, _options: DiffOptions = {}): DiffResult {
+/** Equal descriptions, or descriptions that differ only in line numbers the patch moved. */
+function sameCode(before: string, after: string, lines: LineMap | undefined): boolean {
+  if (before === after) return true;
+  if (!lines) return false;
+  const [beforeBytes, beforeRefs] = splitDescription(before);
+  const [afterBytes, afterRefs] = splitDescription(after);
+  return beforeRefs === afterRefs && differsOnlyInLineNumbers(Buffer.from(beforeBytes, 'hex'), Buffer.from(afterBytes, 'hex'), lines);
+}
+
+function splitDescription(text: string): [string, string] {
+  const bar = text.indexOf('|');
+  return [text.slice(0, bar), text.slice(bar + 1)];
+}
+
+export function diffObjects(preRaw: Buffer, postRaw: Buffer, options: DiffOptions = {}): DiffResult {
   const pre = loadObject(preRaw);
   const post = loadObject(postRaw);
   const correlation = correlate(pre, post);
@@ -86,7 +103,7 @@ export function diffObjects(preRaw: Buffer, postRaw: Buffer, _options: DiffOptio
   };
 
   const functionRows = compareSymbols(pre.functions, post.functions, (a, b) =>
-    describePre.describeSymbol(a) === describePost.describeSymbol(b) ? 'unchanged' : 'changed',
+    sameCode(describePre.describeSymbol(a), describePost.describeSymbol(b), options.lineMap) ? 'unchanged' : 'changed',
   );
   const functions: FunctionDiff[] = functionRows.map((row) => {
     const symbol = (row.post ?? row.pre)!;

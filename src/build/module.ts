@@ -3,6 +3,7 @@
 // extract → kbuild link → livepatch relocations. Every refusal is a SplicedError with a named kind (and reason).
 
 import { diffObjects, DiffResult } from './diff';
+import { lineMapOf } from './diff-lines';
 import { extractPatch, Extracted } from './klp-extract';
 import { buildLivepatchModule } from './klp-module';
 import { KernelSymbols } from './klp-symbols';
@@ -18,6 +19,8 @@ export interface ObjectPair {
   target: string;
   pre: Buffer;
   post: Buffer;
+  /** The translation unit's part of the patch (unified diff), to tell `__LINE__` shifts from changes. */
+  sourceDiff?: string;
 }
 
 export interface SpliceRequest {
@@ -43,7 +46,12 @@ export interface SpliceReport {
 }
 
 export async function buildSplice(request: SpliceRequest): Promise<SpliceReport> {
-  const diffs: DiffResult[] = request.pairs.map((p) => diffObjects(p.pre, p.post, { module: p.target === 'vmlinux' ? undefined : p.target }));
+  const diffs: DiffResult[] = request.pairs.map((p) =>
+    diffObjects(p.pre, p.post, {
+      module: p.target === 'vmlinux' ? undefined : p.target,
+      lineMap: p.sourceDiff === undefined ? undefined : lineMapOf(p.sourceDiff),
+    }),
+  );
   const layout = (await Promise.all(request.pairs.map((p) => structLayoutProblems(p.pre, p.post)))).flat();
   assertPatchable(diffs, layout);
 

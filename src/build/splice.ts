@@ -88,7 +88,13 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
   const target = await targetKernel(input.tree);
   const name = `spliced_${input.patch.sha256.slice(0, 12)}`;
   const pairs = await Promise.all(
-    input.compiled.pairs.map(async (p) => ({ object: p.object, target: p.module ?? 'vmlinux', pre: await readFile(p.pre), post: await readFile(p.post) })),
+    input.compiled.pairs.map(async (p) => ({
+      object: p.object,
+      target: p.module ?? 'vmlinux',
+      pre: await readFile(p.pre),
+      post: await readFile(p.post),
+      sourceDiff: input.patch.files.find((f) => f.path === p.tu)?.diff,
+    })),
   );
   const kernel = kernelSymbols(await readFile(join(headersDir, 'Module.symvers'), 'utf8'), target.kallsyms);
   const report = await buildSplice({

@@ -44,10 +44,31 @@ export interface Edit {
 }
 
 const cache = new Map<string, Buffer>();
+const sourceDiffs = new Map<string, string>();
+
+function unifiedDiff(before: string, after: string): string {
+  try {
+    execFileSync('diff', ['-u', before, after], { encoding: 'utf8' });
+    return '';
+  } catch (err) {
+    return (err as { stdout: string }).stdout; // diff exits 1 when the files differ
+  }
+}
+
+/** The unified diff of the source edits, as the patch gives it (after compileKernelObject with the same edits). */
+export function sourceDiffOf(source: string, edits: readonly Edit[]): string {
+  const diff = sourceDiffs.get(cacheKey(source, edits));
+  if (diff === undefined) throw new Error(`compile ${source} with these edits first`);
+  return diff;
+}
+
+function cacheKey(source: string, edits: readonly Edit[]): string {
+  return JSON.stringify([source, edits.map((e) => [e.file, String(e.from), e.to])]);
+}
 
 /** Compiles `source` (relative path) with `edits` applied; returns the object's bytes. */
 export function compileKernelObject(tree: string, source: string, edits: readonly Edit[] = []): Buffer {
-  const key = JSON.stringify([source, edits.map((e) => [e.file, String(e.from), e.to])]);
+  const key = cacheKey(source, edits);
   const known = cache.get(key);
   if (known) return known;
   const object = source.replace(/\.c$/, '.o');
@@ -63,6 +84,7 @@ export function compileKernelObject(tree: string, source: string, edits: readonl
     text = next;
   }
   writeFileSync(copy, text);
+  sourceDiffs.set(key, unifiedDiff(join(tree, source), copy));
   const output = join(scratch, object);
   // Same command, reading the edited copy: quoted includes still find the tree's neighbours, __FILE__ stays relative.
   const rewritten = command

@@ -7,7 +7,8 @@ import { diffObjects, DiffResult } from '../../../src/build/diff';
 import { assertPatchable, findProblems } from '../../../src/build/safety';
 import { structLayoutProblems } from '../../../src/build/safety-layout';
 import { isSplicedError } from '../../../src/errors';
-import { cachedKernelTree, compileKernelObject, Edit } from './kernel-corpus';
+import { lineMapOf } from '../../../src/build/diff-lines';
+import { cachedKernelTree, compileKernelObject, Edit, sourceDiffOf } from './kernel-corpus';
 
 const tree = cachedKernelTree();
 const skip = tree ? false : 'no prepared kernel tree in the cache';
@@ -113,4 +114,18 @@ test('a comment shifting __LINE__ in dynamic-debug descriptors is not a data cha
   const diff = diffOf('mm/util.c', [{ from: /\n#include/, to: '\n/* spliced:\n * two lines */\n#include' }]);
   assert.ok(diff.data.some((d) => d.name.startsWith('__UNIQUE_ID_ddebug') && d.status === 'changed'), 'the descriptors do change');
   assert.equal(reasonOf(() => assertPatchable([diff])), 'NoChange');
+});
+
+test('__LINE__ immediates moved by added lines are noise once the patch says where lines went', { skip }, () => {
+  const EXT4 = 'fs/ext4/inode.c';
+  const edits = [{ file: EXT4, from: /\n#include/, to: '\n/* spliced:\n * two lines */\n#include' }];
+  const pre = compileKernelObject(tree!, EXT4);
+  const post = compileKernelObject(tree!, EXT4, edits);
+  assert.ok(touched(diffObjects(pre, post)).length > 0, 'without the line map, ext4_error() line numbers look like changes');
+  const lineMap = lineMapOf(sourceDiffOf(EXT4, edits));
+  assert.deepEqual(touched(diffObjects(pre, post, { lineMap })), []);
+  // A real change of a small constant is still a change, line map or not.
+  const width = [{ file: MEMINFO, from: 'num << (PAGE_SHIFT - 10), 8);', to: 'num << (PAGE_SHIFT - 10), 9);' }];
+  const meminfo = diffObjects(compileKernelObject(tree!, MEMINFO), compileKernelObject(tree!, MEMINFO, width), { lineMap: lineMapOf(sourceDiffOf(MEMINFO, width)) });
+  assert.deepEqual(touched(meminfo), ['meminfo_proc_show:changed']);
 });
