@@ -3,7 +3,7 @@
 // (read from its .cmd file) plus objtool, as the builder does. Tests skip when no prepared tree is cached.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -91,8 +91,13 @@ export function compileKernelObject(tree: string, source: string, edits: readonl
     .replace(/-Wp,-MMD,\S+/, '')
     .replace(` -c -o ${object} ${source}`, ` -iquote ${join(tree, dirname(source))} -fmacro-prefix-map=${scratch}/= -c -o ${output} ${copy}`)
     .replace(new RegExp(`objtool(.*) ${object.replace(/[.]/g, '\\.')}\\s*$`), `objtool$1 ${output}`);
-  execFileSync('sh', ['-c', rewritten], { cwd: tree, stdio: ['ignore', 'ignore', 'pipe'] });
-  const bytes = readFileSync(output);
+  let bytes: Buffer;
+  try {
+    execFileSync('sh', ['-c', rewritten], { cwd: tree, stdio: ['ignore', 'ignore', 'pipe'] });
+    bytes = readFileSync(output);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
   cache.set(key, bytes);
   return bytes;
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kernelSymbols, symposOf, withModuleFiles } from '../../../src/build/klp-symbols';
@@ -47,6 +47,7 @@ test('a module that is not loaded is counted in its .ko symbol table', () => {
   }
   execFileSync('ld', ['-r', '-o', 'mod.ko', 'a.o', 'b.o'], { cwd: dir });
   const withFile = withModuleFiles(symbols, new Map([['mod', readFileSync(join(dir, 'mod.ko'))]]));
+  rmSync(dir, { recursive: true, force: true });
   const helpers = withFile.entriesOf('mod', 'helper');
   assert.equal(helpers.length, 2);
   assert.equal(symposOf(withFile, 'mod', 'helper', { address: helpers[1].address }), 2);

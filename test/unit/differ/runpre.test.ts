@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { diffObjects } from '../../../src/build/diff';
@@ -30,7 +30,9 @@ function runningImage(object: Buffer): { image: Buffer; kallsyms: string } {
     .filter((l) => /^[0-9a-f]{16} [tTdDbBrRA] /.test(l))
     .map((l) => `${(BigInt('0x' + l.slice(0, 16)) + SLIDE).toString(16)}${l.slice(16)}`)
     .join('\n');
-  return { image: readFileSync(join(dir, 'vmlinux')), kallsyms };
+  const image = readFileSync(join(dir, 'vmlinux'));
+  rmSync(dir, { recursive: true, force: true });
+  return { image, kallsyms };
 }
 
 const edit = { file: MEMINFO, from: 'seq_put_decimal_ull_width(m, s, num << (PAGE_SHIFT - 10), 8);', to: 'seq_put_decimal_ull_width(m, s, num << (PAGE_SHIFT - 10), 9);' };

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { diffObjects, DiffResult } from '../../../src/build/diff';
@@ -14,8 +14,12 @@ const FLAGS = ['-O2', '-w', '-ffunction-sections', '-fdata-sections', '-mcmodel=
 function compile(source: string): Buffer {
   const dir = mkdtempSync(join(tmpdir(), 'differ-synthetic-'));
   writeFileSync(join(dir, 'unit.c'), source);
-  execFileSync('gcc-12', [...FLAGS, 'unit.c', '-o', 'unit.o'], { cwd: dir });
-  return readFileSync(join(dir, 'unit.o'));
+  try {
+    execFileSync('gcc-12', [...FLAGS, 'unit.c', '-o', 'unit.o'], { cwd: dir });
+    return readFileSync(join(dir, 'unit.o'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function diff(pre: string, post: string): DiffResult {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseElf, SHT } from '../../../src/elf/reader';
@@ -17,7 +17,8 @@ function compile(source: string): { dir: string; object: Buffer } {
 const SOURCE = 'static int counter = 3;\nconst char *name(void) { counter++; return "spliced"; }\nint use(void) { return counter + (int)name()[0]; }\n';
 
 test('parse → image → write keeps every section, symbol and relocation', () => {
-  const { object } = compile(SOURCE);
+  const { dir, object } = compile(SOURCE);
+  rmSync(dir, { recursive: true, force: true });
   const before = parseElf(object);
   const after = parseElf(writeElf(imageOf(before, object)));
   // .shstrtab is rebuilt (gcc shares name suffixes; the writer does not), so only its names are compared.
@@ -44,5 +45,6 @@ test('a written object links: binutils accept what the writer lays out', () => {
   writeFileSync(join(dir, 'b.o'), writeElf(image));
   execFileSync('ld', ['-r', '-o', join(dir, 'c.o'), join(dir, 'b.o')]);
   const names = parseElf(readFileSync(join(dir, 'c.o'))).symbols().map((s) => s.name);
+  rmSync(dir, { recursive: true, force: true });
   assert.ok(names.includes('use_renamed') && !names.includes('use'), names.join(','));
 });
