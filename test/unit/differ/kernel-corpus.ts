@@ -6,12 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { cacheRoot } from '../../../src/build/tree';
 
-const CACHE = process.env.SPLICED_CACHE_DIR ?? '/var/cache/spliced';
 
 /** The linux source directory of a prepared tree, if one is cached. */
 export function cachedKernelTree(): string | undefined {
-  const trees = join(CACHE, 'trees');
+  const trees = cacheRoot();
   if (!existsSync(trees)) return undefined;
   for (const entry of readdirSync(trees).sort()) {
     const linux = join(trees, entry, 'linux');
