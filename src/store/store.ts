@@ -4,7 +4,7 @@
 
 import Database from 'better-sqlite3';
 import { migrate } from './migrations';
-import type { HistoryEvent, HistoryEventKind, HistoryQuery, PatchFunctionRecord, PatchOrigin } from '../engine/types';
+import type { HistoryEvent, HistoryEventKind, HistoryQuery, PatchFunctionRecord, PatchOrigin, PatchRecord } from '../engine/types';
 
 export type PatchStatus = 'new' | 'applied' | 'reverted' | 'failed' | 'superseded';
 
@@ -13,26 +13,18 @@ export interface KernelBuild {
   buildId: string;
 }
 
-export interface PatchRow {
-  id: string;
-  sha256: string;
-  name: string;
-  origin: PatchOrigin;
-  kernelRelease: string;
-  kernelBuildId: string;
-  description: string;
-  cves: string[];
-  version: string | null;
-  functions: PatchFunctionRecord[];
+/** What the store keeps of a patch: the record's stored fields, plus where its module lies and why it is held. */
+export type PatchRow = Pick<
+  PatchRecord,
+  | 'id' | 'sha256' | 'name' | 'origin' | 'kernelRelease' | 'kernelBuildId' | 'description' | 'cves' | 'version'
+  | 'functions' | 'addedAt' | 'appliedAt' | 'lastError'
+> & {
   /** File name inside the module store. */
   moduleFile: string;
   status: PatchStatus;
-  addedAt: string;
-  appliedAt: string | null;
-  lastError: { kind: string; message: string } | null;
   /** Set by the crash guard: the patch stays in the stack but is not reapplied at boot until applied again. */
   heldReason: string | null;
-}
+};
 
 export interface StackEntry {
   patchId: string;
