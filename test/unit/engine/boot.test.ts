@@ -20,6 +20,18 @@ async function applyAndStopCleanly(machine: Machine, names: string[]) {
   return running;
 }
 
+/** Reboot into a boot whose reapply of the second patch never returns (the machine dies in the kernel); start it. */
+async function rebootAndDieDuringSecondReapply(previous: Machine): Promise<Machine> {
+  const machine = reboot(previous);
+  machine.kernel.load = (async (file: string) => {
+    if (machine.kernel.actions.length === 1) machine.kernel.hangNext = 'after-kernel';
+    return FakeKernel.prototype.load.call(machine.kernel, file);
+  }) as FakeKernel['load'];
+  void startEngine(machine);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  return machine;
+}
+
 describe('boot reapply', () => {
   it('reapplies the recorded stack of this kernel build in recorded order before start() returns', async () => {
     const first = newMachine();
@@ -162,13 +174,7 @@ describe('crash guard', () => {
   it('keeps the stack place of a held patch applied again when nothing above it is live', async () => {
     const first = newMachine();
     await applyAndStopCleanly(first, ['a', 'b', 'c']);
-    const second = reboot(first);
-    second.kernel.load = (async (file: string) => {
-      if (second.kernel.actions.length === 1) second.kernel.hangNext = 'after-kernel';
-      return FakeKernel.prototype.load.call(second.kernel, file);
-    }) as FakeKernel['load'];
-    void startEngine(second); // the machine dies while "b" is reapplied
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = await rebootAndDieDuringSecondReapply(first); // the machine dies while "b" is reapplied
     const third = reboot(second);
     const { engine } = await startEngine(third);
     const other = await engine.apply(writeModule(incoming(third), { name: 'b', description: 'v2' }), { origin: 'dbus' }).done;
@@ -189,14 +195,8 @@ describe('crash guard', () => {
   it('holds the patch whose boot reapply was cut short by a crash, and what lies above it stays unloaded', async () => {
     const first = newMachine();
     await applyAndStopCleanly(first, ['a', 'b', 'c']);
-    const second = reboot(first);
     // Loading "b" at boot takes the machine down: the reapply never returns.
-    second.kernel.load = (async (file: string) => {
-      if (second.kernel.actions.length === 1) second.kernel.hangNext = 'after-kernel';
-      return FakeKernel.prototype.load.call(second.kernel, file);
-    }) as FakeKernel['load'];
-    void startEngine(second);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = await rebootAndDieDuringSecondReapply(first);
     assert.deepEqual(second.kernel.actions, ['load a', 'load b']);
 
     const third = reboot(second);
