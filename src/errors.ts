@@ -33,6 +33,11 @@ export const ERROR_KINDS = {
 
 export type ErrorKind = keyof typeof ERROR_KINDS;
 
+/** Whether a name read back from elsewhere (D-Bus, a child process) is one of ours. */
+export function isErrorKind(kind: string): kind is ErrorKind {
+  return Object.hasOwn(ERROR_KINDS, kind);
+}
+
 export const DBUS_ERROR_PREFIX = 'org.spliced.Spliced1.Error.';
 
 /** A failure with a named kind, a message an admin understands, and structured details for --json and D-Bus. */

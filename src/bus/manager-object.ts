@@ -84,7 +84,7 @@ export class ManagerInterface extends dbus.interface.Interface {
     return replyOrDBusError(async () => {
       const opts = parseOptions(APPLY_OPTIONS, options);
       if (!path.isAbsolute(file)) {
-        throw new SplicedError('InvalidArgument', `the module path must be absolute, got "${file}"`, { path: file });
+        throw new SplicedError('InvalidArgument', `the file path must be absolute, got "${file}"`, { path: file });
       }
       const requestedBy = await this.deps.authorizer.authorize(caller, ACTION_APPLY, opts.interactive ?? false);
       const job = this.deps.engine.apply(file, {

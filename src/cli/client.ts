@@ -2,7 +2,7 @@
 // D-Bus errors come back as SplicedErrors of the kind named by org.spliced.Spliced1.Error.<Kind>.
 
 import { DBusError, Message, MessageType, type MessageBus, type Variant } from 'dbus-next';
-import { DBUS_ERROR_PREFIX, ERROR_KINDS, SplicedError, type ErrorKind } from '../errors';
+import { DBUS_ERROR_PREFIX, isErrorKind, SplicedError } from '../errors';
 import { connectBus } from '../bus/connect';
 import { onConnectionLost } from '../bus/dbus-next-gaps';
 import { BUS_NAME, JOB_INTERFACE, MANAGER_INTERFACE, MANAGER_PATH } from '../bus/names';
@@ -23,7 +23,7 @@ function fromDBusError(err: unknown): SplicedError {
   if (err instanceof SplicedError) return err;
   if (!(err instanceof DBusError)) return new SplicedError('Internal', err instanceof Error ? err.message : String(err));
   const kind = err.type.startsWith(DBUS_ERROR_PREFIX) ? err.type.slice(DBUS_ERROR_PREFIX.length) : '';
-  if (kind in ERROR_KINDS) return new SplicedError(kind as ErrorKind, err.text);
+  if (isErrorKind(kind)) return new SplicedError(kind, err.text);
   if (UNREACHABLE.has(err.type)) return new SplicedError('Unavailable', `spliced is not reachable: ${err.text}`);
   if (err.type === 'org.freedesktop.DBus.Error.AccessDenied') return new SplicedError('PermissionDenied', err.text);
   return new SplicedError('Internal', `${err.type}: ${err.text}`);

@@ -3,7 +3,7 @@
 
 import { Variant } from 'dbus-next';
 import * as path from 'node:path';
-import { DBUS_ERROR_PREFIX, ERROR_KINDS, SplicedError, type ErrorKind } from '../errors';
+import { DBUS_ERROR_PREFIX, isErrorKind, SplicedError } from '../errors';
 import type { Invocation } from './args';
 import type { JobView, SplicedClient } from './client';
 import { EXIT } from './exit-codes';
@@ -113,7 +113,7 @@ async function runJob(client: SplicedClient, jobPath: string, inv: Invocation, i
   }
   if (job.state === 'failed') {
     const kind = job.errorName.slice(DBUS_ERROR_PREFIX.length);
-    throw new SplicedError(kind in ERROR_KINDS ? (kind as ErrorKind) : 'Internal', job.errorMessage, { job: jobPath });
+    throw new SplicedError(isErrorKind(kind) ? kind : 'Internal', job.errorMessage, { job: jobPath });
   }
   const json = { job: jobPath, kind: job.kind, target: job.target, state: job.state, patches: job.patches };
   return ok(`${verb}: ${job.patches.join(', ')}`, json);

@@ -8,6 +8,7 @@ import { SplicedError } from '../errors';
 import { KernelBackend } from '../kernel';
 import { ModuleStore, Store } from '../store';
 import type { Config } from './config';
+import { forkedBuilder } from './builder';
 import { lockStateDir } from './lock';
 
 export interface Composed {
@@ -24,10 +25,13 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
   let store: Store | null = null;
   try {
     store = Store.open(path.join(config.stateDir, 'spliced.db'));
+    // Modules built from source patches wait here to be applied; the builder's scratch files go here too.
+    const buildDir = path.join(config.stateDir, 'builds');
     const engine = await SplicedEngine.create({
       kernel: new KernelBackend({ defaults: { transitionTimeoutMs: config.transitionTimeoutSeconds * 1000, busyRetries: 5 } }),
       store,
       modules: new ModuleStore(path.join(config.stateDir, 'modules')),
+      builds: { builder: forkedBuilder(buildDir), workDir: buildDir },
       log,
       bootId: readBootId(config.bootIdFile),
       settings: {

@@ -3,10 +3,12 @@
 // order: the running job finishes and a clean stop is recorded, so the next boot's crash guard only ever sees real
 // crashes. Stopping never unloads patches.
 
+import * as path from 'node:path';
 import type pino from 'pino';
 import { startBus, type BusHandle } from '../bus';
 import type { SplicedEngine } from '../engine';
 import { asSplicedError, SplicedError } from '../errors';
+import { DropDir } from '../sources/drop-dir';
 import { composeEngine } from './compose';
 import { loadConfig, type Config } from './config';
 import { createLogger } from './logger';
@@ -40,6 +42,7 @@ async function serve(config: Config, log: pino.Logger, stop: StopRequest): Promi
   const { engine } = composed;
   engine.on('status-changed', (status) => notify.status(statusLine(status)));
   let connection: BusConnection | null = null;
+  let dropDir: DropDir | null = null;
   let heartbeat: NodeJS.Timeout | undefined;
   let exitCode = 0;
   try {
@@ -48,7 +51,16 @@ async function serve(config: Config, log: pino.Logger, stop: StopRequest): Promi
     heartbeat = setInterval(() => engine.heartbeat(), config.heartbeatSeconds * 1000);
     // A stop during start-up comes after start-up has finished (never a half-applied stack), and skips what follows.
     if (stop.received() === null && config.bus !== 'none') connection = await connectUnlessStopped(engine, config, log, stop);
-    if (stop.received() === null) ready(engine, notify, log, started);
+    if (stop.received() === null) {
+      dropDir = new DropDir({
+        incoming: path.join(config.stateDir, 'incoming'),
+        quarantine: path.join(config.stateDir, 'quarantine'),
+        engine,
+        log,
+      });
+      await dropDir.start();
+      ready(engine, notify, log, started);
+    }
     const end = await Promise.race([stop.signal, connection?.lost ?? new Promise<never>(() => undefined)]);
     if (end instanceof SplicedError) {
       // e.g. dbus-daemon went away: stop (systemd restarts spliced on failure) rather than serve nobody.
@@ -65,8 +77,12 @@ async function serve(config: Config, log: pino.Logger, stop: StopRequest): Promi
   notify.stopping();
   notify.status('stopping');
   clearInterval(heartbeat);
+  // The drop directory takes no new file; the one in hand settles when the engine stops (a killed build, a
+  // "stopping" job) and stays in the directory for the next start.
+  const dropDirStopped = dropDir?.stop();
   await connection?.bus.stop().catch((err: unknown) => log.warn({}, `releasing the bus: ${asSplicedError(err).message}`));
   await composed.close();
+  await dropDirStopped;
   notify.stopWatchdog();
   log.info({ exitCode }, 'stopped in order; clean stop recorded');
   return exitCode;

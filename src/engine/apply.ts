@@ -6,7 +6,7 @@ import { asSplicedError, SplicedError } from '../errors';
 import type { ModuleInfo } from '../kernel/types';
 import { nowIso, type PatchRow, type StoredModule } from '../store';
 import { buildOf, transitionOptions, type EngineContext } from './context';
-import type { EngineJob } from './job';
+import type { ProgressReporter } from './job';
 import { isForRunningKernel } from './records';
 import type { ApplyOptions, PatchFunctionRecord, PatchOrigin } from './types';
 
@@ -32,7 +32,7 @@ export interface ApplyOutcome {
 
 export async function applyModule(
   ctx: EngineContext,
-  job: EngineJob,
+  job: ProgressReporter,
   path: string,
   options: ApplyOptions,
 ): Promise<ApplyOutcome> {
@@ -40,11 +40,7 @@ export async function applyModule(
   let stored: StoredModule | null = null;
   let info: ModuleInfo | null = null;
   try {
-    if (ctx.settings.disabledReason !== null && AUTOMATIC_ORIGINS.includes(options.origin)) {
-      throw new SplicedError('Disabled', `not applying ${path} automatically: ${ctx.settings.disabledReason}`, {
-        reason: ctx.settings.disabledReason,
-      });
-    }
+    refuseWhenDisabled(ctx, path, options);
     job.report(5, 'copying the module into the state directory');
     stored = ctx.modules.put(path);
     job.report(15, 'reading the module information');
@@ -97,6 +93,15 @@ export async function applyModule(
     }
     ctx.log.error({ path, patch: row?.id, kind: error.kind, details: error.details }, `apply failed: ${error.message}`);
     return { patch: row && ctx.store.patch(row.id)!, error };
+  }
+}
+
+/** The kill switch stops what comes on its own (drop directory, feed); an admin's explicit request still works. */
+export function refuseWhenDisabled(ctx: EngineContext, path: string, options: ApplyOptions): void {
+  if (ctx.settings.disabledReason !== null && AUTOMATIC_ORIGINS.includes(options.origin)) {
+    throw new SplicedError('Disabled', `not applying ${path} automatically: ${ctx.settings.disabledReason}`, {
+      reason: ctx.settings.disabledReason,
+    });
   }
 }
 

@@ -2,13 +2,15 @@
 // sequence (reconcile, crash guard, reapply) run before any job. Knows nothing of D-Bus.
 
 import { EventEmitter } from 'node:events';
-import { SplicedError } from '../errors';
+import { asSplicedError, SplicedError } from '../errors';
 import type { KernelPort } from '../kernel/types';
 import type { ModuleStore, PatchRow, Session, Store } from '../store';
+import * as fs from 'node:fs';
 import { applyModule } from './apply';
 import { applyCrashGuard, reapplyStack, type BootReport } from './boot';
+import { buildFromPatch, buildOutputPath, clearBuildDir, isSourcePatch, type BuildSettings } from './build-step';
 import { buildOf, LiveView, type EngineContext, type EngineLog, type EngineSettings } from './context';
-import { EngineJob, JobQueue } from './job';
+import { EngineJob, JobQueue, progressRange, type JobPrelude } from './job';
 import { reconcileIntents, type Reconciliation } from './reconcile';
 import { isForRunningKernel, toRecord } from './records';
 import { planRevert, revertPatches } from './revert';
@@ -33,7 +35,12 @@ export interface EngineDeps {
   /** /proc/sys/kernel/random/boot_id of this boot. */
   bootId: string;
   settings: EngineSettings;
+  /** How source patches are built; absent: Apply takes modules only (a patch fails with a named error). */
+  builds?: BuildSettings;
 }
+
+/** Share of an apply-from-patch job's progress taken by the build. */
+const BUILD_SHARE = 60;
 
 export interface StartReport extends BootReport {
   reconciled: Reconciliation[];
@@ -46,8 +53,13 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   private stopping = false;
   private session: Session | null = null;
   private releaseQueue!: () => void;
+  /** Aborts running builds when the engine stops: a build is redone from the patch, never half-used. */
+  private readonly builds = new AbortController();
 
-  private constructor(private readonly ctx: EngineContext) {
+  private constructor(
+    private readonly ctx: EngineContext,
+    private readonly buildSettings: BuildSettings | null,
+  ) {
     super();
     // Jobs wait for the boot sequence: nothing is applied or reverted before the recorded stack is in place.
     this.queue.hold(new Promise<void>((resolve) => (this.releaseQueue = resolve)));
@@ -58,7 +70,9 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     const identity = await deps.kernel.identity();
     const live = new LiveView(deps.kernel);
     await live.refresh();
-    return new SplicedEngine({ ...deps, identity, live });
+    if (deps.builds) clearBuildDir(deps.builds);
+    const { builds, ...shared } = deps;
+    return new SplicedEngine({ ...shared, identity, live }, builds ?? null);
   }
 
   /** Apply the crash guard, reconcile interrupted intents, reapply the recorded stack. Run once, before READY=1. */
@@ -87,6 +101,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   /** Let the running job finish, fail the queued ones ("stopping"), record a clean stop. Never unloads patches. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.builds.abort();
     // Never started: nothing may run, but queued jobs must still finish (they fail as "stopping").
     if (!this.started) this.releaseQueue();
     await this.queue.drain();
@@ -94,17 +109,42 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   }
 
   apply(path: string, options: ApplyOptions): Job {
-    return this.enqueue(new EngineJob('apply', path), async (job) => {
-      const outcome = await applyModule(this.ctx, job, path, options);
-      const record = outcome.patch && this.record(outcome.patch);
-      if (outcome.error) {
-        this.emit('patch-failed', { patch: record, target: path, error: outcome.error });
-        throw outcome.error;
-      }
-      this.notLoaded.delete(record!.id);
-      this.emit('patch-applied', record!);
-      return { patches: [record!] };
-    });
+    const job = new EngineJob('apply', path);
+    // A source patch is built first, outside the kernel queue; its module is then applied like any other.
+    const fromPatch = isSourcePatch(path);
+    const module = fromPatch && this.buildSettings ? buildOutputPath(this.buildSettings, job.id) : path;
+    const build: JobPrelude | undefined = fromPatch
+      ? async (j) => {
+          try {
+            const building = progressRange(j, 0, BUILD_SHARE);
+            await buildFromPatch(this.ctx, this.buildSettings, building, path, module, options, this.builds.signal);
+            j.report(BUILD_SHARE, 'built; waiting for the kernel queue');
+          } catch (err) {
+            this.emit('patch-failed', { patch: null, target: path, error: asSplicedError(err) });
+            throw err;
+          }
+        }
+      : undefined;
+    return this.enqueue(
+      job,
+      async (j) => {
+        try {
+          const outcome = await applyModule(this.ctx, progressRange(j, fromPatch ? BUILD_SHARE : 0, 100), module, options);
+          const record = outcome.patch && this.record(outcome.patch);
+          if (outcome.error) {
+            this.emit('patch-failed', { patch: record, target: path, error: outcome.error });
+            throw outcome.error;
+          }
+          this.notLoaded.delete(record!.id);
+          this.emit('patch-applied', record!);
+          return { patches: [record!] };
+        } finally {
+          // The store keeps its own copy of an applied module.
+          if (fromPatch) fs.rmSync(module, { force: true });
+        }
+      },
+      build,
+    );
   }
 
   revert(id: string, options: RevertOptions = {}): Job {
@@ -208,7 +248,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     throw new SplicedError('NoSuchPatch', `no patch with id or name "${idOrName}" is known`, { id: idOrName });
   }
 
-  private enqueue(job: EngineJob, work: (job: EngineJob) => Promise<{ patches: PatchRecord[] }>): Job {
+  private enqueue(job: EngineJob, work: (job: EngineJob) => Promise<{ patches: PatchRecord[] }>, prelude?: JobPrelude): Job {
     this.emit('job-created', job);
     const guarded = async (j: EngineJob) => {
       if (this.stopping) {
@@ -216,7 +256,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
       }
       return work(j);
     };
-    this.queue.enqueue(job, guarded, () => this.emitStatus());
+    this.queue.enqueue(job, guarded, () => this.emitStatus(), prelude);
     this.emitStatus();
     return job;
   }

@@ -5,7 +5,17 @@ import { EventEmitter } from 'node:events';
 import { asSplicedError, SplicedError } from '../errors';
 import type { Job, JobEvents, JobKind, JobResult, JobState } from './types';
 
-export class EngineJob extends EventEmitter<JobEvents> implements Job {
+/** Where a step of a job reports how far it got (0–100 within that step) and what it is doing. */
+export interface ProgressReporter {
+  report(progress: number, status: string): void;
+}
+
+/** A step that fills the range [from, to] of its job's progress: building takes the first part, applying the rest. */
+export function progressRange(reporter: ProgressReporter, from: number, to: number): ProgressReporter {
+  return { report: (progress, status) => reporter.report(from + ((to - from) * progress) / 100, status) };
+}
+
+export class EngineJob extends EventEmitter<JobEvents> implements Job, ProgressReporter {
   private static lastId = 0;
 
   readonly id = ++EngineJob.lastId;
@@ -59,12 +69,21 @@ export class EngineJob extends EventEmitter<JobEvents> implements Job {
   }
 }
 
+type Outcome = { result: JobResult } | { error: SplicedError };
+
 export type JobWork = (job: EngineJob) => Promise<JobResult>;
+/**
+ * What a job does before it needs the kernel (building a splice from a patch): runs as soon as the job is queued,
+ * beside other jobs, and the job takes its place in the kernel queue only once this is done — a build never holds up
+ * a revert.
+ */
+export type JobPrelude = (job: EngineJob) => Promise<void>;
 
 /** Runs jobs strictly one after another, in the order they were queued. */
 export class JobQueue {
   private readonly pending: EngineJob[] = [];
   private tail: Promise<unknown> = Promise.resolve();
+  private readonly preludes = new Set<Promise<void>>();
 
   /** Jobs queued or running, oldest first. */
   jobs(): EngineJob[] {
@@ -75,21 +94,32 @@ export class JobQueue {
     return this.pending.length > 0;
   }
 
-  enqueue(job: EngineJob, work: JobWork, onSettled: () => void): void {
+  enqueue(job: EngineJob, work: JobWork, onSettled: () => void, prelude?: JobPrelude): void {
     this.pending.push(job);
+    if (!prelude) {
+      this.chain(job, work, onSettled);
+      return;
+    }
+    job.start();
+    // From the next microtask: whoever queued the job hears every step of it.
+    const running = Promise.resolve().then(() => prelude(job)).then(
+      () => this.chain(job, work, onSettled),
+      (err: unknown) => this.settle(job, { error: asSplicedError(err) }, onSettled),
+    );
+    this.preludes.add(running);
+    void running.finally(() => this.preludes.delete(running));
+  }
+
+  private chain(job: EngineJob, work: JobWork, onSettled: () => void): void {
     this.tail = this.tail.then(async () => {
-      job.start();
-      let outcome: { result: JobResult } | { error: SplicedError };
+      if (job.state === 'queued') job.start();
+      let outcome: Outcome;
       try {
         outcome = { result: await work(job) };
       } catch (err) {
         outcome = { error: asSplicedError(err) };
       }
-      // Off the queue before anyone hears it finished, so status() no longer counts it as busy.
-      this.pending.splice(this.pending.indexOf(job), 1);
-      if ('result' in outcome) job.succeed(outcome.result);
-      else job.fail(outcome.error);
-      onSettled();
+      this.settle(job, outcome, onSettled);
     });
     // A throwing listener is a bug: surface it like any listener error would, without stalling the queue.
     this.tail = this.tail.catch((err: unknown) => queueMicrotask(() => {
@@ -97,13 +127,22 @@ export class JobQueue {
     }));
   }
 
+  private settle(job: EngineJob, outcome: Outcome, onSettled: () => void): void {
+    // Off the queue before anyone hears it finished, so status() no longer counts it as busy.
+    this.pending.splice(this.pending.indexOf(job), 1);
+    if ('result' in outcome) job.succeed(outcome.result);
+    else job.fail(outcome.error);
+    onSettled();
+  }
+
   /** Start no job before `gate` resolves. */
   hold(gate: Promise<void>): void {
     this.tail = this.tail.then(() => gate);
   }
 
-  /** Resolves once every job queued so far has finished. */
-  drain(): Promise<void> {
-    return this.tail.then(() => undefined);
+  /** Resolves once every job queued so far has finished (preludes first: they may still queue their job). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.preludes]);
+    await this.tail;
   }
 }

@@ -144,6 +144,25 @@ export interface Job extends TypedEmitter<JobEvents> {
   readonly done: Promise<Job>;
 }
 
+/** One step of a build, as the builder reports it. */
+export interface BuildStep {
+  /** 0–100 within the build. */
+  progress: number;
+  message: string;
+}
+
+/**
+ * Turns a kernel source patch into a livepatch module for the running kernel (src/build, run by the daemon in a
+ * child process). The engine only sees this port, so it runs and is tested without a compiler or a kernel tree.
+ */
+export interface SpliceBuilder {
+  /**
+   * Writes the module built from `patchText` to `output`. Rejects with a SplicedError naming the reason (UnsafePatch,
+   * NoChange, RunPreMismatch, BuildFailed, ...); rejects promptly once `signal` aborts.
+   */
+  build(patchText: string, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void>;
+}
+
 export interface ApplyOptions {
   origin: PatchOrigin;
   requestedBy?: string;
@@ -172,7 +191,11 @@ export type EngineEvents = {
  * job's error. Reads are synchronous and served from the store, which the engine keeps in step with the kernel.
  */
 export interface Engine extends TypedEmitter<EngineEvents> {
-  /** The file is copied into the content-addressed store first, so a /proc/self/fd/N path of a passed fd works. */
+  /**
+   * Applies a livepatch module, or a kernel source patch (unified diff) which is first built into one. The file is
+   * read when the job starts (a patch: at once) and copied into the content-addressed store, so a /proc/self/fd/N
+   * path of a passed fd works.
+   */
   apply(path: string, options: ApplyOptions): Job;
   /** id: a patch id or its livepatch name. */
   revert(id: string, options?: RevertOptions): Job;

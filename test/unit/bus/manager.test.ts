@@ -256,7 +256,7 @@ describe('Manager: Apply and Revert', () => {
 
   it('rejects bad arguments with InvalidArgument before doing anything', async () => {
     const cases: [string[], string][] = [
-      [['relative/fix.ko', '{}'], 'the module path must be absolute, got "relative/fix.ko"'],
+      [['relative/fix.ko', '{}'], 'the file path must be absolute, got "relative/fix.ko"'],
       [['/tmp/a.ko', "{'interactiv': <true>}"], 'unknown option "interactiv" (known: interactive, transition_timeout_ms)'],
       [['/tmp/a.ko', "{'interactive': <'yes'>}"], 'option "interactive" must have D-Bus type "b", not "s"'],
     ];

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { after } from 'node:test';
 import { SplicedEngine, type StartReport } from '../../../src/engine';
 import type { EngineLog } from '../../../src/engine/context';
+import type { SpliceBuilder } from '../../../src/engine/types';
 import { ModuleStore, Store } from '../../../src/store';
 import { FakeKernel } from './fake-kernel';
 
@@ -27,6 +28,8 @@ export interface StartOptions {
   disabledReason?: string | null;
   crashGuardWindowMs?: number;
   transitionTimeoutMs?: number;
+  /** Builds source patches; without one the engine takes modules only. */
+  builder?: SpliceBuilder;
 }
 
 let boots = 0;
@@ -67,6 +70,7 @@ export async function createEngine(machine: Machine, options: StartOptions = {})
     kernel: machine.kernel,
     store,
     modules: new ModuleStore(path.join(machine.dir, 'modules')),
+    ...(options.builder ? { builds: { builder: options.builder, workDir: path.join(machine.dir, 'builds') } } : {}),
     log,
     bootId: machine.bootId,
     settings: {
