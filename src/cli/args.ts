@@ -7,7 +7,7 @@ export const COMMANDS = {
   status: { args: [], flags: [], summary: 'kernel, effective version, applied and pending patches; exit code tells the state' },
   list: { args: [], flags: [], summary: 'every known patch, the running kernel stack first (bottom first)' },
   show: { args: ['ID'], flags: [], summary: 'everything about one patch (id or livepatch name)' },
-  apply: { args: ['FILE'], flags: ['no-wait', 'no-ask-password'], summary: 'apply a livepatch module and follow the job' },
+  apply: { args: ['FILE'], flags: ['no-wait', 'no-ask-password'], summary: 'apply a livepatch module or build and apply a source patch' },
   revert: { args: ['ID'], flags: ['down-to', 'no-wait', 'no-ask-password'], summary: 'revert a patch and follow the job' },
   log: { args: ['[ID]'], flags: ['limit'], summary: 'history of applies, reverts and failures, newest first' },
   uname: { args: [], flags: ['release', 'all'], summary: 'effective kernel version (-r: release, -a: /proc/version line)' },
