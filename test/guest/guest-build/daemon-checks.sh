@@ -1,0 +1,72 @@
+# Source patches through the daemon, as an admin and automation would hand them over: `splicectl apply PATCH` (D-Bus
+# Apply: a build job with progress, then the apply), files dropped into /var/lib/spliced/incoming/ (applied and
+# removed; bad ones quarantined with their reason), and a daemon killed in the middle of a build (the file is taken
+# again at restart). Sourced by entry.sh on the first boot, with spliced.service running and the kernel tree in place.
+# shellcheck shell=bash
+
+patches=$SPLICED_SRC/test/fixtures/patches
+incoming=/var/lib/spliced/incoming
+quarantine=/var/lib/spliced/quarantine
+applied_names() { splicectl list --json | jq -r '.[] | select(.state == "applied") | .name' | sort | tr '\n' ' '; }
+live_names() { ls /sys/kernel/livepatch 2>/dev/null | sort | tr '\n' ' '; }
+# The name the builder gives a patch's module: spliced_<first 12 hex digits of the patch's sha256>.
+module_name() { echo "spliced_$(sha256sum "$1" | cut -c1-12)"; }
+is_applied() { splicectl list --json | jq -e --arg n "$1" 'any(.[]; .name == $n and .state == "applied")' > /dev/null; }
+drop() { cp "$1" "$incoming/.$2" && mv "$incoming/.$2" "$incoming/$2"; }
+incoming_empty() { [ -z "$(ls -A "$incoming")" ]; }
+revert_named() { splicectl revert "$(splicectl list --json | jq -r --arg n "$1" '.[] | select(.name == $n) | .id' | head -1)"; }
+
+# --- splicectl apply of a source patch: one job, building then applying ---
+logic=$patches/02-logic-uptime.patch
+logic_check() { awk '{ exit !($1 > 100000000) }' /proc/uptime; }
+check_fails "daemon: 02-logic-uptime effect absent before" logic_check
+started=$(date +%s%N)
+out=$(splicectl apply "$logic" 2>&1); rc=$?
+echo "daemon build+apply of 02-logic-uptime: $(( ($(date +%s%N) - started) / 1000000 )) ms" > /dev/console
+check_eq "daemon: splicectl apply PATCH succeeds" "$rc" 0
+check_match "daemon: the job reported its build steps" "$out" '\] building: '
+check_match "daemon: and then the apply" "$out" 'livepatch transition'
+check "daemon: the patch's module is applied under its builder name" is_applied "$(module_name "$logic")"
+check "daemon: 02-logic-uptime effect visible" logic_check
+check "daemon: splicectl revert of the built patch" revert_named "$(module_name "$logic")"
+check_fails "daemon: 02-logic-uptime effect gone" logic_check
+check_eq "daemon: no build left behind in /var/lib/spliced/builds" "$(ls -A /var/lib/spliced/builds)" ""
+
+# --- the drop directory ---
+newfn=$patches/03-new-function-version.patch
+newfn_check() { grep -q '^spliced: new function$' /proc/version; }
+drop "$newfn" 03-new-function.patch
+printf 'not a patch\n' > "$incoming/notes.txt"
+drop "$patches/11-comment-only.patch" 11-comment-only.patch
+check "daemon: the drop directory empties" wait_until 600 incoming_empty
+check "daemon: a dropped patch is built and applied" is_applied "$(module_name "$newfn")"
+check "daemon: its effect is visible" newfn_check
+check_eq "daemon: it came from the drop directory" \
+  "$(splicectl list --json | jq -r --arg n "$(module_name "$newfn")" '.[] | select(.name == $n) | .origin')" drop-dir
+check "daemon: notes.txt is kept in quarantine" test -f "$quarantine/notes.txt"
+check_eq "daemon: with its reason" "$(jq -r .error.kind "$quarantine/notes.txt.reason.json")" InvalidArgument
+check "daemon: the comment-only patch is kept in quarantine" test -f "$quarantine/11-comment-only.patch"
+check_eq "daemon: refused as NoChange" "$(jq -r .error.kind "$quarantine/11-comment-only.patch.reason.json")" NoChange
+check "daemon: the history names the refused build" bash -c "splicectl log | grep -q NoChange"
+drop "$newfn" 03-again.patch
+check "daemon: dropping an applied patch again just removes it" wait_until 60 incoming_empty
+check_eq "daemon: ... without a second livepatch" "$(live_names)" "$(module_name "$newfn") "
+
+# --- the daemon dies in the middle of a build: the dropped file stays and is taken again at restart ---
+data=$patches/04-new-static-data-cmdline.patch
+data_check() { grep -q ' spliced_reads=[0-9][0-9]*$' /proc/cmdline; }
+# [r]: the pattern must not match the command line of the shell that runs it.
+building() { pgrep -f 'build-worke[r]\.js' > /dev/null; }
+drop "$data" 04-static-data.patch
+check "daemon: a build worker runs for the dropped patch" wait_until 120 building
+check "daemon: kill -9 of spliced (the main process) in the middle of the build" \
+  systemctl kill --kill-whom=main --signal=KILL spliced.service
+check "daemon: the build worker goes with it" wait_until 30 bash -c "! pgrep -f 'build-worke[r]\.js'"
+check "daemon: the dropped file is still there" test -f "$incoming/04-static-data.patch"
+check "daemon: systemd restarts spliced" wait_until 60 bash -c '[ "$(systemctl show -p ActiveState --value spliced.service)" = active ]'
+check "daemon: after the restart the file is built and applied" wait_until 600 incoming_empty
+check "daemon: its effect is visible" data_check
+check_eq "daemon: recorded applied patches equal live sysfs" "$(applied_names)" "$(live_names)"
+check "daemon: revert what the drop directory applied" bash -c \
+  "splicectl revert --down-to \"\$(splicectl list --json | jq -r '.[] | select(.state == \"applied\") | .id' | head -1)\""
+check_eq "daemon: nothing left applied" "$(live_names)" ""
