@@ -32,6 +32,8 @@ function looksLikePatch(head: string): boolean {
 export function isSourcePatch(file: string): boolean {
   let fd: number | undefined;
   try {
+    // Never read a FIFO or device here: this runs in the caller's request, before the job.
+    if (!fs.statSync(file).isFile()) return false;
     fd = fs.openSync(file, 'r');
     const head = Buffer.alloc(SNIFF_BYTES);
     const length = fs.readSync(fd, head, 0, SNIFF_BYTES, 0);
