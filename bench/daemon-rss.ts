@@ -1,5 +1,5 @@
 // Resident memory of an idle spliced daemon on the host (target ≤ 60 MB): started with a temp state dir, on a
-// private dbus-daemon when one is installed (else SPLICED_BUS=none), measured from /proc/PID/status after READY
+// private dbus-daemon (a host package: scripts/host-packages.txt), measured from /proc/PID/status after READY
 // and a few idle seconds. The host kernel has no livepatch support, so nothing is applied; the figure is the
 // daemon's own footprint (Node, SQLite, pino, dbus-next), run with the unit's node flags.
 // Run: npx tsc -p tsconfig.json && node dist/bench/daemon-rss.js
@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startPrivateBus } from '../test/unit/daemon/private-bus';
+import { PERMISSIVE_POLICY, startPrivateBus } from '../test/support/private-bus';
 
 const MAIN = path.resolve(__dirname, '../src/daemon/main.js');
 const IDLE_MS = 5000;
@@ -35,7 +35,7 @@ async function waitForReady(child: ChildProcess): Promise<void> {
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spliced-rss-'));
-  const bus = startPrivateBus(dir);
+  const bus = await startPrivateBus(PERMISSIVE_POLICY);
   try {
     fs.writeFileSync(path.join(dir, 'boot_id'), 'bench\n');
     // The node flags units/spliced.service uses.
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
         SPLICED_CONFIG: path.join(dir, 'none.conf'),
         SPLICED_STATE_DIR: path.join(dir, 'state'),
         SPLICED_BOOT_ID_FILE: path.join(dir, 'boot_id'),
-        SPLICED_BUS: bus?.address ?? 'none',
+        SPLICED_BUS: bus.address,
         NOTIFY_SOCKET: '',
       },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -56,11 +56,11 @@ async function main(): Promise<void> {
     child.kill('SIGTERM');
     await new Promise((resolve) => child.on('exit', resolve));
     process.stdout.write(
-      `${JSON.stringify({ bench: 'daemon idle RSS', bus: bus ? 'private dbus-daemon' : 'none', rssMb: +rss.toFixed(1), targetMb: TARGET_MB })}\n`,
+      `${JSON.stringify({ bench: 'daemon idle RSS', bus: 'private dbus-daemon', rssMb: +rss.toFixed(1), targetMb: TARGET_MB })}\n`,
     );
     process.exitCode = rss <= TARGET_MB ? 0 : 1;
   } finally {
-    bus?.stop();
+    await bus.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

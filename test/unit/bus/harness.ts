@@ -1,82 +1,15 @@
 // Test harness for the bus surface: a private dbus-daemon with the system bus's default-deny policy plus the shipped
 // dbus/org.spliced.Spliced1.conf, the adapter serving a FakeEngine on it, and the command-line tools a user would use.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { userInfo, tmpdir } from 'node:os';
-import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import { startBus, type Authority, type AuthorizationRequest, type BusHandle, type Verdict } from '../../../src/bus';
 import type { SplicedError } from '../../../src/errors';
+import { stopChild } from '../../support/child';
+import { shippedPolicy, startPrivateBus, type PrivateBus } from '../../support/private-bus';
 import { FakeEngine } from './fake-engine';
 
-/** The repository root (this file runs from dist/test/unit/bus). */
-export const REPO = path.resolve(__dirname, '../../../..');
+export { REPO } from '../../support/repo';
 export const NOBODY = 65534;
-
-export interface PrivateBus {
-  address: string;
-  /** SIGKILL the dbus-daemon: every connection breaks without a word. */
-  crash(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** Start a dbus-daemon for one test file. `extraPolicy` is more <policy> XML (e.g. to own a fake polkit's name). */
-export async function startPrivateBus(extraPolicy = ''): Promise<PrivateBus> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'spliced-bus-'));
-  chmodSync(dir, 0o755); // other uids (NOBODY) connect too
-  const config = path.join(dir, 'bus.conf');
-  // A non-root test runner may own the name too (the shipped policy gives it to root only).
-  const runner = userInfo().username;
-  const ownAsRunner =
-    process.getuid?.() === 0 ? '' : `<policy user="${runner}"><allow own="org.spliced.Spliced1"/></policy>`;
-  writeFileSync(
-    config,
-    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>spliced-test</type>
-  <listen>unix:dir=${dir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
-  </policy>
-  ${ownAsRunner}
-  ${extraPolicy}
-  <include>${path.join(REPO, 'dbus/org.spliced.Spliced1.conf')}</include>
-</busconfig>
-`,
-  );
-  const daemon = spawn('dbus-daemon', ['--nofork', '--nopidfile', `--config-file=${config}`, '--print-address=1'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  // Its stderr (e.g. "Failed to set fd limit") only matters when it does not start.
-  let complaints = '';
-  daemon.stderr!.on('data', (d) => (complaints += d));
-  const address = await firstLine(daemon).catch((err: Error) => {
-    throw new Error(`${err.message}: ${complaints}`);
-  });
-  return {
-    address,
-    crash: () => stopChild(daemon, 'SIGKILL'),
-    stop: async () => {
-      await stopChild(daemon);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** An Authority that answers what the test says and remembers what it was asked. */
 export class ScriptedAuthority implements Authority {
@@ -102,7 +35,7 @@ export interface Daemon {
 
 /** A private bus with the adapter serving a fresh FakeEngine. trustRoot defaults to false: tests run as root. */
 export async function startDaemon(options: { trustRoot?: boolean; jobLingerMs?: number } = {}): Promise<Daemon> {
-  const bus = await startPrivateBus();
+  const bus = await startPrivateBus(shippedPolicy());
   const engine = new FakeEngine();
   const authority = new ScriptedAuthority();
   const lost: SplicedError[] = [];
@@ -223,28 +156,4 @@ export async function eventually<T>(check: () => T | undefined | Promise<T | und
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-function firstLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    const onData = (d: Buffer) => {
-      buffered += d.toString();
-      const newline = buffered.indexOf('\n');
-      if (newline >= 0) {
-        child.stdout!.off('data', onData);
-        resolve(buffered.slice(0, newline).trim());
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`dbus-daemon exited with ${code} before printing its address`)));
-  });
-}
-
-function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill(signal);
-  });
 }

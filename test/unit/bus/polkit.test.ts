@@ -7,7 +7,8 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { startBus, type BusHandle } from '../../../src/bus';
 import { connectBus } from '../../../src/bus/connect';
 import { FakeEngine, patchRecord } from './fake-engine';
-import { busctl, managerError, startPrivateBus, type PrivateBus } from './harness';
+import { shippedPolicy, startPrivateBus, type PrivateBus } from '../../support/private-bus';
+import { busctl, managerError } from './harness';
 
 interface CheckAuthorizationCall {
   subject: [string, Record<string, dbus.Variant>];
@@ -51,7 +52,7 @@ describe('PolkitAuthority', () => {
   const engine = new FakeEngine();
 
   before(async () => {
-    bus = await startPrivateBus(POLKIT_POLICY);
+    bus = await startPrivateBus(shippedPolicy(POLKIT_POLICY));
     handle = await startBus(engine, { address: bus.address, trustRoot: false });
     engine.applyOutcomes.set('/tmp/a.ko', patchRecord('aaaaaaaaaaaa'));
     engine.patches = [patchRecord('bbbbbbbbbbbb')];

@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBus, type BusHandle } from '../../../src/bus';
 import { FakeEngine, patchRecord } from './fake-engine';
-import { busctl, eventually, managerError, NOBODY, REPO, startPrivateBus, type PrivateBus } from './harness';
+import { shippedPolicy, startPrivateBus, type PrivateBus } from '../../support/private-bus';
+import { busctl, eventually, managerError, NOBODY, REPO } from './harness';
 
 const POLKITD = '/usr/lib/polkit-1/polkitd';
 const DAEMON_UID = 1; // Debian's "daemon" user: the automation account of the example rule
@@ -44,8 +45,8 @@ describe('real polkitd with the shipped actions and example rule', { skip: unava
     writeFileSync(group, `${readFileSync('/etc/group', 'utf8').trimEnd()}\nspliced:x:64999:daemon\n`);
 
     // polkitd switches to the user polkitd before it claims its name.
-    bus = await startPrivateBus(`<policy user="polkitd"><allow own="org.freedesktop.PolicyKit1"/></policy>
-      <policy context="default"><allow send_destination="org.freedesktop.PolicyKit1"/></policy>`);
+    bus = await startPrivateBus(shippedPolicy(`<policy user="polkitd"><allow own="org.freedesktop.PolicyKit1"/></policy>
+      <policy context="default"><allow send_destination="org.freedesktop.PolicyKit1"/></policy>`));
     const mounts = [
       [actions, '/usr/share/polkit-1/actions'],
       [rules, '/etc/polkit-1/rules.d'],

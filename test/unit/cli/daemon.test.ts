@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { eventually, NOBODY, REPO, run, startPrivateBus, type PrivateBus, type RunOptions } from '../bus/harness';
+import { shippedPolicy, startPrivateBus, type PrivateBus } from '../../support/private-bus';
+import { eventually, NOBODY, REPO, run, type RunOptions } from '../bus/harness';
 
 const MAIN = path.join(REPO, 'dist/src/cli/main.js');
 
@@ -21,7 +22,7 @@ describe('splicectl and the real daemon', () => {
     run(process.execPath, [MAIN, ...args], { ...options, env: { SPLICED_BUS_ADDRESS: bus.address } });
 
   before(async () => {
-    bus = await startPrivateBus();
+    bus = await startPrivateBus(shippedPolicy());
     stateDir = mkdtempSync(path.join(tmpdir(), 'spliced-state-'));
     daemon = spawn(process.execPath, [path.join(REPO, 'dist/src/daemon/main.js')], {
       env: {

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { patchRecord } from '../bus/fake-engine';
-import { eventually, monitor, NOBODY, REPO, run, startDaemon, startPrivateBus, type Daemon, type RunOptions, type RunResult } from '../bus/harness';
+import { shippedPolicy, startPrivateBus } from '../../support/private-bus';
+import { eventually, monitor, NOBODY, REPO, run, startDaemon, type Daemon, type RunOptions, type RunResult } from '../bus/harness';
 
 const MAIN = path.join(REPO, 'dist/src/cli/main.js');
 /** Slow enough for splicectl to subscribe to the job before its first step, even on a busy machine. */
@@ -227,7 +228,7 @@ describe('splicectl apply and revert', () => {
 
 describe('splicectl without a daemon', () => {
   it('exit 69 when nothing owns the name, 64 on a wrong command line', async () => {
-    const bus = await startPrivateBus();
+    const bus = await startPrivateBus(shippedPolicy());
     try {
       const env = { SPLICED_BUS_ADDRESS: bus.address };
       const r = await run(process.execPath, [MAIN, 'list'], { env });
