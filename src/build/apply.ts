@@ -38,8 +38,8 @@ export async function checkApplies(tree: Tree, patch: ParsedPatch): Promise<void
   if (res.code !== 0) {
     throw new SplicedError(
       'BuildFailed',
-      `the patch does not apply to linux-source ${tree.debianVersion}:\n${tail(res.stdout + res.stderr)}`,
-      { kernel: tree.release, debianVersion: tree.debianVersion },
+      `the patch does not apply to linux-source-6.1 ${tree.sourceVersion}:\n${tail(res.stdout + res.stderr)}`,
+      { kernel: tree.release, debianVersion: tree.debianVersion, sourceVersion: tree.sourceVersion },
     );
   }
 }

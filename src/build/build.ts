@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { compileTouched, CompileResult } from './compile';
 import { parsePatch, ParsedPatch, PatchedFile } from './patchfile';
 import { generateSplice, SpliceOutput } from './splice';
-import { KernelBuild, prepareTree, resolveKernelBuild, runningKernelBuild, Tree } from './tree';
+import { KernelBuild, prepareTree, resolveKernelBuild, runningKernelBuild, sourceVersionOf, Tree, treeLabel } from './tree';
 
 export type BuildStage = 'vet' | 'tree' | 'compile' | 'splice';
 
@@ -20,11 +20,14 @@ export interface BuildRequest {
   patchText: string;
   /** The kernel build to target; the running kernel when absent. */
   target?: KernelBuild | { release: string };
+  /** Compile from linux-source-6.1 at this version instead of the target's own (run-pre checks it still matches). */
+  sourceVersion?: string;
   onProgress?: (progress: BuildProgress) => void;
 }
 
 export interface BuildReport {
-  kernel: KernelBuild & { tree: string };
+  /** The target build, the linux-source version compiled (its own or the override), the tree's source root. */
+  kernel: { release: string; debianVersion: string; sourceVersion: string; tree: string };
   /** The patch's hash and files (without their diff text). */
   patch: { sha256: string; files: Omit<PatchedFile, 'diff'>[] };
   compiled: CompileResult;
@@ -44,9 +47,11 @@ function compile(p: Prepared, outDir: string): Promise<CompileResult> {
   return compileTouched(p.tree, p.patch, outDir, (step) => p.progress({ stage: 'compile', message: step }));
 }
 
-async function targetBuild(target: BuildRequest['target']): Promise<KernelBuild> {
-  if (!target) return runningKernelBuild();
-  return 'debianVersion' in target ? target : resolveKernelBuild(target);
+async function targetBuild(request: BuildRequest): Promise<KernelBuild> {
+  const { target, sourceVersion } = request;
+  if (!target) return runningKernelBuild(sourceVersion);
+  if (!('debianVersion' in target)) return resolveKernelBuild({ ...target, sourceVersion });
+  return sourceVersion === undefined || sourceVersion === target.debianVersion ? target : { ...target, sourceVersion };
 }
 
 /** Vets the patch first (cheap, refuses early), then gets the target's tree. */
@@ -55,16 +60,16 @@ async function prepare(request: BuildRequest): Promise<Prepared> {
   const progress = request.onProgress ?? (() => undefined);
   progress({ stage: 'vet', message: 'reading the patch' });
   const patch = parsePatch(request.patchText);
-  const build = await targetBuild(request.target);
-  progress({ stage: 'tree', message: `kernel tree for ${build.release} (${build.debianVersion})` });
+  const build = await targetBuild(request);
+  progress({ stage: 'tree', message: `kernel tree for ${treeLabel({ ...build, sourceVersion: sourceVersionOf(build) })}` });
   const tree = await prepareTree(build, (step) => progress({ stage: 'tree', message: step }));
   return { tree, patch, startedAt, progress };
 }
 
 function reportOf(p: Prepared, compiled: CompileResult, splice?: SpliceOutput): BuildReport {
-  const { release, debianVersion, sourceDir } = p.tree;
+  const { release, debianVersion, sourceVersion, sourceDir } = p.tree;
   return {
-    kernel: { release, debianVersion, tree: sourceDir },
+    kernel: { release, debianVersion, sourceVersion, tree: sourceDir },
     patch: { sha256: p.patch.sha256, files: p.patch.files.map(({ diff: _diff, ...file }) => file) },
     compiled,
     splice,
@@ -85,7 +90,14 @@ export async function buildSplice(request: BuildRequest, output: string): Promis
   try {
     const compiled = await compile(p, path.join(workDir, 'objects'));
     p.progress({ stage: 'splice', message: 'comparing objects and generating the module' });
-    const splice = await generateSplice({ tree: p.tree, patch: p.patch, compiled, output: path.resolve(output), workDir });
+    const splice = await generateSplice({
+      tree: p.tree,
+      patch: p.patch,
+      compiled,
+      output: path.resolve(output),
+      workDir,
+      step: (step) => p.progress({ stage: 'splice', message: step }),
+    });
     return reportOf(p, compiled, splice);
   } finally {
     await fs.rm(workDir, { recursive: true, force: true });

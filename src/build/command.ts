@@ -1,4 +1,4 @@
-// `spliced build [--kernel-release R] PATCH -o OUT.ko [--json]`: the daemon-less builder for build hosts and CI,
+// `spliced build [--kernel-release R] [--source-version V] PATCH -o OUT.ko [--json]`: the daemon-less builder for build hosts and CI,
 // and `pairs`, which stops after compiling and leaves the pre/post objects in a directory (for the differ's work
 // and tests). src/daemon/main.ts dispatches `spliced build …` here through runBuildCommand.
 
@@ -8,20 +8,20 @@ import { parseArgs } from 'node:util';
 import { asSplicedError, SplicedError } from '../errors';
 import { BuildProgress, BuildReport, BuildRequest, buildSplice, compilePairs } from './build';
 
-const USAGE = `usage: spliced build [--kernel-release RELEASE] PATCH -o OUT.ko [--json]
-       spliced build pairs [--kernel-release RELEASE] PATCH OUTDIR [--json]`;
+const USAGE = `usage: spliced build [--kernel-release RELEASE] [--source-version VERSION] PATCH -o OUT.ko [--json]
+       spliced build pairs [--kernel-release RELEASE] [--source-version VERSION] PATCH OUTDIR [--json]`;
 
 /** Exit status of a named failure; 2 is a usage error. */
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
 
-async function request(patchFile: string, release: string | undefined): Promise<BuildRequest> {
+async function request(patchFile: string, release: string | undefined, sourceVersion: string | undefined): Promise<BuildRequest> {
   const patchText = await fs.readFile(patchFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new SplicedError('InvalidArgument', `cannot read the patch ${patchFile}: ${err.code ?? err.message}`, { path: patchFile });
   });
   // On a terminal, say what a long first build (tree preparation, ≈ 1 min) is doing.
   const onProgress = process.stderr.isTTY ? (p: BuildProgress) => process.stderr.write(`spliced build: ${p.message}\n`) : undefined;
-  return { patchText, target: release === undefined ? undefined : { release }, onProgress };
+  return { patchText, target: release === undefined ? undefined : { release }, sourceVersion, onProgress };
 }
 
 /** The --json report: flat, stable field names. */
@@ -35,7 +35,17 @@ function jsonReport(r: BuildReport): object {
     notBuilt: r.compiled.notBuilt,
     repairedTree: r.compiled.repairedTree,
     compileMs: r.compiled.durationMs,
-    ...(r.splice && { module: r.splice.module, name: r.splice.name, objects: r.splice.objects }),
+    ...(r.splice && {
+      module: r.splice.module,
+      name: r.splice.name,
+      objects: r.splice.objects,
+      buildId: r.splice.buildId,
+      targetCode: r.splice.targetCode,
+      runPre: r.splice.runPre,
+      description: r.splice.header.description ?? null,
+      cves: r.splice.header.cves,
+      version: r.splice.header.version ?? null,
+    }),
     totalMs: r.totalMs,
   };
 }
@@ -53,6 +63,7 @@ export async function runBuildCommand(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         'kernel-release': { type: 'string' },
+        'source-version': { type: 'string' },
         output: { type: 'string', short: 'o' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -64,16 +75,17 @@ export async function runBuildCommand(argv: string[]): Promise<number> {
       return 0;
     }
     const release = values['kernel-release'];
+    const sourceVersion = values['source-version'];
     let report: BuildReport;
     if (positionals[0] === 'pairs') {
       if (positionals.length !== 3) throw usageError('pairs needs PATCH and OUTDIR');
       const outDir = positionals[2];
-      report = await compilePairs(await request(positionals[1], release), outDir);
+      report = await compilePairs(await request(positionals[1], release, sourceVersion), outDir);
       await fs.writeFile(path.join(outDir, 'pairs.json'), JSON.stringify(jsonReport(report), null, 2) + '\n');
     } else {
       if (positionals.length !== 1) throw usageError('give exactly one PATCH');
       if (!values.output) throw usageError('give the module to write with -o OUT.ko');
-      report = await buildSplice(await request(positionals[0], release), values.output);
+      report = await buildSplice(await request(positionals[0], release, sourceVersion), values.output);
     }
     process.stdout.write(json ? JSON.stringify(jsonReport(report), null, 2) + '\n' : summary(report));
     return 0;
@@ -90,7 +102,8 @@ export async function runBuildCommand(argv: string[]): Promise<number> {
 function summary(r: BuildReport): string {
   const objects = r.compiled.pairs.map((p) => `${p.object}${p.module ? ` [${p.module}]` : ''}`).join(', ');
   const took = `${(r.totalMs / 1000).toFixed(1)} s`;
-  return r.splice ? `wrote ${r.splice.module} (${objects}) in ${took}\n` : `compiled ${objects} in ${took}\n`;
+  const source = r.kernel.sourceVersion === r.kernel.debianVersion ? '' : `, from linux-source-6.1 ${r.kernel.sourceVersion}`;
+  return r.splice ? `wrote ${r.splice.module} (${objects}${source}) in ${took}\n` : `compiled ${objects}${source} in ${took}\n`;
 }
 
 if (require.main === module) {

@@ -11,7 +11,7 @@ import { reachOf } from './includers';
 import { KernelObject, objectIndex } from './objects';
 import type { ParsedPatch } from './patchfile';
 import { tail } from './process';
-import { checkTreeCompiler, StepListener, Tree } from './tree';
+import { checkTreeCompiler, StepListener, Tree, treeLabel } from './tree';
 
 /** One translation unit compiled before and after the patch. */
 export interface ObjectPair {
@@ -120,7 +120,7 @@ export async function compileTouched(
   step: StepListener = () => undefined,
 ): Promise<CompileResult> {
   const started = Date.now();
-  return withLock(tree.lockPath, `${tree.release} (${tree.debianVersion})`, LOCK_TIMEOUT_MS, async () => {
+  return withLock(tree.lockPath, treeLabel(tree), LOCK_TIMEOUT_MS, async () => {
     // A journal left by an interrupted build means the tree is still patched: undo that first.
     const repairedTree = await restoreTree(tree);
     await checkTreeCompiler(tree);

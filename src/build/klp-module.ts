@@ -1,13 +1,14 @@
 // Module generation, step 2: link the extracted objects into a livepatch .ko through kbuild against the installed
 // headers of the target kernel (so vermagic and modversions CRCs are exactly the kernel's), with a generated C file
-// declaring the klp_patch; then add the livepatch relocations (klp-postprocess.ts). The module records the source
-// patch's sha256, the kernel build id and the functions it carries as modinfo fields spliced_patch_sha256,
-// spliced_build_id and spliced_functions.
+// declaring the klp_patch; then add the livepatch relocations (klp-postprocess.ts). The module records where it came
+// from in the .modinfo fields of src/kernel/splice-modinfo.ts (patch sha256, kernel build id, functions, and from the
+// patch header: description, CVEs, version).
 
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SplicedError } from '../errors';
+import { SPLICE_MODINFO } from '../kernel/splice-modinfo';
 import { run } from './process';
 import { Extracted } from './klp-extract';
 import { addLivepatchRelocations } from './klp-postprocess';
@@ -22,11 +23,33 @@ export interface ModuleRequest {
   patchSha256: string;
   buildId: string;
   description?: string;
+  /** CVE ids the patch fixes. */
+  cves?: string[];
+  /** The Debian version whose fix the patch brings. */
+  version?: string;
+  /** The linux-source version the objects were compiled from. */
+  sourceVersion?: string;
   /** Make arguments (CC=gcc-12, -j). */
   makeArgs?: string[];
 }
 
-const cString = (text: string) => JSON.stringify(text);
+// Control characters would need C escapes JSON does not produce; a one-line field has no use for them anyway.
+const cString = (text: string) => JSON.stringify(text.replace(/[\x00-\x1f\x7f]/g, ' '));
+
+/** The spliced.* modinfo strings (docs/files.md), written as MODULE_INFO() would, which cannot take a dotted key. */
+function spliceModinfo(request: ModuleRequest, functions: string): string[] {
+  const fields: [string, string | undefined][] = [
+    [SPLICE_MODINFO.patchSha256, request.patchSha256],
+    [SPLICE_MODINFO.buildId, request.buildId],
+    [SPLICE_MODINFO.functions, functions],
+    [SPLICE_MODINFO.version, request.version],
+    [SPLICE_MODINFO.cves, request.cves?.length ? request.cves.join(' ') : undefined],
+    [SPLICE_MODINFO.sourceVersion, request.sourceVersion],
+  ];
+  return fields
+    .filter((field): field is [string, string] => field[1] !== undefined)
+    .map(([key, value], i) => `static const char spliced_modinfo_${i}[] __used __section(".modinfo") __aligned(1) = ${cString(`${key}=${value}`)};`);
+}
 
 /** The C source declaring the klp_patch: one klp_object per target, one klp_func per replaced function. */
 export function livepatchSource(request: ModuleRequest): string {
@@ -76,9 +99,7 @@ export function livepatchSource(request: ModuleRequest): string {
     'MODULE_LICENSE("GPL");',
     'MODULE_INFO(livepatch, "Y");',
     `MODULE_DESCRIPTION(${cString(request.description ?? 'spliced livepatch')});`,
-    `MODULE_INFO(spliced_patch_sha256, ${cString(request.patchSha256)});`,
-    `MODULE_INFO(spliced_build_id, ${cString(request.buildId)});`,
-    `MODULE_INFO(spliced_functions, ${cString(functions)});`,
+    ...spliceModinfo(request, functions),
     '',
   );
   return lines.join('\n');

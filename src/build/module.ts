@@ -34,6 +34,9 @@ export interface SpliceRequest {
   patchSha256: string;
   buildId: string;
   description?: string;
+  cves?: string[];
+  version?: string;
+  sourceVersion?: string;
   makeArgs?: string[];
 }
 
@@ -65,6 +68,9 @@ export async function buildSplice(request: SpliceRequest): Promise<SpliceReport>
     patchSha256: request.patchSha256,
     buildId: request.buildId,
     description: request.description,
+    cves: request.cves,
+    version: request.version,
+    sourceVersion: request.sourceVersion,
     makeArgs: request.makeArgs,
   });
   return {

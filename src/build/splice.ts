@@ -2,21 +2,24 @@
 // a livepatch module out (differ → safety analysis → run-pre check → module generation, see module.ts).
 // What the target kernel looks like comes from where it can be known:
 // - the running kernel (release = uname -r): /proc/kallsyms, /sys/kernel/notes, run-pre against /proc/kcore;
-// - another kernel: `<tree cache>/kallsyms` (a copy of its /proc/kallsyms) and, for run-pre, `<tree cache>/vmlinux`
-//   (`scripts/extract-vmlinux /boot/vmlinuz-R`) when present; without them run-pre is skipped and reported so.
+// - another kernel: Debian's own packages of that build (target-image.ts): vmlinux from its vmlinuz, System.map,
+//   build id, module .ko files; run-pre of vmlinux objects against that vmlinux. Module objects are checked only
+//   against live memory: a .ko file's code is unrelocated, so their run-pre is reported skipped on a build host.
 
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { release as osRelease } from 'node:os';
 import { join } from 'node:path';
-import { SplicedError } from '../errors';
+import { isSplicedError, SplicedError } from '../errors';
 import { buildIdFromNotes } from '../kernel/identity';
 import type { CompileResult } from './compile';
 import { kernelSymbols, withModuleFiles } from './klp-symbols';
 import { buildSplice } from './module';
+import { parsePatchHeader, PatchHeader } from './patch-header';
 import type { ParsedPatch } from './patchfile';
 import { kcoreSource, RunningKernel, vmlinuxFileSource } from './runpre-sources';
-import type { Tree } from './tree';
+import { targetImage, targetModuleFiles } from './target-image';
+import { StepListener, Tree, treeLabel } from './tree';
 
 export interface SpliceInput {
   tree: Tree;
@@ -26,6 +29,8 @@ export interface SpliceInput {
   output: string;
   /** A directory for intermediate files, removed after the build. */
   workDir: string;
+  /** Told as a long step starts (the first build for a kernel that is not running fetches its image). */
+  step?: StepListener;
 }
 
 export interface SpliceOutput {
@@ -35,37 +40,48 @@ export interface SpliceOutput {
   name: string;
   /** What the module replaces or adds, per klp object ("vmlinux" or a module name). */
   objects: { name: string; functions: string[] }[];
-  /** Per object: functions checked against the running kernel, or 'skipped' (no running code of the target available). */
-  runPre: { object: string; functions: string[] | 'skipped' }[];
+  /** GNU build id of the target vmlinux (recorded in the module as spliced.kernel_build_id). */
+  buildId: string;
+  /** Where the target's code and symbols came from. */
+  targetCode: 'running kernel' | 'image package';
+  /** From the patch header, recorded in the module's .modinfo. */
+  header: PatchHeader;
+  /** Per object: functions checked against the target's code, or 'skipped' with the reason. */
+  runPre: ({ object: string; functions: string[] } | { object: string; functions: 'skipped'; reason: string })[];
 }
 
 interface TargetKernel {
   kallsyms: string;
   buildId: string;
-  running?: RunningKernel;
+  running: RunningKernel;
+  code: SpliceOutput['targetCode'];
 }
 
-async function targetKernel(tree: Tree): Promise<TargetKernel> {
+async function targetKernel(tree: Tree, step: StepListener): Promise<TargetKernel> {
   if (tree.release === osRelease()) {
     const kallsyms = await readFile('/proc/kallsyms', 'utf8');
     if (/^0{16} T _text$/m.test(kallsyms)) {
       throw new SplicedError('PermissionDenied', 'building for the running kernel needs root: /proc/kallsyms hides addresses from this user');
     }
-    const buildId = buildIdFromNotes(await readFile('/sys/kernel/notes')) ?? 'unknown';
-    return { kallsyms, buildId, running: kcoreSource(kallsyms) };
+    const buildId = buildIdFromNotes(await readFile('/sys/kernel/notes'));
+    if (!buildId) throw new SplicedError('BuildFailed', '/sys/kernel/notes holds no GNU build id: the running kernel cannot be identified');
+    return { kallsyms, buildId, running: kcoreSource(kallsyms), code: 'running kernel' };
   }
-  const kallsymsPath = join(tree.cacheDir, 'kallsyms');
-  const kallsyms = existsSync(kallsymsPath) ? await readFile(kallsymsPath, 'utf8') : '';
-  const vmlinuxPath = join(tree.cacheDir, 'vmlinux');
-  const running = kallsyms && existsSync(vmlinuxPath) ? vmlinuxFileSource(await readFile(vmlinuxPath), kallsyms) : undefined;
-  return { kallsyms, buildId: 'unknown', running };
+  const image = await targetImage(tree, step);
+  const kallsyms = await readFile(image.systemMap, 'utf8');
+  return { kallsyms, buildId: image.buildId, running: vmlinuxFileSource(await readFile(image.vmlinux), kallsyms), code: 'image package' };
 }
 
-/** The installed .ko of each target module (from modules.dep), for modules that are not loaded while building. */
-async function moduleFiles(release: string, modules: string[]): Promise<Map<string, Buffer>> {
+/**
+ * The .ko of each target module, for modules that are not loaded while building: the installed one (modules.dep), or
+ * for a release not installed here, the one in its image package.
+ */
+async function moduleFiles(tree: Tree, modules: string[]): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
+  const release = tree.release;
   const depPath = `/lib/modules/${release}/modules.dep`;
-  if (modules.length === 0 || !existsSync(depPath)) return files;
+  if (modules.length === 0) return files;
+  if (!existsSync(depPath)) return targetModuleFiles(tree, modules);
   const paths = (await readFile(depPath, 'utf8')).split('\n').map((line) => line.slice(0, line.indexOf(':')));
   for (const module of new Set(modules)) {
     const path = paths.find((p) => p.split('/').pop()!.replace(/\.ko$/, '').replace(/-/g, '_') === module);
@@ -85,7 +101,8 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
   if (!existsSync(join(headersDir, 'Module.symvers'))) {
     throw new SplicedError('BuildFailed', `no Module.symvers for ${input.tree.release} (${installed} or the tree); install linux-headers-${input.tree.release}`);
   }
-  const target = await targetKernel(input.tree);
+  const header = parsePatchHeader(input.patch.text);
+  const target = await targetKernel(input.tree, input.step ?? (() => undefined));
   const name = `spliced_${input.patch.sha256.slice(0, 12)}`;
   const pairs = await Promise.all(
     input.compiled.pairs.map(async (p) => ({
@@ -99,13 +116,24 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
   const kernel = kernelSymbols(await readFile(join(headersDir, 'Module.symvers'), 'utf8'), target.kallsyms);
   const report = await buildSplice({
     pairs,
-    kernel: withModuleFiles(kernel, await moduleFiles(input.tree.release, pairs.map((p) => p.target).filter((t) => t !== 'vmlinux'))),
+    kernel: withModuleFiles(kernel, await moduleFiles(input.tree, pairs.map((p) => p.target).filter((t) => t !== 'vmlinux'))),
     running: target.running,
     headersDir,
     moduleName: name,
     patchSha256: input.patch.sha256,
     buildId: target.buildId,
+    ...header,
+    sourceVersion: input.tree.sourceVersion,
     makeArgs: input.tree.makeArgs.filter((a) => /^(-j|CC=|KERNELRELEASE=)/.test(a)),
+  }).catch((err: unknown) => {
+    // Say which source was compared: with --source-version, a mismatch usually means that source is not the kernel's.
+    if (!isSplicedError(err, 'RunPreMismatch')) throw err;
+    throw new SplicedError('RunPreMismatch', `${err.message} (compiled from linux-source-6.1 ${input.tree.sourceVersion}; target ${treeLabel(input.tree)})`, {
+      ...err.details,
+      release: input.tree.release,
+      debianVersion: input.tree.debianVersion,
+      sourceVersion: input.tree.sourceVersion,
+    });
   });
   await writeFile(input.output, report.module);
   const objects = new Map<string, string[]>();
@@ -114,6 +142,13 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
     module: input.output,
     name,
     objects: [...objects].map(([object, functions]) => ({ name: object, functions })),
-    runPre: report.runPre.map((r) => ({ object: r.object, functions: r.functions === 'skipped' ? 'skipped' : r.functions.map((f) => f.name) })),
+    buildId: target.buildId,
+    targetCode: target.code,
+    header,
+    runPre: report.runPre.map((r) =>
+      r.functions === 'skipped'
+        ? { object: r.object, functions: 'skipped', reason: 'module code is checked only in live memory (building for the running kernel)' }
+        : { object: r.object, functions: r.functions.map((f) => f.name) },
+    ),
   };
 }

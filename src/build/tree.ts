@@ -21,10 +21,17 @@ export interface KernelBuild {
   release: string;
   /** Debian package version of that build, e.g. "6.1.192-2". */
   debianVersion: string;
+  /**
+   * The linux-source-6.1 version to compile from when it is not the build's own (`spliced build --source-version`):
+   * the security archive keeps only the newest source, and run-pre proves the code still matches the kernel.
+   */
+  sourceVersion?: string;
 }
 
 /** A prepared tree: compile single objects in `sourceDir` with `makeArgs`. */
 export interface Tree extends KernelBuild {
+  /** The linux-source-6.1 version the tree holds: the build's own, or the override. */
+  sourceVersion: string;
   /** The cache entry: everything for this build lives below it. */
   cacheDir: string;
   /** The kernel source root (holds .config, Makefile, include/generated). */
@@ -53,8 +60,16 @@ export function buildJobs(): number {
   return Number.isInteger(jobs) && jobs > 0 ? jobs : 2;
 }
 
+/** The linux-source version a tree of this build is compiled from. */
+export function sourceVersionOf(build: KernelBuild): string {
+  return build.sourceVersion ?? build.debianVersion;
+}
+
+/** `<release>-<version>`, plus `+source-<version>` when the source is not the build's own (another tree entirely). */
 export function treeCacheDir(build: KernelBuild): string {
-  return path.join(cacheRoot(), `${build.release}-${build.debianVersion}`);
+  const source = sourceVersionOf(build);
+  const entry = `${build.release}-${build.debianVersion}${source === build.debianVersion ? '' : `+source-${source}`}`;
+  return path.join(cacheRoot(), entry);
 }
 
 /** The make arguments of every command in a tree of this build. */
@@ -68,10 +83,14 @@ export function debianVersionFromProcVersion(procVersion: string): string | unde
 }
 
 const RELEASE_RE = /^[0-9][A-Za-z0-9.+_-]*$/;
+const DEBIAN_VERSION_RE = /^[0-9][A-Za-z0-9.+~-]*$/;
 
-function checkRelease(release: string): void {
-  if (!RELEASE_RE.test(release)) {
-    throw new SplicedError('InvalidArgument', `"${release}" is not a kernel release name (like 6.1.0-56-amd64)`);
+function checkBuild(build: { release: string; sourceVersion?: string }): void {
+  if (!RELEASE_RE.test(build.release)) {
+    throw new SplicedError('InvalidArgument', `"${build.release}" is not a kernel release name (like 6.1.0-56-amd64)`);
+  }
+  if (build.sourceVersion !== undefined && !DEBIAN_VERSION_RE.test(build.sourceVersion)) {
+    throw new SplicedError('InvalidArgument', `"${build.sourceVersion}" is not a Debian package version (like 6.1.192-2)`);
   }
 }
 
@@ -93,8 +112,10 @@ async function installedVersion(pkg: string): Promise<string | undefined> {
  * on the command line, whose Debian version comes from apt (the headers package of that release; if apt knows
  * several versions, the installed one).
  */
-export async function resolveKernelBuild(target: { release: string; procVersion?: string }): Promise<KernelBuild> {
-  checkRelease(target.release);
+export async function resolveKernelBuild(target: { release: string; procVersion?: string; sourceVersion?: string }): Promise<KernelBuild> {
+  checkBuild(target);
+  const withSource = (build: KernelBuild): KernelBuild =>
+    target.sourceVersion === undefined || target.sourceVersion === build.debianVersion ? build : { ...build, sourceVersion: target.sourceVersion };
   if (target.procVersion !== undefined) {
     const debianVersion = debianVersionFromProcVersion(target.procVersion);
     if (!debianVersion) {
@@ -102,7 +123,7 @@ export async function resolveKernelBuild(target: { release: string; procVersion?
         release: target.release,
       });
     }
-    return { release: target.release, debianVersion };
+    return withSource({ release: target.release, debianVersion });
   }
   const headers = `linux-headers-${target.release}`;
   const versions = [...new Set(await aptField(headers, 'Version'))];
@@ -117,7 +138,7 @@ export async function resolveKernelBuild(target: { release: string; procVersion?
       { release: target.release, versions },
     );
   }
-  return { release: target.release, debianVersion };
+  return withSource({ release: target.release, debianVersion });
 }
 
 async function sha256File(file: string): Promise<string> {
@@ -127,7 +148,7 @@ async function sha256File(file: string): Promise<string> {
 }
 
 /** `apt-get download pkg=version` into `dir`, reusing a previous download whose sha256 matches apt's index. */
-async function download(dir: string, pkg: string, version: string): Promise<string> {
+export async function download(dir: string, pkg: string, version: string): Promise<string> {
   const [expected] = await aptField(`${pkg}=${version}`, 'SHA256');
   const [filename] = await aptField(`${pkg}=${version}`, 'Filename');
   if (!expected || !filename) {
@@ -172,6 +193,7 @@ async function unpackHeaders(deb: string, dest: string, release: string): Promis
 }
 
 interface Marker extends KernelBuild {
+  sourceVersion: string;
   vermagic: string;
   makeArgs: string[];
   preparedAt: string;
@@ -182,7 +204,10 @@ interface Marker extends KernelBuild {
 async function readMarker(cacheDir: string, build: KernelBuild): Promise<Marker | undefined> {
   try {
     const marker = JSON.parse(await fs.readFile(path.join(cacheDir, MARKER), 'utf8')) as Marker;
-    const same = marker.release === build.release && marker.debianVersion === build.debianVersion;
+    // Markers written before source overrides existed name no source: it was the build's own.
+    marker.sourceVersion ??= marker.debianVersion;
+    const same =
+      marker.release === build.release && marker.debianVersion === build.debianVersion && marker.sourceVersion === sourceVersionOf(build);
     const sameArgs = JSON.stringify(marker.makeArgs.slice(1)) === JSON.stringify(makeArgsFor(build).slice(1));
     await fs.access(path.join(cacheDir, 'linux/include/generated/autoconf.h'));
     return same && sameArgs ? marker : undefined;
@@ -195,6 +220,7 @@ function treeFrom(cacheDir: string, marker: Marker, preparedInMs: number): Tree 
   return {
     release: marker.release,
     debianVersion: marker.debianVersion,
+    sourceVersion: marker.sourceVersion,
     cacheDir,
     sourceDir: path.join(cacheDir, 'linux'),
     makeArgs: makeArgsFor(marker),
@@ -273,8 +299,9 @@ async function prepare(build: KernelBuild, cacheDir: string, step: StepListener)
   await fs.rm(path.join(cacheDir, 'objects.json'), { force: true });
   await checkDiskSpace(cacheDir);
 
-  step(`downloading linux-source-6.1 ${build.debianVersion} and the headers of ${build.release}`);
-  const sourceDeb = await download(debs, 'linux-source-6.1', build.debianVersion);
+  const sourceVersion = sourceVersionOf(build);
+  step(`downloading linux-source-6.1 ${sourceVersion} and the headers of ${build.release} (${build.debianVersion})`);
+  const sourceDeb = await download(debs, 'linux-source-6.1', sourceVersion);
   const headersDeb = await download(debs, `linux-headers-${build.release}`, build.debianVersion);
   const headersDir = await unpackHeaders(headersDeb, path.join(cacheDir, 'headers'), build.release);
   await checkCompiler(await fs.readFile(path.join(headersDir, '.config'), 'utf8'), build.release);
@@ -290,7 +317,9 @@ async function prepare(build: KernelBuild, cacheDir: string, step: StepListener)
   const expected = await fs.readFile(path.join(headersDir, '.config'), 'utf8');
   const actual = await fs.readFile(path.join(sourceDir, '.config'), 'utf8');
   if (configLines(expected) !== configLines(actual)) {
-    throw new SplicedError('BuildFailed', `the source of ${build.debianVersion} does not accept the .config of ${build.release} unchanged`);
+    throw new SplicedError('BuildFailed', `linux-source-6.1 ${sourceVersion} does not accept the .config of ${build.release} (${build.debianVersion}) unchanged`, {
+      sourceVersion,
+    });
   }
   mustSucceed('make modules_prepare', await make(inTree, ['modules_prepare']));
   step("listing the kernel's objects (make -n)");
@@ -298,6 +327,7 @@ async function prepare(build: KernelBuild, cacheDir: string, step: StepListener)
 
   const marker: Marker = {
     ...build,
+    sourceVersion,
     vermagic: await readVermagic(sourceDir, build.release),
     makeArgs,
     preparedAt: new Date().toISOString(),
@@ -318,6 +348,12 @@ function configLines(config: string): string {
     .join('\n');
 }
 
+/** How messages name a tree: release, version, and the source when it is not the build's own. */
+export function treeLabel(tree: KernelBuild & { sourceVersion: string }): string {
+  const source = tree.sourceVersion === tree.debianVersion ? '' : `, compiled from linux-source-6.1 ${tree.sourceVersion}`;
+  return `${tree.release} (${tree.debianVersion}${source})`;
+}
+
 /** Whether a tree for this build is prepared already (no side effects). */
 export async function cachedTree(build: KernelBuild): Promise<Tree | undefined> {
   const cacheDir = treeCacheDir(build);
@@ -330,12 +366,12 @@ export async function cachedTree(build: KernelBuild): Promise<Tree | undefined> 
  * Concurrent callers wait for one preparation; a half-prepared tree left by a crash is rebuilt.
  */
 export async function prepareTree(build: KernelBuild, step: StepListener = () => undefined): Promise<Tree> {
-  checkRelease(build.release);
+  checkBuild(build);
   const cached = await cachedTree(build);
   if (cached) return cached;
   const cacheDir = treeCacheDir(build);
   await fs.mkdir(cacheDir, { recursive: true });
-  return withLock(path.join(cacheDir, 'lock'), `${build.release} (${build.debianVersion})`, LOCK_TIMEOUT_MS, async () => {
+  return withLock(path.join(cacheDir, 'lock'), treeLabel({ ...build, sourceVersion: sourceVersionOf(build) }), LOCK_TIMEOUT_MS, async () => {
     // Another process may have finished preparing while we waited for the lock.
     const ready = await readMarker(cacheDir, build);
     if (ready) return treeFrom(cacheDir, ready, 0);
@@ -350,7 +386,7 @@ export function buildOfIdentity(identity: Pick<KernelIdentity, 'release' | 'vers
 }
 
 /** The running kernel as a build target, from uname and /proc/version. */
-export async function runningKernelBuild(): Promise<KernelBuild> {
+export async function runningKernelBuild(sourceVersion?: string): Promise<KernelBuild> {
   const procVersion = (await fs.readFile('/proc/version', 'utf8')).trim();
-  return resolveKernelBuild({ release: os.release(), procVersion });
+  return resolveKernelBuild({ release: os.release(), procVersion, sourceVersion });
 }
