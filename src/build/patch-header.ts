@@ -33,7 +33,7 @@ export function parsePatchHeader(patch: string): PatchHeader {
   const firstLine = header.split('\n').map((line) => line.trim()).find((line) => line !== '');
   const description = subject(header) ?? firstLine;
   const cves = [...new Set([...header.matchAll(/\bCVE-\d{4}-\d{4,}\b/gi)].map((m) => m[0].toUpperCase()))];
-  const version = /^Spliced-Version:[ \t]*(\S*)[ \t]*$/im.exec(header)?.[1];
+  const version = /^Spliced-Version:[ \t]*(.*?)[ \t]*$/im.exec(header)?.[1];
   if (version !== undefined && !DEBIAN_VERSION_RE.test(version)) {
     throw new SplicedError('InvalidArgument', `the patch's Spliced-Version "${version}" is not a Debian package version (like 6.1.192-2)`, { version });
   }

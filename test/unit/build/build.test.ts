@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildProgress, buildSplice, compilePairs } from '../../../src/build/build';
+import { targetImage } from '../../../src/build/target-image';
 import { isSplicedError } from '../../../src/errors';
+import { readModuleInfo } from '../../../src/kernel/modinfo';
+import { SPLICE_MODINFO } from '../../../src/kernel/splice-modinfo';
 import { FIXTURE_RELEASE, fixtureTree, PATCHES, scratchDir } from './kernel-tree';
 
 const patchText = (name: string) => readFileSync(join(PATCHES, name), 'utf8');
@@ -30,4 +33,22 @@ test('buildSplice refuses before preparing anything when the patch is unsafe', a
     (err) => isSplicedError(err, 'UnsafePatch'),
   );
   assert.deepEqual(seen, ['vet']);
+});
+
+test("the module records the patch header, source and build id in spliced.* modinfo, as the engine's reader sees it", async () => {
+  const header = 'Subject: [PATCH] proc: relabel MemTotal\n\nFixes CVE-2026-0001.\nSpliced-Version: 6.1.192-3\n\n';
+  const text = header + patchText('01-string-meminfo.patch').replace(/^[\s\S]*?(?=^--- )/m, '');
+  const output = join(scratchDir('modinfo'), 'out.ko');
+  const report = await buildSplice({ patchText: text, target: { release: FIXTURE_RELEASE } }, output);
+  const info = await readModuleInfo(output);
+  const field = (key: string) => info.fields[key]?.[0];
+  assert.equal(info.description, 'proc: relabel MemTotal');
+  assert.equal(field(SPLICE_MODINFO.version), '6.1.192-3');
+  assert.equal(field(SPLICE_MODINFO.cves), 'CVE-2026-0001');
+  assert.equal(field(SPLICE_MODINFO.patchSha256), report.patch.sha256);
+  assert.equal(field(SPLICE_MODINFO.sourceVersion), '6.1.192-2');
+  assert.equal(field(SPLICE_MODINFO.functions), 'vmlinux:meminfo_proc_show,0');
+  assert.equal(field(SPLICE_MODINFO.buildId), (await targetImage(await fixtureTree())).buildId);
+  assert.equal(report.splice?.buildId, field(SPLICE_MODINFO.buildId));
+  assert.deepEqual(report.splice?.runPre, [{ object: 'fs/proc/meminfo.o', functions: ['meminfo_proc_show'] }]);
 });
