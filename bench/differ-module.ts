@@ -8,18 +8,19 @@ import { performance } from 'node:perf_hooks';
 import { loadObject } from '../src/build/diff-object';
 import { kernelSymbols } from '../src/build/klp-symbols';
 import { buildSplice } from '../src/build/module';
-import { cachedKernelTree, compileKernelObject } from '../test/unit/differ/kernel-corpus';
+import { fixtureTree } from '../test/unit/build/kernel-tree';
+import { compileKernelObject } from '../test/unit/differ/kernel-corpus';
 
 const HEADERS = '/usr/src/linux-headers-6.1.0-56-amd64';
 const MEMINFO = 'fs/proc/meminfo.c';
 
 async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 5);
-  const tree = cachedKernelTree();
-  if (!tree || !existsSync(HEADERS)) {
-    console.error('needs a prepared kernel tree in the cache and the 6.1.0-56 headers');
+  if (!existsSync(HEADERS)) {
+    console.error(`needs the headers in ${HEADERS}`);
     process.exit(2);
   }
+  const tree = await fixtureTree();
   const pre = compileKernelObject(tree, MEMINFO);
   const post = compileKernelObject(tree, MEMINFO, [{ file: MEMINFO, from: '"MemTotal:       "', to: '"MemTotaL:       "' }]);
   const kallsyms = loadObject(pre)

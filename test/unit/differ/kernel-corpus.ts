@@ -1,35 +1,20 @@
-// Kernel object pairs for the differ tests, compiled during test setup from the cached Debian tree (never committed):
-// each variant is the real translation unit with a text edit, compiled with the exact kbuild command of that object
-// (read from its .cmd file) plus objtool, as the builder does. Tests skip when no prepared tree is cached.
+// Kernel object pairs for the differ tests, compiled during test setup from the fixture kernel's prepared Debian tree
+// (never committed; prepared through the builder on first use, see test/unit/build/kernel-tree.ts): each variant is
+// the real translation unit with a text edit, compiled with the exact kbuild command of that object (read from its
+// .cmd file) plus objtool, as the builder does.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { cacheRoot } from '../../../src/build/tree';
-
-
-/** The linux source directory of a prepared tree, if one is cached. */
-export function cachedKernelTree(): string | undefined {
-  const trees = cacheRoot();
-  if (!existsSync(trees)) return undefined;
-  for (const entry of readdirSync(trees).sort()) {
-    const linux = join(trees, entry, 'linux');
-    if (existsSync(join(trees, entry, 'tree.json')) && existsSync(join(linux, 'tools/objtool/objtool'))) return linux;
-  }
-  return undefined;
-}
-
-function treeMakeArgs(tree: string): string[] {
-  return (JSON.parse(readFileSync(join(dirname(tree), 'tree.json'), 'utf8')) as { makeArgs: string[] }).makeArgs;
-}
+import type { Tree } from '../../../src/build/tree';
 
 /** The kbuild command (compile; objtool) of one object, made once in the tree if needed. */
-function commandOf(tree: string, object: string): string {
-  const cmdFile = join(tree, dirname(object), `.${object.split('/').pop()}.cmd`);
+function commandOf(tree: Tree, object: string): string {
+  const cmdFile = join(tree.sourceDir, dirname(object), `.${object.split('/').pop()}.cmd`);
   if (!existsSync(cmdFile)) {
-    const args = treeMakeArgs(tree).map((a) => (a.startsWith('-j') ? '-j1' : a));
-    execFileSync('make', [...args, object], { cwd: tree, stdio: 'ignore' });
+    const args = tree.makeArgs.map((a) => (a.startsWith('-j') ? '-j1' : a));
+    execFileSync('make', [...args, object], { cwd: tree.sourceDir, stdio: 'ignore' });
   }
   const line = readFileSync(cmdFile, 'utf8').split('\n').find((l) => l.startsWith(`cmd_${object} :=`));
   if (!line) throw new Error(`no kbuild command for ${object}`);
@@ -67,7 +52,7 @@ function cacheKey(source: string, edits: readonly Edit[]): string {
 }
 
 /** Compiles `source` (relative path) with `edits` applied; returns the object's bytes. */
-export function compileKernelObject(tree: string, source: string, edits: readonly Edit[] = []): Buffer {
+export function compileKernelObject(tree: Tree, source: string, edits: readonly Edit[] = []): Buffer {
   const key = cacheKey(source, edits);
   const known = cache.get(key);
   if (known) return known;
@@ -76,7 +61,7 @@ export function compileKernelObject(tree: string, source: string, edits: readonl
   const scratch = mkdtempSync(join(tmpdir(), 'differ-corpus-'));
   const copy = join(scratch, source);
   mkdirSync(dirname(copy), { recursive: true });
-  let text = readFileSync(join(tree, source), 'utf8');
+  let text = readFileSync(join(tree.sourceDir, source), 'utf8');
   for (const edit of edits) {
     if (edit.file !== source) continue;
     const next = text.replace(edit.from, edit.to);
@@ -84,16 +69,16 @@ export function compileKernelObject(tree: string, source: string, edits: readonl
     text = next;
   }
   writeFileSync(copy, text);
-  sourceDiffs.set(key, unifiedDiff(join(tree, source), copy));
+  sourceDiffs.set(key, unifiedDiff(join(tree.sourceDir, source), copy));
   const output = join(scratch, object);
   // Same command, reading the edited copy: quoted includes still find the tree's neighbours, __FILE__ stays relative.
   const rewritten = command
     .replace(/-Wp,-MMD,\S+/, '')
-    .replace(` -c -o ${object} ${source}`, ` -iquote ${join(tree, dirname(source))} -fmacro-prefix-map=${scratch}/= -c -o ${output} ${copy}`)
+    .replace(` -c -o ${object} ${source}`, ` -iquote ${join(tree.sourceDir, dirname(source))} -fmacro-prefix-map=${scratch}/= -c -o ${output} ${copy}`)
     .replace(new RegExp(`objtool(.*) ${object.replace(/[.]/g, '\\.')}\\s*$`), `objtool$1 ${output}`);
   let bytes: Buffer;
   try {
-    execFileSync('sh', ['-c', rewritten], { cwd: tree, stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('sh', ['-c', rewritten], { cwd: tree.sourceDir, stdio: ['ignore', 'ignore', 'pipe'] });
     bytes = readFileSync(output);
   } finally {
     rmSync(scratch, { recursive: true, force: true });

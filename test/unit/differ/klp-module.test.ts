@@ -1,7 +1,8 @@
 // Module generation on a real kernel object pair: extract, link through kbuild against the installed headers,
-// post-process into .klp.rela sections. Needs a cached tree and the headers; skipped otherwise.
+// post-process into .klp.rela sections. The fixture kernel's tree is prepared first if not cached; the installed
+// headers are a host package (scripts/host-packages.txt).
 
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseElf, SHT } from '../../../src/elf/reader';
@@ -10,11 +11,16 @@ import { extractPatch } from '../../../src/build/klp-extract';
 import { buildLivepatchModule } from '../../../src/build/klp-module';
 import { SHF_RELA_LIVEPATCH, SHN_LIVEPATCH } from '../../../src/build/klp-postprocess';
 import { kernelSymbols } from '../../../src/build/klp-symbols';
-import { cachedKernelTree, compileKernelObject } from './kernel-corpus';
+import type { Tree } from '../../../src/build/tree';
+import { FIXTURE_RELEASE, fixtureTree } from '../build/kernel-tree';
+import { compileKernelObject } from './kernel-corpus';
 
-const HEADERS = '/usr/src/linux-headers-6.1.0-56-amd64';
-const tree = cachedKernelTree();
-const skip = tree && existsSync(HEADERS) ? false : 'needs a cached kernel tree and the 6.1.0-56 headers';
+const HEADERS = `/usr/src/linux-headers-${FIXTURE_RELEASE}`;
+let tree: Tree;
+before(async () => {
+  assert.ok(existsSync(HEADERS), `${HEADERS} is missing: install linux-headers-${FIXTURE_RELEASE} (scripts/host-packages.txt)`);
+  tree = await fixtureTree();
+});
 const MEMINFO = 'fs/proc/meminfo.c';
 
 function modinfo(ko: Buffer): Map<string, string> {
@@ -23,9 +29,9 @@ function modinfo(ko: Buffer): Map<string, string> {
   return new Map(text.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 }
 
-test('a string change in meminfo_proc_show becomes a livepatch module for vmlinux', { skip }, async () => {
-  const pre = compileKernelObject(tree!, MEMINFO);
-  const post = compileKernelObject(tree!, MEMINFO, [{ file: MEMINFO, from: '"MemTotal:       "', to: '"MemTotaL:       "' }]);
+test('a string change in meminfo_proc_show becomes a livepatch module for vmlinux', async () => {
+  const pre = compileKernelObject(tree, MEMINFO);
+  const post = compileKernelObject(tree, MEMINFO, [{ file: MEMINFO, from: '"MemTotal:       "', to: '"MemTotaL:       "' }]);
   const diff = diffObjects(pre, post);
   // The kernel's symbol order stands in for /proc/kallsyms: the pre object's symbols, locals lower-case.
   const kallsyms = diff.pre.symbols
@@ -65,10 +71,10 @@ test('a string change in meminfo_proc_show becomes a livepatch module for vmlinu
   assert.ok(mcount.size >= 8);
 });
 
-test('a change in ext4.ko becomes a klp object "ext4" with .klp.rela.ext4 relocations', { skip }, async () => {
+test('a change in ext4.ko becomes a klp object "ext4" with .klp.rela.ext4 relocations', async () => {
   const SYSFS = 'fs/ext4/sysfs.c';
-  const pre = compileKernelObject(tree!, SYSFS);
-  const post = compileKernelObject(tree!, SYSFS, [
+  const pre = compileKernelObject(tree, SYSFS);
+  const post = compileKernelObject(tree, SYSFS, [
     // The new code refers to a static object of ext4 that the kernel already has: a livepatch relocation.
     { file: SYSFS, from: 'sysfs_emit(buf, "supported\\n")', to: 'sysfs_emit(buf, "supported %d\\n", (int)(long)&ext4_attr_lazy_itable_init)' },
   ]);

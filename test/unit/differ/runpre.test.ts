@@ -1,7 +1,7 @@
 // Run-pre against a stand-in for the running kernel: an object linked at the kernel's link address (relocations
 // applied, like vmlinux), read as a vmlinux file, with nm's symbol list shifted by a KASLR slide as its kallsyms.
 
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,10 +11,14 @@ import { diffObjects } from '../../../src/build/diff';
 import { runPreCheck } from '../../../src/build/runpre';
 import { vmlinuxFileSource } from '../../../src/build/runpre-sources';
 import { isSplicedError } from '../../../src/errors';
-import { cachedKernelTree, compileKernelObject } from './kernel-corpus';
+import type { Tree } from '../../../src/build/tree';
+import { fixtureTree } from '../build/kernel-tree';
+import { compileKernelObject } from './kernel-corpus';
 
-const tree = cachedKernelTree();
-const skip = tree ? false : 'no prepared kernel tree in the cache';
+let tree: Tree;
+before(async () => {
+  tree = await fixtureTree();
+});
 const MEMINFO = 'fs/proc/meminfo.c';
 const LINK_ADDRESS = 0xffffffff81000000n;
 const SLIDE = 0x1e600000n;
@@ -37,10 +41,10 @@ function runningImage(object: Buffer): { image: Buffer; kallsyms: string } {
 
 const edit = { file: MEMINFO, from: 'seq_put_decimal_ull_width(m, s, num << (PAGE_SHIFT - 10), 8);', to: 'seq_put_decimal_ull_width(m, s, num << (PAGE_SHIFT - 10), 9);' };
 
-test('the pre build matches the running code (relocations verified through KASLR)', { skip }, () => {
+test('the pre build matches the running code (relocations verified through KASLR)', () => {
   const CORE = 'kernel/sched/core.c';
-  const pre = compileKernelObject(tree!, CORE);
-  const post = compileKernelObject(tree!, CORE, [{ file: CORE, from: /(void scheduler_tick\(void\)\n\{[^]*?\n)(\tsched_clock_tick\(\);)/, to: '$1\tpr_info_once("spliced tick\\n");\n$2' }]);
+  const pre = compileKernelObject(tree, CORE);
+  const post = compileKernelObject(tree, CORE, [{ file: CORE, from: /(void scheduler_tick\(void\)\n\{[^]*?\n)(\tsched_clock_tick\(\);)/, to: '$1\tpr_info_once("spliced tick\\n");\n$2' }]);
   const diff = diffObjects(pre, post);
   const { image, kallsyms } = runningImage(pre);
   const result = runPreCheck(diff, 'vmlinux', vmlinuxFileSource(image, kallsyms));
@@ -50,10 +54,10 @@ test('the pre build matches the running code (relocations verified through KASLR
   assert.ok(result.observed.has('runqueues'), [...result.observed.keys()].join(','));
 });
 
-test('of several same-named running functions, the one whose code matches gives the sympos', { skip }, () => {
+test('of several same-named running functions, the one whose code matches gives the sympos', () => {
   const CORE = 'kernel/sched/core.c';
-  const pre = compileKernelObject(tree!, CORE);
-  const post = compileKernelObject(tree!, CORE, [{ file: CORE, from: /(void scheduler_tick\(void\)\n\{[^]*?\n)(\tsched_clock_tick\(\);)/, to: '$1\tpr_info_once("spliced tick\\n");\n$2' }]);
+  const pre = compileKernelObject(tree, CORE);
+  const post = compileKernelObject(tree, CORE, [{ file: CORE, from: /(void scheduler_tick\(void\)\n\{[^]*?\n)(\tsched_clock_tick\(\);)/, to: '$1\tpr_info_once("spliced tick\\n");\n$2' }]);
   const { image, kallsyms } = runningImage(pre);
   // Another file's scheduler_tick, listed first: its code (that of sched_tick_remote here) differs.
   const other = /^([0-9a-f]+) t sched_tick_remote$/m.exec(kallsyms)![1];
@@ -61,10 +65,10 @@ test('of several same-named running functions, the one whose code matches gives 
   assert.deepEqual(result.functions.map((f) => [f.name, f.sympos]), [['scheduler_tick', 2]]);
 });
 
-test('a running kernel built from other source is a RunPreMismatch', { skip }, () => {
-  const pre = compileKernelObject(tree!, MEMINFO);
-  const other = compileKernelObject(tree!, MEMINFO, [{ ...edit, to: edit.to.replace('9);', '10);') }]);
-  const diff = diffObjects(pre, compileKernelObject(tree!, MEMINFO, [edit]));
+test('a running kernel built from other source is a RunPreMismatch', () => {
+  const pre = compileKernelObject(tree, MEMINFO);
+  const other = compileKernelObject(tree, MEMINFO, [{ ...edit, to: edit.to.replace('9);', '10);') }]);
+  const diff = diffObjects(pre, compileKernelObject(tree, MEMINFO, [edit]));
   const { image, kallsyms } = runningImage(other);
   assert.throws(
     () => runPreCheck(diff, 'vmlinux', vmlinuxFileSource(image, kallsyms)),
