@@ -3,8 +3,8 @@
 // What the target kernel looks like comes from where it can be known:
 // - the running kernel (release = uname -r): /proc/kallsyms, /sys/kernel/notes, run-pre against /proc/kcore;
 // - another kernel: Debian's own packages of that build (target-image.ts): vmlinux from its vmlinuz, System.map,
-//   build id, module .ko files; run-pre of vmlinux objects against that vmlinux. Module objects are checked only
-//   against live memory: a .ko file's code is unrelocated, so their run-pre is reported skipped on a build host.
+//   build id, module .ko files; run-pre of vmlinux objects against that vmlinux, of module objects against their
+//   .ko laid out and relocated like the module loader would (runpre-module.ts).
 
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -13,13 +13,14 @@ import { join } from 'node:path';
 import { isSplicedError, SplicedError } from '../errors';
 import { buildIdFromNotes } from '../kernel/identity';
 import type { CompileResult } from './compile';
-import { kernelSymbols, withModuleFiles } from './klp-symbols';
+import { KernelSymbols, kernelSymbols, withModuleFiles } from './klp-symbols';
 import { buildSplice } from './module';
 import { parsePatchHeader, PatchHeader } from './patch-header';
 import type { ParsedPatch } from './patchfile';
+import { moduleFileSource, withModuleCode } from './runpre-module';
 import { kcoreSource, RunningKernel, vmlinuxFileSource } from './runpre-sources';
 import { targetImage, targetModuleFiles } from './target-image';
-import { StepListener, Tree, treeLabel } from './tree';
+import { StepListener, Tree } from './tree';
 
 export interface SpliceInput {
   tree: Tree;
@@ -55,6 +56,25 @@ interface TargetKernel {
   buildId: string;
   running: RunningKernel;
   code: SpliceOutput['targetCode'];
+}
+
+/** Where module files are laid out for run-pre: the kernel's module area, one 256 MB slot per module. */
+const MODULE_AREA = 0xffffffffc0000000n;
+const MODULE_SLOT = 0x10000000n;
+
+/**
+ * On a build host, module objects are checked against their .ko files, and their symbol positions come from the same
+ * layout, so a run-pre match's address picks the sympos.
+ */
+function withModuleFileCode(target: TargetKernel, symbols: KernelSymbols, modules: ReadonlyMap<string, Buffer>): { running: RunningKernel; symbols: KernelSymbols } {
+  if (target.code === 'running kernel' || modules.size === 0) return { running: target.running, symbols };
+  const sources = [...modules].map(([module, ko], i) => moduleFileSource(module, ko, MODULE_AREA + BigInt(i) * MODULE_SLOT));
+  const running = withModuleCode(target.running, sources);
+  const fromFile = (object: string) => object !== 'vmlinux' && running.covers(object);
+  return {
+    running,
+    symbols: { ...symbols, entriesOf: (object, name) => (fromFile(object) ? running : symbols).entriesOf(object, name) },
+  };
 }
 
 async function targetKernel(tree: Tree, step: StepListener): Promise<TargetKernel> {
@@ -114,10 +134,12 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
     })),
   );
   const kernel = kernelSymbols(await readFile(join(headersDir, 'Module.symvers'), 'utf8'), target.kallsyms);
+  const modules = await moduleFiles(input.tree, pairs.map((p) => p.target).filter((t) => t !== 'vmlinux'));
+  const { running, symbols } = withModuleFileCode(target, withModuleFiles(kernel, modules), modules);
   const report = await buildSplice({
     pairs,
-    kernel: withModuleFiles(kernel, await moduleFiles(input.tree, pairs.map((p) => p.target).filter((t) => t !== 'vmlinux'))),
-    running: target.running,
+    kernel: symbols,
+    running,
     headersDir,
     moduleName: name,
     patchSha256: input.patch.sha256,
@@ -128,11 +150,12 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
   }).catch((err: unknown) => {
     // Say which source was compared: with --source-version, a mismatch usually means that source is not the kernel's.
     if (!isSplicedError(err, 'RunPreMismatch')) throw err;
-    throw new SplicedError('RunPreMismatch', `${err.message} (compiled from linux-source-6.1 ${input.tree.sourceVersion}; target ${treeLabel(input.tree)})`, {
+    const { release, debianVersion, sourceVersion } = input.tree;
+    throw new SplicedError('RunPreMismatch', `${err.message} (target ${release} ${debianVersion}, compiled from linux-source-6.1 ${sourceVersion})`, {
       ...err.details,
-      release: input.tree.release,
-      debianVersion: input.tree.debianVersion,
-      sourceVersion: input.tree.sourceVersion,
+      release,
+      debianVersion,
+      sourceVersion,
     });
   });
   await writeFile(input.output, report.module);
@@ -147,7 +170,7 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
     header,
     runPre: report.runPre.map((r) =>
       r.functions === 'skipped'
-        ? { object: r.object, functions: 'skipped', reason: 'module code is checked only in live memory (building for the running kernel)' }
+        ? { object: r.object, functions: 'skipped', reason: "the target's image package has no .ko of this module" }
         : { object: r.object, functions: r.functions.map((f) => f.name) },
     ),
   };
