@@ -11,6 +11,7 @@ import { extractPatch } from '../../../src/build/klp-extract';
 import { buildLivepatchModule } from '../../../src/build/klp-module';
 import { SHF_RELA_LIVEPATCH, SHN_LIVEPATCH } from '../../../src/build/klp-postprocess';
 import { kernelSymbols } from '../../../src/build/klp-symbols';
+import { SPLICE_MODINFO } from '../../../src/kernel/splice-modinfo';
 import type { Tree } from '../../../src/build/tree';
 import { FIXTURE_RELEASE, fixtureTree } from '../build/kernel-tree';
 import { compileKernelObject } from './kernel-corpus';
@@ -46,8 +47,8 @@ test('a string change in meminfo_proc_show becomes a livepatch module for vmlinu
   const info = modinfo(ko);
   assert.equal(info.get('livepatch'), 'Y');
   assert.equal(info.get('vermagic'), '6.1.0-56-amd64 SMP preempt mod_unload modversions ');
-  assert.equal(info.get('spliced_patch_sha256'), 'ab'.repeat(32));
-  assert.equal(info.get('spliced_functions'), 'vmlinux:meminfo_proc_show,0');
+  assert.equal(info.get(SPLICE_MODINFO.patchSha256), 'ab'.repeat(32));
+  assert.equal(info.get(SPLICE_MODINFO.functions), 'vmlinux:meminfo_proc_show,0');
 
   const elf = parseElf(ko);
   const text = elf.sectionByName('.text.__spliced_meminfo_proc_show')!;
@@ -88,7 +89,7 @@ test('a change in ext4.ko becomes a klp object "ext4" with .klp.rela.ext4 reloca
   const extracted = extractPatch(diff, 'ext4', kernel);
   assert.deepEqual(extracted.functions.map((f) => f.oldName), ['ext4_attr_show']);
   const ko = await buildLivepatchModule({ name: 'spliced_test_ext4', parts: [extracted], headersDir: HEADERS, patchSha256: '0'.repeat(64), buildId: 'x' });
-  assert.equal(modinfo(ko).get('spliced_functions'), 'ext4:ext4_attr_show,0');
+  assert.equal(modinfo(ko).get(SPLICE_MODINFO.functions), 'ext4:ext4_attr_show,0');
   const elf = parseElf(ko);
   const klpRela = elf.sections.filter((s) => s.name.startsWith('.klp.rela.'));
   assert.ok(extracted.klpRelocations.some((r) => r.symbol === '.klp.sym.ext4.ext4_attr_lazy_itable_init,0'));
