@@ -3,7 +3,7 @@
 // or one that allows everything.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import * as path from 'node:path';
 import { stopChild } from './child';
@@ -16,30 +16,27 @@ export interface PrivateBus {
   stop(): Promise<void>;
 }
 
+/** Installed by dbus-system-bus-common: the policy every system bus runs with. */
+const SYSTEM_BUS_CONFIG = '/usr/share/dbus-1/system.conf';
+
 /**
- * The system bus's default-deny rules plus the shipped dbus/org.spliced.Spliced1.conf, as on a real host.
- * `extraPolicy` is more <policy> XML, e.g. to let a fake polkit own its name.
+ * The system bus's own <policy> rules (default-deny, read from the installed system.conf, not copied) plus the
+ * shipped dbus/org.spliced.Spliced1.conf, as on a real host. `extraPolicy` is more <policy> XML, e.g. to let a fake
+ * polkit own its name.
  */
 export function shippedPolicy(extraPolicy = ''): string {
+  let systemPolicy: string[];
+  try {
+    const config = readFileSync(SYSTEM_BUS_CONFIG, 'utf8').replace(/<!--[\s\S]*?-->/g, '');
+    systemPolicy = config.match(/<policy\b[\s\S]*?<\/policy>/g) ?? [];
+  } catch (err) {
+    throw new Error(`cannot read the system bus policy (install dbus-system-bus-common): ${(err as Error).message}`);
+  }
+  if (systemPolicy.length === 0) throw new Error(`no <policy> in ${SYSTEM_BUS_CONFIG}`);
   // A non-root test runner may own the name too (the shipped policy gives it to root only).
   const ownAsRunner =
     process.getuid?.() === 0 ? '' : `<policy user="${userInfo().username}"><allow own="org.spliced.Spliced1"/></policy>`;
-  return `<policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
-  </policy>
+  return `${systemPolicy.join('\n  ')}
   ${ownAsRunner}
   ${extraPolicy}
   <include>${path.join(REPO, 'dbus/org.spliced.Spliced1.conf')}</include>`;
