@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { SplicedError } from '../errors';
+import { parsePatchHeader, PatchHeader } from './patch-header';
 
 export type FileChange = 'modify' | 'add' | 'delete';
 
@@ -35,6 +36,8 @@ export interface ParsedPatch {
   text: string;
   /** What is applied to the tree: the diffs of kernel source files only (not documentation, tools, ...). */
   kernelText: string;
+  /** Description, CVEs and version from the text before the first diff. */
+  header: PatchHeader;
 }
 
 interface RawFile {
@@ -213,5 +216,5 @@ export function parsePatch(text: string): ParsedPatch {
     .filter((f) => f.role !== 'other')
     .map((f) => f.diff)
     .join('');
-  return { sha256: createHash('sha256').update(text).digest('hex'), strip, files, text, kernelText };
+  return { sha256: createHash('sha256').update(text).digest('hex'), strip, files, text, kernelText, header: parsePatchHeader(text) };
 }

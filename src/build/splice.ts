@@ -15,7 +15,7 @@ import { buildIdFromNotes } from '../kernel/identity';
 import type { CompileResult } from './compile';
 import { KernelSymbols, kernelSymbols, withModuleFiles } from './klp-symbols';
 import { buildSplice } from './module';
-import { parsePatchHeader, PatchHeader } from './patch-header';
+import type { PatchHeader } from './patch-header';
 import type { ParsedPatch } from './patchfile';
 import { moduleFileSource, withModuleCode } from './runpre-module';
 import { kcoreSource, RunningKernel, vmlinuxFileSource } from './runpre-sources';
@@ -121,7 +121,7 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
   if (!existsSync(join(headersDir, 'Module.symvers'))) {
     throw new SplicedError('BuildFailed', `no Module.symvers for ${input.tree.release} (${installed} or the tree); install linux-headers-${input.tree.release}`);
   }
-  const header = parsePatchHeader(input.patch.text);
+  const header = input.patch.header;
   const target = await targetKernel(input.tree, input.step ?? (() => undefined));
   const name = `spliced_${input.patch.sha256.slice(0, 12)}`;
   const pairs = await Promise.all(

@@ -52,3 +52,13 @@ test("the module records the patch header, source and build id in spliced.* modi
   assert.equal(report.splice?.buildId, field(SPLICE_MODINFO.buildId));
   assert.deepEqual(report.splice?.runPre, [{ object: 'fs/proc/meminfo.o', functions: ['meminfo_proc_show'] }]);
 });
+
+test('a malformed Spliced-Version is refused while vetting, before any tree work', async () => {
+  const seen: string[] = [];
+  const text = `Subject: x\nSpliced-Version: latest\n\n${patchText('01-string-meminfo.patch').replace(/^[\s\S]*?(?=^--- )/m, '')}`;
+  await assert.rejects(
+    buildSplice({ patchText: text, target: { release: FIXTURE_RELEASE }, onProgress: (p) => seen.push(p.stage) }, '/nonexistent/x.ko'),
+    (err) => isSplicedError(err, 'InvalidArgument'),
+  );
+  assert.deepEqual(seen, ['vet']);
+});
