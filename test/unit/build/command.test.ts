@@ -47,3 +47,14 @@ test('pairs writes the objects and a JSON report', async () => {
   assert.deepEqual(report.pairs.map((p: { object: string; module: string }) => [p.object, p.module]), [['fs/ext4/sysfs.o', 'ext4']]);
   for (const p of report.pairs) assert.ok(existsSync(p.pre) && existsSync(p.post));
 });
+
+test('--source-version: the run-pre fixture built for 6.1.0-55 from 6.1.192-2 source exits 1 with RunPreMismatch', async () => {
+  const dir = scratchDir('cmd-source');
+  const patch = join(PATCHES, 'run-pre/ext4-mballoc-newer-source.patch');
+  const res = spliced('--kernel-release', '6.1.0-55-amd64', '--source-version', '6.1.192-2', patch, '-o', join(dir, 'x.ko'), '--json');
+  assert.equal(res.code, 1, res.stderr);
+  assert.match(res.stderr, /^spliced build: RunPreMismatch: .*ext4_mb_load_buddy_gfp.*linux-source-6\.1 6\.1\.192-2/);
+  const { error } = JSON.parse(res.stdout);
+  assert.deepEqual([error.kind, error.details.function, error.details.sourceVersion], ['RunPreMismatch', 'ext4_mb_load_buddy_gfp', '6.1.192-2']);
+  assert.equal(existsSync(join(dir, 'x.ko')), false);
+});
