@@ -3,6 +3,7 @@
 
 import { basename } from 'node:path';
 import { asSplicedError, SplicedError } from '../errors';
+import { SPLICE_MODINFO } from '../kernel/splice-modinfo';
 import type { ModuleInfo } from '../kernel/types';
 import { nowIso, type PatchRow, type StoredModule } from '../store';
 import { buildOf, transitionOptions, type EngineContext } from './context';
@@ -10,12 +11,6 @@ import type { ProgressReporter } from './job';
 import { isForRunningKernel } from './records';
 import type { ApplyOptions, PatchFunctionRecord, PatchOrigin } from './types';
 
-/** Modinfo fields a splice module may carry (docs/files.md). */
-export const MODINFO = {
-  version: 'spliced.version',
-  cves: 'spliced.cves',
-  buildId: 'spliced.kernel_build_id',
-} as const;
 
 /** A patch's id: the first 12 hex digits of its module's sha256 (stable across reboots and renames). */
 export function patchIdOf(sha256: string): string {
@@ -136,7 +131,7 @@ function checkModule(ctx: EngineContext, info: ModuleInfo, path: string, id: str
       runningRelease: release,
     });
   }
-  const declaredBuildId = info.fields[MODINFO.buildId]?.[0];
+  const declaredBuildId = info.fields[SPLICE_MODINFO.buildId]?.[0];
   if (declaredBuildId !== undefined && declaredBuildId !== buildId) {
     throw new SplicedError(
       'WrongKernel',
@@ -183,8 +178,8 @@ function recordIntent(
         kernelRelease: ctx.identity.release,
         kernelBuildId: ctx.identity.buildId,
         description: info.description ?? info.fields.description?.[0] ?? '',
-        cves: splitList(info.fields[MODINFO.cves]),
-        version: info.fields[MODINFO.version]?.[0] ?? null,
+        cves: splitList(info.fields[SPLICE_MODINFO.cves]),
+        version: info.fields[SPLICE_MODINFO.version]?.[0] ?? null,
         functions: [],
         moduleFile: stored.file,
         status: 'new',

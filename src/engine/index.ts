@@ -3,5 +3,4 @@ export type { EngineDeps, StartReport } from './engine';
 export type { EngineLog, EngineSettings } from './context';
 export { killSwitchReason } from './kill-switch';
 export type { KillSwitchPaths } from './kill-switch';
-export { MODINFO } from './apply';
 export * from './types';
