@@ -2,7 +2,8 @@
 export { DEFAULT_KERNEL, GUEST_KERNELS, ensureImage, repoRoot, testCacheRoot } from './image';
 export type { GuestImage } from './image';
 export { REBOOT_EXIT_CODE, runGuest } from './vm';
-export type { GuestResult, GuestRun } from './vm';
+export type { GuestResult, GuestRun, GuestDisk } from './vm';
 export { readChecks, reportChecks } from './checks';
 export type { GuestCheck } from './checks';
 export { stageInstall } from './install';
+export { kernelTreeDisks } from './trees';

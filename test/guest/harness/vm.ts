@@ -5,6 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_KERNEL, ensureImage, GuestImage, repoRoot } from './image';
 
+/** An extra disk of one run, attached read-write; the guest finds it as /dev/disk/by-id/virtio-<serial>. */
+export interface GuestDisk {
+  /** At most 20 characters (virtio-blk's serial field). */
+  serial: string;
+  /** Writes the raw image to `path`; runGuest calls it before the first boot and deletes the image with the run. */
+  create(path: string): Promise<void>;
+}
+
 export interface GuestRun {
   /** Names the run in logs. */
   name: string;
@@ -20,6 +28,8 @@ export interface GuestRun {
   memoryMiB?: number;
   /** Extra kernel command line words, e.g. "spliced.disable=1". */
   kernelArgs?: string[];
+  /** Extra disks, made for this run only (see trees.ts). */
+  disks?: GuestDisk[];
   /** Receives the guest console as it comes (the whole console is also in the result). */
   onConsole?: (chunk: string) => void;
 }
@@ -41,7 +51,9 @@ function accelerator(): string[] {
   return realKvm ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', 'max'];
 }
 
-function qemuArgs(image: GuestImage, overlay: string, run: GuestRun, kernel: string): string[] {
+const diskImage = (scratch: string, index: number): string => join(scratch, `disk${index}.img`);
+
+function qemuArgs(image: GuestImage, scratch: string, run: GuestRun, kernel: string): string[] {
   const { vmlinuz, initrd } = image.kernel(kernel);
   const append = [
     'root=/dev/vda', 'ro', 'console=ttyS0', 'panic=-1', 'loglevel=4',
@@ -55,9 +67,16 @@ function qemuArgs(image: GuestImage, overlay: string, run: GuestRun, kernel: str
     '-smp', '2', '-m', String(run.memoryMiB ?? 1024),
     '-nographic', '-no-reboot', '-nodefaults', '-serial', 'stdio',
     '-kernel', vmlinuz, '-initrd', initrd, '-append', append,
-    '-drive', `file=${overlay},format=qcow2,if=virtio`,
+    // Every disk as an explicit device, root first: devices get PCI slots (and vdX names) in command-line order,
+    // while an if=virtio drive would be placed after them.
+    '-drive', `file=${join(scratch, 'run.qcow2')},format=qcow2,if=none,id=root`,
+    '-device', 'virtio-blk-pci,drive=root',
     ...share(repoRoot(), 'spliced', true),
     ...share(run.workDir, 'work', false),
+    ...(run.disks ?? []).flatMap((d, i) => [
+      '-drive', `file=${diskImage(scratch, i)},format=raw,if=none,id=disk${i}`,
+      '-device', `virtio-blk-pci,drive=disk${i},serial=${d.serial}`,
+    ]),
     '-device', 'virtio-rng-pci',
   ];
 }
@@ -86,25 +105,25 @@ function boot(args: string[], deadline: number, onOutput: (chunk: string) => voi
 /** Boot the guest, run `entry` at every boot, and report how it ended. A fresh overlay per run keeps the image pristine. */
 export async function runGuest(run: GuestRun): Promise<GuestResult> {
   const image = await ensureImage();
-  const deadline = Date.now() + run.timeoutMs;
   const scratch = mkdtempSync(join(tmpdir(), `spliced-guest-${run.name}-`));
   const control = join(run.workDir, '.guest');
   rmSync(control, { recursive: true, force: true });
   mkdirSync(control, { recursive: true });
   writeFileSync(join(control, 'entry'), run.entry);
-  const overlay = join(scratch, 'run.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image.rootImage, '-F', 'raw', overlay]);
-
   const kernels = run.kernels ?? [DEFAULT_KERNEL];
   const maxBoots = run.maxBoots ?? 1;
   let consoleLog = '';
   let boots = 0;
   try {
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image.rootImage, '-F', 'raw', join(scratch, 'run.qcow2')]);
+    for (const [i, disk] of (run.disks ?? []).entries()) await disk.create(diskImage(scratch, i));
+    // The deadline is the guest's: making the disks does not count.
+    const deadline = Date.now() + run.timeoutMs;
     while (boots < maxBoots) {
       const kernel = kernels[Math.min(boots, kernels.length - 1)];
       boots++;
       consoleLog += `\n=== ${run.name}: boot ${boots} (${kernel}) ===\n`;
-      const { timedOut } = await boot(qemuArgs(image, overlay, run, kernel), deadline, (chunk) => {
+      const { timedOut } = await boot(qemuArgs(image, scratch, run, kernel), deadline, (chunk) => {
         consoleLog += chunk;
         run.onConsole?.(chunk);
         if (process.env.SPLICED_GUEST_VERBOSE) process.stderr.write(chunk);

@@ -10,13 +10,20 @@ root="$OUT/rootfs"
 packages=systemd,systemd-sysv,dbus,kmod,udev,linux-base,initramfs-tools,zstd,libstdc++6,procps,util-linux
 # polkitd's postinst needs a configured systemd (sysusers, logind): install it, and the rest, with apt afterwards.
 late_packages="polkitd pkexec sqlite3 less jq"
+# What `spliced build` runs inside the guest on a tree the host prepared: Debian's own kernel compiler (the builder
+# checks CONFIG_CC_VERSION_TEXT), make, binutils, pahole (struct-layout check), patch, xz (vmlinuz payloads); bc,
+# which kbuild runs at every make (timeconst.h); and what the tree's host tools were built with: gcc (HOSTCC), the
+# libc and libelf headers their dependency files name (a missing one makes make rebuild objtool and resolve_btfids).
+build_packages="gcc-12 gcc make binutils libc6-dev libelf-dev dwarves xz-utils patch bc"
 
-mkdir -p "$CACHE/debootstrap" "$CACHE/debs"
+mkdir -p "$CACHE/debootstrap" "$CACHE/debs" "$CACHE/apt-archives/partial"
 debootstrap --variant=minbase --cache-dir="$CACHE/debootstrap" --include="$packages" bookworm "$root" "$MIRROR"
 mount -t proc proc "$root/proc"
-trap 'umount "$root/proc" 2>/dev/null || true' EXIT
+# apt's downloads land in the shared cache, so the next image build fetches only what changed.
+mount --bind "$CACHE/apt-archives" "$root/var/cache/apt/archives"
+trap 'umount "$root/var/cache/apt/archives" "$root/proc" 2>/dev/null || true' EXIT
 chroot "$root" apt-get update -q
-chroot "$root" apt-get install -y -q --no-install-recommends $late_packages
+chroot "$root" apt-get install -y -q --no-install-recommends $late_packages $build_packages
 
 # The initramfs only needs to find an ext4 root on virtio; FSTYPE avoids its fsck hook probing the chroot.
 cat > "$root/etc/initramfs-tools/conf.d/spliced-guest" <<CONF
@@ -56,7 +63,6 @@ printf '[Manager]\nDefaultTimeoutStopSec=15s\n' > "$root/etc/systemd/system.conf
 for release in $KERNELS; do
   cp "$root/boot/vmlinuz-$release" "$root/boot/initrd.img-$release" "$OUT/"
 done
-chroot "$root" apt-get clean
-umount "$root/proc"
+umount "$root/var/cache/apt/archives" "$root/proc"
 mkfs.ext4 -q -F -L root -d "$root" "$OUT/root.img" 3G
 rm -rf "$root"
