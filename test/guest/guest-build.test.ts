@@ -1,0 +1,63 @@
+// Splices built inside the guest, on the machine they are for, as `spliced build` and the daemon do there: the
+// toolchain comes from the image, the kernel trees are prepared on the host (the guest has no network) and copied in
+// (harness/trees.ts), and run-pre reads the live kernel's code. test/guest/guest-build/entry.sh holds the scenario.
+import { test } from 'node:test';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { prepareTree, resolveKernelBuild } from '../../src/build/tree';
+import { GUEST_KERNELS, kernelTreeDisks, repoRoot, reportChecks, runGuest, stageInstall } from './harness';
+
+const [NEWER, OLDER] = GUEST_KERNELS;
+/** Applied, effect checked and reverted after building it in the guest. */
+const STRING_PATCH = 'test/fixtures/patches/01-string-meminfo.patch';
+/** A change to the newer kernel's source inside a function Debian changed between the two builds (see its Notes). */
+const RUN_PRE_PATCH = 'test/fixtures/patches/run-pre/ext4-mballoc-newer-source.patch';
+const RUN_PRE_FUNCTION = 'ext4_mb_load_buddy_gfp';
+
+const EXPECTED = [
+  'the kernel trees are mounted',
+  'running the newer kernel',
+  'spliced build of the string patch exits 0',
+  'the module is written',
+  'run-pre checked every replaced function against the live kernel',
+  'effect visible in /proc/meminfo',
+  'effect gone after revert',
+  'running the older kernel',
+  'spliced build of the newer source for the older kernel fails',
+  'refused by run-pre',
+  'the refusal names the function',
+  'no module written',
+];
+
+test('splices built inside the guest, run-pre against the live kernel', async (t) => {
+  const workDir = mkdtempSync(join(tmpdir(), 'guest-build-suite-'));
+  const newer = await prepareTree(await resolveKernelBuild({ release: NEWER }));
+  // The older kernel's build, compiled from the newer kernel's source (`spliced build --source-version`).
+  const older = await prepareTree(await resolveKernelBuild({ release: OLDER, sourceVersion: newer.debianVersion }));
+  const env = {
+    NEWER_RELEASE: NEWER,
+    OLDER_RELEASE: OLDER,
+    NEWER_SOURCE: newer.debianVersion,
+    STRING_PATCH: `$SPLICED_SRC/${STRING_PATCH}`,
+    RUN_PRE_PATCH: `$SPLICED_SRC/${RUN_PRE_PATCH}`,
+    RUN_PRE_FUNCTION,
+  };
+  writeFileSync(join(workDir, 'guest-build.env'), Object.entries(env).map(([k, v]) => `${k}="${v}"\n`).join(''));
+  stageInstall(workDir);
+  copyFileSync(join(repoRoot(), 'test/guest/guest-build/entry.sh'), join(workDir, 'entry.sh'));
+  const result = await runGuest({
+    name: 'guest-build',
+    workDir,
+    entry: 'entry.sh',
+    kernels: [NEWER, OLDER],
+    maxBoots: 2,
+    // gcc-12 on a large translation unit needs about 1 GB besides the system and the daemon.
+    memoryMiB: 2048,
+    disks: kernelTreeDisks([newer, older], workDir),
+    timeoutMs: 25 * 60_000,
+  });
+  const timings = join(workDir, 'timings.txt');
+  if (existsSync(timings)) t.diagnostic(readFileSync(timings, 'utf8').trim());
+  await reportChecks(t, result, workDir, EXPECTED);
+});
