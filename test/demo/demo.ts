@@ -1,11 +1,13 @@
-// The README demo: build a splice from a kernel source patch with `spliced build` on this host, for Debian's
-// 6.1.0-56-amd64, then boot that kernel in a QEMU guest and apply the splice live through spliced and splicectl.
+// The README demo: boot Debian's 6.1.0-56-amd64 in a QEMU guest and hand spliced a kernel source patch with
+// `splicectl apply`: the daemon builds the splice for the running kernel (checked against its live code) and
+// applies it, without a reboot. The guest has no network, so the host prepares the kernel tree it builds in (a copy
+// goes into the guest as a disk).
 // Run: scripts/demo
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_KERNEL, repoRoot, runGuest, stageInstall } from '../guest/harness';
+import { prepareTree, resolveKernelBuild } from '../../src/build/tree';
+import { DEFAULT_KERNEL, kernelTreeDisks, repoRoot, runGuest, stageInstall } from '../guest/harness';
 
 const PATCH = 'test/fixtures/patches/01-string-meminfo.patch';
 
@@ -18,11 +20,8 @@ async function main(): Promise<number> {
   try {
     say(`The patch (${PATCH}):`);
     process.stdout.write(readFileSync(join(repoRoot(), PATCH), 'utf8').split('\n').filter((l) => /^[-+@]/.test(l)).join('\n') + '\n');
-    say(`Building a splice for ${DEFAULT_KERNEL}: only the touched file is compiled, before and after, and the objects are diffed`);
-    const spliced = join(repoRoot(), 'dist/src/daemon/main.js');
-    execFileSync(process.execPath, [spliced, 'build', '--kernel-release', DEFAULT_KERNEL, join(repoRoot(), PATCH), '-o', join(workDir, 'demo.ko')], {
-      stdio: 'inherit',
-    });
+    say(`Preparing the source tree of ${DEFAULT_KERNEL} like Debian built it (apt; cached after the first run)`);
+    const tree = await prepareTree(await resolveKernelBuild({ release: DEFAULT_KERNEL }), (step) => process.stdout.write(`   ${step}\n`));
     say('Booting Debian 12 with its own kernel in QEMU (about 20 s here, no KVM)');
     stageInstall(workDir);
     copyFileSync(join(repoRoot(), 'test/demo/entry.sh'), join(workDir, 'entry.sh'));
@@ -31,7 +30,10 @@ async function main(): Promise<number> {
       name: 'demo',
       workDir,
       entry: 'entry.sh',
-      timeoutMs: 10 * 60_000,
+      timeoutMs: 15 * 60_000,
+      // gcc in the guest wants the memory.
+      memoryMiB: 2048,
+      disks: kernelTreeDisks([tree], workDir),
       onConsole: (chunk) => {
         const lines = (pending + chunk).split('\n');
         pending = lines.pop() ?? '';
