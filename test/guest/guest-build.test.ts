@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { prepareTree, resolveKernelBuild } from '../../src/build/tree';
 import { GUEST_KERNELS, kernelTreeDisks, repoRoot, reportChecks, runGuest, stageInstall } from './harness';
 
@@ -39,6 +39,7 @@ test('splices built inside the guest, run-pre against the live kernel', async (t
     NEWER_RELEASE: NEWER,
     OLDER_RELEASE: OLDER,
     NEWER_SOURCE: newer.debianVersion,
+    NEWER_TREE: basename(newer.cacheDir),
     STRING_PATCH: `$SPLICED_SRC/${STRING_PATCH}`,
     RUN_PRE_PATCH: `$SPLICED_SRC/${RUN_PRE_PATCH}`,
     RUN_PRE_FUNCTION,

@@ -26,9 +26,9 @@ case "$GUEST_BOOT" in
   check "running the newer kernel" test "$(uname -r)" = "$NEWER_RELEASE"
   check "install spliced like a package" bash "$GUEST_WORK/install/install-spliced.sh" "$GUEST_WORK/install"
   check "spliced.service starts" systemctl start spliced.service
-  # The host's cached unpatched objects go (in the copies only): the guest's own gcc-12 compiles both sides, so
-  # run-pre also proves that the image's compiler reproduces the running kernel's code.
-  rm -rf /var/cache/spliced/trees/*/pre-objects
+  # The host's cached unpatched objects of this kernel's tree go (in the copy only): the guest's own gcc-12 compiles
+  # both sides, so run-pre also proves that the image's compiler reproduces the running kernel's code.
+  rm -rf "/var/cache/spliced/trees/$NEWER_TREE/pre-objects"
   check "spliced build of the string patch exits 0" build string "$STRING_PATCH" /tmp/string.ko
   check "the module is written" test -s /tmp/string.ko
   check_eq "run-pre checked every replaced function against the live kernel" "$(report string \
