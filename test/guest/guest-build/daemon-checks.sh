@@ -41,8 +41,9 @@ drop "$patches/11-comment-only.patch" 11-comment-only.patch
 check "daemon: the drop directory empties" wait_until 600 incoming_empty
 check "daemon: a dropped patch is built and applied" is_applied "$(module_name "$newfn")"
 check "daemon: its effect is visible" newfn_check
-check_eq "daemon: it came from the drop directory" \
-  "$(splicectl list --json | jq -r --arg n "$(module_name "$newfn")" '.[] | select(.name == $n) | .origin')" drop-dir
+check_eq "daemon: it came from the drop directory" "$(splicectl show --json "$(module_name "$newfn")" | jq -r .origin)" drop-dir
+check_eq "daemon: its description is the patch's subject" \
+  "$(splicectl show --json "$(module_name "$newfn")" | jq -r .description)" "$(sed -n 's/^Subject: //p' "$newfn" | head -1)"
 check "daemon: notes.txt is kept in quarantine" test -f "$quarantine/notes.txt"
 check_eq "daemon: with its reason" "$(jq -r .error.kind "$quarantine/notes.txt.reason.json")" InvalidArgument
 check "daemon: the comment-only patch is kept in quarantine" test -f "$quarantine/11-comment-only.patch"
