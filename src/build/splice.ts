@@ -12,6 +12,7 @@ import { release as osRelease } from 'node:os';
 import { join } from 'node:path';
 import { isSplicedError, SplicedError } from '../errors';
 import { buildIdFromNotes } from '../kernel/identity';
+import { spliceModuleName } from '../kernel/splice-modinfo';
 import type { CompileResult } from './compile';
 import { KernelSymbols, kernelSymbols, withModuleFiles } from './klp-symbols';
 import { buildSplice } from './module';
@@ -123,7 +124,7 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
   }
   const header = input.patch.header;
   const target = await targetKernel(input.tree, input.step ?? (() => undefined));
-  const name = `spliced_${input.patch.sha256.slice(0, 12)}`;
+  const name = spliceModuleName(input.patch.sha256);
   const pairs = await Promise.all(
     input.compiled.pairs.map(async (p) => ({
       object: p.object,

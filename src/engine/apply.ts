@@ -11,7 +11,6 @@ import type { ProgressReporter } from './job';
 import { isForRunningKernel } from './records';
 import type { ApplyOptions, PatchFunctionRecord, PatchOrigin } from './types';
 
-
 /** A patch's id: the first 12 hex digits of its module's sha256 (stable across reboots and renames). */
 export function patchIdOf(sha256: string): string {
   return sha256.slice(0, 12);

@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { asSplicedError, SplicedError } from '../errors';
-import { refuseWhenDisabled } from './apply';
+import { spliceModuleName } from '../kernel/splice-modinfo';
+import { patchIdOf, refuseWhenDisabled } from './apply';
 import type { EngineContext } from './context';
 import type { ProgressReporter } from './job';
 import type { ApplyOptions, SpliceBuilder } from './types';
@@ -96,12 +97,12 @@ export async function buildFromPatch(
     ctx.log.info({ path: file, module: output, origin: options.origin }, 'splice built from the patch');
   } catch (err) {
     const error = asSplicedError(err);
-    const id = text === null ? null : createHash('sha256').update(text).digest('hex').slice(0, 12);
-    if (id !== null) {
+    if (text !== null) {
+      const sha256 = createHash('sha256').update(text).digest('hex');
       ctx.store.addEvent({
         kind: 'failed',
-        // The builder names a patch's module spliced_<first 12 hex digits of the patch's sha256> (docs/build.md).
-        patch: { id, name: `spliced_${id}`, kernelRelease: ctx.identity.release },
+        // Under the name the module would have had.
+        patch: { id: patchIdOf(sha256), name: spliceModuleName(sha256), kernelRelease: ctx.identity.release },
         bootId: ctx.bootId,
         reason: `${error.kind}: ${error.message}`,
         requestedBy: options.requestedBy,

@@ -2,10 +2,10 @@
 // sequence (reconcile, crash guard, reapply) run before any job. Knows nothing of D-Bus.
 
 import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
 import { asSplicedError, SplicedError } from '../errors';
 import type { KernelPort } from '../kernel/types';
 import type { ModuleStore, PatchRow, Session, Store } from '../store';
-import * as fs from 'node:fs';
 import { applyModule } from './apply';
 import { applyCrashGuard, reapplyStack, type BootReport } from './boot';
 import { buildFromPatch, buildOutputPath, clearBuildDir, isSourcePatch, type BuildSettings } from './build-step';

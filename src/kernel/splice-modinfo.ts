@@ -16,3 +16,8 @@ export const SPLICE_MODINFO = {
   /** The linux-source version the module was compiled from (the kernel's own, or `spliced build --source-version`). */
   sourceVersion: 'spliced.source_version',
 } as const;
+
+/** The livepatch name the builder gives the module of a source patch: spliced_<first 12 hex digits of its sha256>. */
+export function spliceModuleName(patchSha256: string): string {
+  return `spliced_${patchSha256.slice(0, 12)}`;
+}

@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import type { Engine, PatchRecord } from '../engine';
-import type { EngineLog } from '../engine';
+import { patchIdOf, type Engine, type EngineLog, type PatchRecord } from '../engine';
 import { SplicedError } from '../errors';
+import { spliceModuleName } from '../kernel/splice-modinfo';
 import { quarantine } from './quarantine';
 
 export interface DropDirOptions {
@@ -100,10 +100,10 @@ export class DropDir {
 
   /** The applied patch this file already is: a module by its sha256, a source patch by the name its module gets. */
   private alreadyApplied(file: string): PatchRecord | undefined {
-    const bytes = fs.readFileSync(file);
-    const id = createHash('sha256').update(bytes).digest('hex').slice(0, 12);
-    // The builder names a patch's module spliced_<first 12 hex digits of the patch's sha256> (docs/build.md).
-    const matches = file.endsWith('.ko') ? (p: PatchRecord) => p.id === id : (p: PatchRecord) => p.name === `spliced_${id}`;
+    const sha256 = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+    const matches = file.endsWith('.ko')
+      ? (p: PatchRecord) => p.id === patchIdOf(sha256)
+      : (p: PatchRecord) => p.name === spliceModuleName(sha256);
     return this.options.engine.list().find((p) => p.state === 'applied' && matches(p));
   }
 

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import type { SplicedEngine } from '../../../src/engine';
+import { SplicedError } from '../../../src/errors';
 import { DropDir } from '../../../src/sources/drop-dir';
 import type { QuarantineReason } from '../../../src/sources/quarantine';
 import { FakeBuilder, samplePatch } from '../engine/fake-builder';
@@ -69,7 +70,6 @@ describe('the drop directory', () => {
 
   it('quarantines a file it cannot use, with its reason beside it, and goes on with the next', async () => {
     const builder = new FakeBuilder();
-    const { SplicedError } = await import('../../../src/errors');
     builder.outcome = new SplicedError('RunPreMismatch', 'ext4_mb_load_buddy_gfp: the source does not match the running code');
     const { engine, dropDir, incoming, quarantine } = await withDropDir({ builder }, (_m, dir) => {
       fs.renameSync(writeModule(dir, { name: 'plain', livepatch: false }), path.join(dir, 'a-plain.ko'));
