@@ -11,7 +11,7 @@ import { parseElf } from '../elf/reader';
 import { buildIdFromNotes } from '../kernel/identity';
 import { withLock } from './lock';
 import { run, tail } from './process';
-import { download, StepListener, Tree, treeLabel } from './tree';
+import { download, StepListener, Tree, treeLabel, writeMarker } from './tree';
 
 /** The target kernel's files, in `<tree cache>/image/`. */
 export interface TargetImage {
@@ -113,8 +113,7 @@ async function prepareImage(tree: Tree, dir: string, step: StepListener): Promis
   await fs.rm(dbgDeb);
 
   const marker: ImageMarker = { release, debianVersion, buildId };
-  await fs.writeFile(path.join(dir, `${MARKER}.tmp`), JSON.stringify(marker, null, 2) + '\n');
-  await fs.rename(path.join(dir, `${MARKER}.tmp`), path.join(dir, MARKER));
+  await writeMarker(path.join(dir, MARKER), marker);
   return marker;
 }
 

@@ -334,10 +334,14 @@ async function prepare(build: KernelBuild, cacheDir: string, step: StepListener)
     preparedInMs: Date.now() - started,
   };
   // Written last, atomically: its presence is what makes the tree "ready".
-  const tmp = path.join(cacheDir, `${MARKER}.tmp`);
-  await fs.writeFile(tmp, JSON.stringify(marker, null, 2) + '\n');
-  await fs.rename(tmp, path.join(cacheDir, MARKER));
+  await writeMarker(path.join(cacheDir, MARKER), marker);
   return marker;
+}
+
+/** Writes a cache entry's marker atomically: its presence is what says the entry is ready. */
+export async function writeMarker(file: string, marker: object): Promise<void> {
+  await fs.writeFile(`${file}.tmp`, JSON.stringify(marker, null, 2) + '\n');
+  await fs.rename(`${file}.tmp`, file);
 }
 
 /** The settings of a .config, without comments (olddefconfig may rewrite the header comment). */
