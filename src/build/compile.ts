@@ -110,6 +110,18 @@ async function preObjects(tree: Tree, objects: KernelObject[], outDir: string): 
 }
 
 /**
+ * The unpatched objects, compiled as a build compiles them (pre-objects cache included), into `outDir/pre/<object>`:
+ * what run-pre's self-check (bench/runpre-selfcheck.ts) compares with the distribution's own binaries.
+ */
+export async function compileUnpatched(tree: Tree, objects: KernelObject[], outDir: string): Promise<void> {
+  await withLock(tree.lockPath, treeLabel(tree), LOCK_TIMEOUT_MS, async () => {
+    await restoreTree(tree);
+    await checkTreeCompiler(tree);
+    await preObjects(tree, objects, outDir);
+  });
+}
+
+/**
  * Compiles the TUs the patch touches before and after it, into `outDir/pre/<object>` and `outDir/post/<object>`.
  * Refuses a patch that touches no TU this kernel builds with NoChange.
  */

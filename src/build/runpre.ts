@@ -1,16 +1,21 @@
 // Run-pre check (Ksplice's idea): before a module replaces a function, the pre build's code of that function must be
-// the code the kernel is running. Compared byte for byte, except where the running code legitimately differs:
-// relocation fields (instead, each one whose target has a kallsyms entry is checked to point at it, and each string
-// reference to hold the same text) and sites the
-// kernel rewrites at boot, as listed in the object's own special sections (ftrace's __fentry__ calls, alternatives,
-// paravirt, jump labels, static calls, return thunks, retpolines, lock prefixes). A match also tells which of several
-// same-named symbols the source means: the addresses the running code refers to give their sympos.
+// the code the kernel is running. Compared instruction by instruction (decoded lengths, src/elf/x86-decode.ts), because
+// the two were assembled differently: the pre object has -ffunction-sections, so a branch to another function is
+// `e9`/`0f 8x` + a relocation, where the kernel, linked from whole .text sections, may have the short `eb`/`7x` form;
+// relative branches of the same kind are equal when they go to the same place. Relocation fields are checked to point
+// at their symbol (through kallsyms, so a reference to a duplicated local name tells which one it is; per-CPU
+// symbols by their per-CPU offset) and string references to hold the same text. Sites the kernel rewrites at boot
+// or load, as listed in the object's own special sections (ftrace's __fentry__ calls, alternatives, paravirt, jump
+// labels, static calls, return thunks, retpolines, lock prefixes), may hold any bytes of the site's length. A match
+// also tells which of several same-named symbols the source means: the running address gives its sympos, and when
+// the code of several matches, the one among the object's other functions (its position in the link order) does.
 
 import { SplicedError } from '../errors';
 import { ElfSymbol, SHN } from '../elf/reader';
+import { branchTarget, decodeInstruction, Instruction } from '../elf/x86-decode';
 import { isPcRelative, R_X86_64, relocationWidth } from '../elf/x86';
 import { DiffResult } from './diff';
-import { ObjectFile, relocationsWithin, resolveReference } from './diff-object';
+import { ObjectFile, relocationsWithin, resolveReference, symbolAt } from './diff-object';
 import { RunningKernel } from './runpre-sources';
 
 export interface RunPreMatch {
@@ -26,127 +31,263 @@ export interface RunPreResult {
   observed: Map<string, bigint>;
 }
 
-/** Boot-patched sites: section → (entry size, length of the patched site or where in the entry it is stored). */
-const PATCHED_SITES: Record<string, { entry: number; length: number | { at: number } }> = {
-  __mcount_loc: { entry: 8, length: 5 },
-  '.altinstructions': { entry: 12, length: { at: 10 } },
-  '.parainstructions': { entry: 16, length: { at: 9 } },
-  __jump_table: { entry: 16, length: 5 },
-  '.static_call_sites': { entry: 8, length: 5 },
-  '.return_sites': { entry: 4, length: 5 },
-  '.retpoline_sites': { entry: 4, length: 6 },
-  '.smp_locks': { entry: 4, length: 1 },
+/** Where and why the pre build's code differs from one running function. */
+export interface Difference {
+  offset: number;
+  reason: string;
+}
+
+/** A site the kernel rewrites: `length` bytes (alternatives, paravirt), the instruction there, or its prefix byte. */
+type Site = { length: number } | 'instruction' | 'prefix';
+/** Per text section: site offset → site. */
+export type Sites = Map<number, Map<number, Site>>;
+
+/** Special sections listing rewritten sites: entry size, and what the site is (or where in the entry its length is). */
+const PATCHED_SITES: Record<string, { entry: number; site: 'instruction' | 'prefix' | { lengthAt: number } }> = {
+  __mcount_loc: { entry: 8, site: 'instruction' },
+  '.altinstructions': { entry: 12, site: { lengthAt: 10 } },
+  '.parainstructions': { entry: 16, site: { lengthAt: 9 } },
+  __jump_table: { entry: 16, site: 'instruction' },
+  '.static_call_sites': { entry: 8, site: 'instruction' },
+  '.return_sites': { entry: 4, site: 'instruction' },
+  '.retpoline_sites': { entry: 4, site: 'instruction' },
+  '.ibt_endbr_seal': { entry: 4, site: 'instruction' },
+  '.smp_locks': { entry: 4, site: 'prefix' },
 };
 
-type Ranges = Map<number, [bigint, bigint][]>;
+const MASK64 = (1n << 64n) - 1n;
 
-/** Per text section, the ranges the kernel rewrites at boot. */
-export function bootPatchedRanges(obj: ObjectFile): Ranges {
-  const ranges: Ranges = new Map();
+/** The sites the kernel rewrites at boot or load, from the object's own special sections. */
+export function runPreSites(obj: ObjectFile): Sites {
+  const sites: Sites = new Map();
   for (const section of obj.sections) {
     const spec = PATCHED_SITES[section.name];
     if (!spec) continue;
     const data = obj.elf.sectionData(section);
+    const entries = relocationsWithin(obj, section.index, 0n, BigInt(section.size));
     for (let at = 0; at + spec.entry <= section.size; at += spec.entry) {
-      const [site] = relocationsWithin(obj, section.index, BigInt(at), BigInt(at + 1));
+      const site = entries.find((r) => r.offset === BigInt(at));
       if (!site) continue;
       const target = obj.symbols[site.symbol];
       if (target.shndx === SHN.UNDEF || target.shndx >= SHN.LORESERVE) continue;
-      const start = site.addend + (target.type === 3 ? 0n : target.value);
-      const length = typeof spec.length === 'number' ? spec.length : data[at + spec.length.at];
-      const list = ranges.get(target.shndx) ?? [];
-      list.push([start, start + BigInt(length)]);
-      ranges.set(target.shndx, list);
+      const offset = Number(site.addend + (target.type === 3 ? 0n : target.value));
+      const list = sites.get(target.shndx) ?? new Map<number, Site>();
+      // An alternative's range wins over an instruction-sized site at the same place (it may span several).
+      if (typeof list.get(offset) !== 'object') list.set(offset, typeof spec.site === 'object' ? { length: data[at + spec.site.lengthAt] } : spec.site);
+      sites.set(target.shndx, list);
     }
   }
-  return ranges;
+  return sites;
 }
 
-function overlaps(ranges: [bigint, bigint][] | undefined, start: bigint, end: bigint): boolean {
-  return (ranges ?? []).some(([a, b]) => a < end && start < b);
-}
-
-interface Comparison {
-  mismatchAt?: number;
+interface Context {
+  obj: ObjectFile;
+  fn: ElfSymbol;
+  target: string;
+  kernel: RunningKernel;
+  address: bigint;
   observed: Map<string, bigint>;
 }
 
-function compareFunction(obj: ObjectFile, fn: ElfSymbol, address: bigint, running: Buffer, kernel: RunningKernel, target: string, patched: Ranges): Comparison {
+/**
+ * Whether `pointsTo` (the running address a field refers to) is the reference's symbol + offset. Per-CPU symbols
+ * are offsets KASLR does not move, so a PC-relative field of a slid file image reaches them shifted by the slide.
+ */
+function checkSymbol(ctx: Context, name: string, offset: bigint, pointsTo: bigint, pcRelative: boolean): boolean | undefined {
+  const candidates = ctx.kernel.entriesOf(ctx.target, name).map((e) => e.address);
+  if (candidates.length === 0) return undefined; // not in kallsyms (a module's import): nothing to check against
+  const symbolAddress = (pointsTo - offset) & MASK64;
+  const slide = ctx.kernel.absoluteSlide;
+  const hit = candidates.find((c) => c === symbolAddress || (pcRelative ? ((c + slide) & MASK64) : c) === (pcRelative ? symbolAddress : (symbolAddress + slide) & MASK64));
+  if (hit === undefined) return false;
+  ctx.observed.set(name, hit);
+  return true;
+}
+
+/** Checks the relocation fields of one non-branch instruction (pre at `p`, running at `q`). */
+function checkFields(ctx: Context, p: number, q: number, length: number, running: Buffer): string | undefined {
+  const { obj, fn, kernel } = ctx;
   const section = obj.sections[fn.shndx];
-  const code = obj.elf.sectionData(section).subarray(Number(fn.value), Number(fn.value) + fn.size);
-  const mask = new Uint8Array(fn.size);
-  const observed = new Map<string, bigint>();
-  for (const [a, b] of patched.get(fn.shndx) ?? []) {
-    for (let i = Number(a - fn.value); i < Number(b - fn.value); i++) if (i >= 0 && i < fn.size) mask[i] = 1;
-  }
-  for (const r of relocationsWithin(obj, fn.shndx, fn.value, fn.value + BigInt(fn.size))) {
-    const at = Number(r.offset - fn.value);
-    const width = relocationWidth(r.type);
-    const bootPatched = overlaps(patched.get(fn.shndx), r.offset, r.offset + BigInt(width));
-    mask.fill(1, at, at + width);
-    if (bootPatched || at + width > running.length) continue;
+  for (const r of relocationsWithin(ctx.obj, fn.shndx, fn.value + BigInt(p), fn.value + BigInt(p + length))) {
+    const at = q + Number(r.offset - fn.value) - p;
+    const field = r.type === R_X86_64.R64 || r.type === R_X86_64.PC64 ? running.readBigUInt64LE(at) : BigInt(running.readInt32LE(at));
+    const pc = isPcRelative(r.type);
+    const pointsTo = (pc ? ctx.address + BigInt(at) + field : r.type === R_X86_64.R32 ? field & 0xffffffffn : field) & MASK64;
     const ref = resolveReference(obj, section, r);
-    const field = r.type === R_X86_64.R64 ? running.readBigUInt64LE(at) : BigInt(running.readInt32LE(at));
-    const pointsTo = isPcRelative(r.type) ? address + BigInt(at) + field : r.type === R_X86_64.R32 ? field & 0xffffffffn : field & 0xffffffffffffffffn;
     if (ref.kind === 'string') {
       // The running code's string must be the pre build's (a same-length string change leaves the code identical).
-      const start = pointsTo - ref.offset + (isPcRelative(r.type) ? 0n : kernel.absoluteSlide);
+      const start = pointsTo - ref.offset + (pc ? 0n : kernel.absoluteSlide);
       const expected = Buffer.from(ref.text + '\0', 'latin1');
       const actual = kernel.read(start, expected.length);
-      if (actual && !actual.equals(expected)) return { mismatchAt: at, observed };
+      if (actual && !actual.equals(expected)) return 'string differs';
+    } else if (ref.kind === 'symbol' && checkSymbol(ctx, ref.symbol.name, ref.offset, pointsTo, pc) === false) {
+      return `reference to ${ref.symbol.name} differs`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Checks two relative branches of the same kind: the running one (at `q`, going to `runTarget`) must go where the
+ * pre one goes — its relocation's symbol, another function of its section, or the same instruction of this function
+ * (checked at the end, through `pending`, when all instruction positions are known).
+ */
+function checkBranch(ctx: Context, code: Buffer, p: number, pre: Instruction, runTarget: number, pending: [number, number][]): string | undefined {
+  const { obj, fn } = ctx;
+  const running = ctx.address + BigInt(runTarget);
+  const fieldAt = fn.value + BigInt(p + pre.branch!.at);
+  const [r] = relocationsWithin(obj, fn.shndx, fieldAt, fieldAt + 1n);
+  if (r) {
+    // PC-relative to the field's end, which is the instruction's end: the target is S + A + 4.
+    const ref = resolveReference(obj, obj.sections[fn.shndx], r);
+    if (ref.kind !== 'symbol') return undefined;
+    return checkSymbol(ctx, ref.symbol.name, ref.offset + 4n, running, true) === false ? `branch to ${ref.symbol.name} differs` : undefined;
+  }
+  const target = branchTarget(code, p, pre)!;
+  if (target >= 0 && target <= fn.size) {
+    pending.push([target, runTarget]);
+    return undefined;
+  }
+  // Another function of the same section (.init.text, .noinstr.text, ... are not split per function).
+  const other = symbolAt(obj, fn.shndx, fn.value + BigInt(target));
+  if (!other) return 'branch out of the function';
+  return checkSymbol(ctx, other.name, fn.value + BigInt(target) - other.value, running, true) === false ? `branch to ${other.name} differs` : undefined;
+}
+
+const hex = (b: Buffer) => b.toString('hex');
+
+function compareFunction(ctx: Context, running: Buffer, sites: Map<number, Site> | undefined): Difference | undefined {
+  const { obj, fn } = ctx;
+  const code = obj.elf.sectionData(obj.sections[fn.shndx]).subarray(Number(fn.value), Number(fn.value) + fn.size);
+  const positions = new Map<number, number>();
+  const pending: [number, number][] = [];
+  let p = 0;
+  let q = 0;
+  const differ = (reason: string): Difference => ({ offset: p, reason });
+  while (p < fn.size) {
+    positions.set(p, q);
+    const pre = decodeInstruction(code, p);
+    if (!pre) return differ('undecodable instruction');
+    const site = sites?.get(Number(fn.value) + p);
+    if (site !== undefined && site !== 'prefix') {
+      const length = site === 'instruction' ? pre.length : site.length;
+      if (q + length > running.length) return differ('running code ends early');
+      p += length;
+      q += length;
       continue;
     }
-    if (ref.kind !== 'symbol') continue;
-    const name = ref.symbol.name;
-    const candidates = kernel.entriesOf(target, name).map((e) => e.address);
-    if (candidates.length === 0) continue;
-    const symbolAddress = pointsTo - ref.offset;
-    // Absolute fields of a file image hold link-time addresses (per-CPU offsets are never moved by KASLR).
-    const hit = candidates.find((c) => c === symbolAddress || (!isPcRelative(r.type) && c === symbolAddress + kernel.absoluteSlide));
-    if (hit === undefined) return { mismatchAt: at, observed };
-    observed.set(name, hit);
+    const run = decodeInstruction(running, q);
+    if (!run) return differ('undecodable running instruction');
+    if (pre.branch && run.branch && pre.branch.kind === run.branch.kind && pre.branch.condition === run.branch.condition) {
+      const sameForm = pre.length === run.length && code.subarray(p, p + pre.branch.at).equals(running.subarray(q, q + run.branch.at));
+      if (!sameForm && (pre.branch.kind === 'call' || pre.branch.kind === 'loop')) return differ(`branch encoding differs (${hex(code.subarray(p, p + pre.length))} / ${hex(running.subarray(q, q + run.length))})`);
+      const why = checkBranch(ctx, code, p, pre, branchTarget(running, q, run)!, pending);
+      if (why) return differ(why);
+      p += pre.length;
+      q += run.length;
+      continue;
+    }
+    if (pre.length !== run.length) return differ(`instruction differs (${hex(code.subarray(p, p + pre.length))} / ${hex(running.subarray(q, q + run.length))})`);
+    const masked = new Uint8Array(pre.length);
+    if (site === 'prefix') masked[0] = 1;
+    for (const r of relocationsWithin(obj, fn.shndx, fn.value + BigInt(p), fn.value + BigInt(p + pre.length))) {
+      const at = Number(r.offset - fn.value) - p;
+      masked.fill(1, at, at + relocationWidth(r.type));
+    }
+    for (let i = 0; i < pre.length; i++) {
+      if (!masked[i] && code[p + i] !== running[q + i]) return differ(`instruction differs (${hex(code.subarray(p, p + pre.length))} / ${hex(running.subarray(q, q + run.length))})`);
+    }
+    const why = checkFields(ctx, p, q, pre.length, running);
+    if (why) return differ(why);
+    p += pre.length;
+    q += pre.length;
   }
-  for (let i = 0; i < fn.size; i++) {
-    if (!mask[i] && code[i] !== running[i]) return { mismatchAt: i, observed };
+  if (p !== fn.size) return differ('the last instruction runs past the function end');
+  positions.set(p, q);
+  for (const [target, runTarget] of pending) {
+    if (positions.get(target) !== runTarget) return { offset: target, reason: 'branch inside the function differs' };
   }
-  return { observed };
+  return undefined;
+}
+
+/** The result of checking one function against every running function of its name. */
+export interface FunctionCheck {
+  /** How many running functions have that name. */
+  entries: number;
+  /** Those whose code matches: one, unless the code and the object's position cannot tell several apart. */
+  matched: { index: number; address: bigint; observed: Map<string, bigint> }[];
+  /** The first difference from a running function, when none matched. */
+  difference?: Difference;
+}
+
+/** Section name without its -ffunction-sections suffix: where the linker puts it relative to its neighbours. */
+function outputSection(name: string): string {
+  return /^\.text\.(unlikely|hot|startup|exit)\./.test(name) ? name.split('.', 3).join('.') : name.startsWith('.text.') ? '.text' : name;
+}
+
+/**
+ * Of several running functions whose code matches, the one that lies among the object's other functions: the linker
+ * keeps an object's functions of one output section together, so the nearest running neighbour of a same-section
+ * function with a unique name tells which object's copy this is.
+ */
+function byPosition(obj: ObjectFile, fn: ElfSymbol, target: string, kernel: RunningKernel, matched: FunctionCheck['matched']): FunctionCheck['matched'] {
+  const home = outputSection(obj.sections[fn.shndx].name);
+  const anchors = obj.functions
+    .filter((f) => f !== fn && outputSection(obj.sections[f.shndx].name) === home)
+    .flatMap((f) => kernel.entriesOf(target, f.name))
+    .filter((e, _, all) => all.filter((o) => o.name === e.name).length === 1)
+    .map((e) => e.address);
+  if (anchors.length === 0) return matched;
+  const distance = (address: bigint) => anchors.reduce((best, a) => (a > address ? a - address : address - a) < best ? (a > address ? a - address : address - a) : best, MASK64);
+  const ranked = [...matched].sort((a, b) => (distance(a.address) < distance(b.address) ? -1 : 1));
+  return distance(ranked[0].address) < distance(ranked[1].address) ? [ranked[0]] : matched;
+}
+
+/** Checks one function of the pre object against every running function of its name. */
+export function checkFunction(obj: ObjectFile, fn: ElfSymbol, target: string, kernel: RunningKernel, sites: Sites): FunctionCheck {
+  const entries = kernel.entriesOf(target, fn.name);
+  let matched: FunctionCheck['matched'] = [];
+  let difference: Difference | undefined;
+  entries.forEach((entry, index) => {
+    // The running function may be longer (short branches in the pre object where it has near ones): read some slack.
+    const running = kernel.read(entry.address, 2 * fn.size + 16) ?? kernel.read(entry.address, fn.size);
+    if (!running) return;
+    const ctx: Context = { obj, fn, target, kernel, address: entry.address, observed: new Map() };
+    const found = compareFunction(ctx, running, sites.get(fn.shndx));
+    if (!found) matched.push({ index, address: entry.address, observed: ctx.observed });
+    else difference ??= found;
+  });
+  if (matched.length > 1) matched = byPosition(obj, fn, target, kernel, matched);
+  return { entries: entries.length, matched, ...(matched.length === 0 && difference && { difference }) };
 }
 
 /** Checks every function the diffs replace against the running kernel; throws RunPreMismatch on any difference. */
 export function runPreCheck(diff: DiffResult, target: string, kernel: RunningKernel): RunPreResult {
-  const patched = bootPatchedRanges(diff.pre);
+  const sites = runPreSites(diff.pre);
   const functions: RunPreMatch[] = [];
   const observed = new Map<string, bigint>();
   for (const f of diff.functions) {
     if (f.status !== 'changed' || !f.pre) continue;
     const fn = f.pre;
-    const entries = kernel.entriesOf(target, fn.name);
-    if (entries.length === 0) {
+    const check = checkFunction(diff.pre, fn, target, kernel, sites);
+    if (check.entries === 0) {
       throw new SplicedError('RunPreMismatch', `${fn.name} is not in the running ${target} (kallsyms): the source does not match the running kernel`, { function: fn.name });
     }
-    const matches: { index: number; comparison: Comparison }[] = [];
-    let firstDifference: { address: bigint; offset: number } | undefined;
-    entries.forEach((entry, index) => {
-      const running = kernel.read(entry.address, fn.size);
-      if (!running) return;
-      const comparison = compareFunction(diff.pre, fn, entry.address, running, kernel, target, patched);
-      if (comparison.mismatchAt === undefined) matches.push({ index, comparison });
-      else firstDifference ??= { address: entry.address, offset: comparison.mismatchAt };
-    });
-    if (matches.length !== 1) {
-      const why = matches.length === 0
-        ? firstDifference
-          ? `differs from the running code at ${fn.name}+0x${firstDifference.offset.toString(16)}`
-          : 'has no readable running code'
-        : `matches ${matches.length} running functions of that name`;
+    if (check.matched.length !== 1) {
+      const difference = check.difference;
+      const why = check.matched.length > 1
+        ? `matches ${check.matched.length} running functions of that name`
+        : difference
+          ? `differs from the running code at ${fn.name}+0x${difference.offset.toString(16)} (${difference.reason})`
+          : 'has no readable running code';
       throw new SplicedError('RunPreMismatch', `the pre-patch build of ${fn.name} ${why}: the source does not match the running kernel`, {
         function: fn.name,
-        ...(firstDifference ? { offset: firstDifference.offset } : {}),
+        ...(difference ? { offset: difference.offset } : {}),
       });
     }
-    const [match] = matches;
-    functions.push({ name: fn.name, address: entries[match.index].address, sympos: entries.length === 1 ? 0 : match.index + 1 });
-    for (const [name, address] of match.comparison.observed) observed.set(name, address);
+    const [match] = check.matched;
+    functions.push({ name: fn.name, address: match.address, sympos: check.entries === 1 ? 0 : match.index + 1 });
+    for (const [name, address] of match.observed) observed.set(name, address);
   }
   return { functions, observed };
 }

@@ -8,11 +8,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { diffObjects, DiffResult } from '../../../src/build/diff';
 import { relocationsWithin } from '../../../src/build/diff-object';
-import { bootPatchedRanges, runPreCheck } from '../../../src/build/runpre';
+import { runPreCheck, runPreSites } from '../../../src/build/runpre';
 import { vmlinuxFileSource } from '../../../src/build/runpre-sources';
 import { bzImagePayload, targetImage, targetModuleFiles } from '../../../src/build/target-image';
 import { parseElf } from '../../../src/elf/reader';
-import { relocationWidth } from '../../../src/elf/x86';
+import { decodeInstruction } from '../../../src/elf/x86-decode';
 import { isSplicedError } from '../../../src/errors';
 import { fixturePairs, fixtureTree, scratchDir } from './kernel-tree';
 
@@ -81,11 +81,11 @@ test('run-pre refuses an altered pre object with RunPreMismatch naming the funct
   const diff = await meminfoDiff();
   const fn = diff.functions.find((f) => f.name === 'meminfo_proc_show')!.pre!;
   const section = diff.pre.sections[fn.shndx];
-  // Alter the first byte that is plain code: not a relocation field, not a site the kernel rewrites at boot.
-  const masked = new Set<number>();
-  for (const r of relocationsWithin(diff.pre, fn.shndx, fn.value, fn.value + BigInt(fn.size))) for (let i = 0; i < relocationWidth(r.type); i++) masked.add(Number(r.offset) + i);
-  for (const [a, b] of bootPatchedRanges(diff.pre).get(fn.shndx) ?? []) for (let i = Number(a); i < Number(b); i++) masked.add(i);
-  const at = [...Array(fn.size).keys()].map((i) => Number(fn.value) + i).find((i) => !masked.has(i))!;
+  // Alter the first instruction that is plain code: no relocation field, not a site the kernel rewrites at boot.
+  const code = diff.pre.elf.sectionData(section);
+  const sites = runPreSites(diff.pre).get(fn.shndx);
+  let at = Number(fn.value);
+  while (sites?.has(at) || relocationsWithin(diff.pre, fn.shndx, BigInt(at), BigInt(at + decodeInstruction(code, at)!.length)).length > 0) at += decodeInstruction(code, at)!.length;
   diff.pre.elf.sectionData(section)[at] ^= 0xff;
   assert.throws(
     () => runPreCheck(diff, 'vmlinux', vmlinuxFileSource(readFileSync(vmlinux), readFileSync(systemMap, 'utf8'))),

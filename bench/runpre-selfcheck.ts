@@ -1,0 +1,142 @@
+// Run-pre self-check: the builder's unpatched objects against the distribution's own binaries must match, function by
+// function. A fixed sample of kbuild's objects of Debian's build (vmlinux and module objects, chosen by a hash of their
+// names, so every run takes the same ones) is compiled as a build compiles them (the tree's pre-objects cache), and
+// every function is run-pre checked against the target image: vmlinux (+ System.map) from the image packages, each
+// module's .ko laid out like the loader does. Prints the match rate and every mismatch by class.
+// Run: nice -n 10 node dist/bench/runpre-selfcheck.js [--vmlinux 300] [--modules 300] [--show 20]
+
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { compileUnpatched } from '../src/build/compile';
+import { loadObject } from '../src/build/diff-object';
+import { KernelObject } from '../src/build/objects';
+import { checkFunction, runPreSites } from '../src/build/runpre';
+import { moduleFileSource } from '../src/build/runpre-module';
+import { RunningKernel, vmlinuxFileSource } from '../src/build/runpre-sources';
+import { targetImage, targetModuleFiles } from '../src/build/target-image';
+import { Tree } from '../src/build/tree';
+import { STB } from '../src/elf/reader';
+import { benchTree, seconds } from './build-common';
+
+const BATCH = 8;
+const MODULE_BASE = 0xffffffffc0000000n;
+
+function numberArg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/** Objects whose code is not kernel text at run time: host tools, the boot and real-mode images, the vDSO, the EFI stub. */
+const NOT_KERNEL_TEXT = /^(scripts|tools|usr|arch\/x86\/(boot|realmode|entry\/vdso|purgatory)|drivers\/firmware\/efi\/libstub)\//;
+
+/** The first `count` objects of each kind in the order of a hash of their names: fixed, and spread over the tree. */
+export function sample(objects: KernelObject[], count: { vmlinux: number; modules: number }): KernelObject[] {
+  const key = (o: KernelObject) => createHash('sha256').update(o.target).digest('hex');
+  const eligible = objects.filter((o) => !NOT_KERNEL_TEXT.test(posix.normalize(o.target))).sort((a, b) => (key(a) < key(b) ? -1 : 1));
+  return [...eligible.filter((o) => !o.module).slice(0, count.vmlinux), ...eligible.filter((o) => o.module).slice(0, count.modules)];
+}
+
+/** Compiles in small batches (the tree lock is held per batch, so other builds interleave); failures are reported. */
+async function compileSample(tree: Tree, objects: KernelObject[], outDir: string): Promise<Map<string, string>> {
+  const failed = new Map<string, string>();
+  for (let i = 0; i < objects.length; i += BATCH) {
+    const batch = objects.slice(i, i + BATCH);
+    try {
+      await compileUnpatched(tree, batch, outDir);
+    } catch {
+      for (const o of batch) {
+        await compileUnpatched(tree, [o], outDir).catch((err: Error) => failed.set(o.target, err.message.split('\n')[0]));
+      }
+    }
+    process.stderr.write(`\rcompiled ${Math.min(i + BATCH, objects.length)}/${objects.length}`);
+  }
+  process.stderr.write('\n');
+  return failed;
+}
+
+interface Tally {
+  functions: number;
+  matched: number;
+  /** Functions the target does not run as compiled here, for a reason that is not run-pre's: named per reason. */
+  notRunning: Map<string, string[]>;
+  mismatches: Map<string, string[]>;
+}
+
+function add(map: Map<string, string[]>, key: string, item: string): void {
+  map.set(key, [...(map.get(key) ?? []), item]);
+}
+
+function checkObject(object: string, bytes: Buffer, target: string, kernel: RunningKernel, tally: Tally): void {
+  const obj = loadObject(bytes);
+  const sites = runPreSites(obj);
+  for (const fn of obj.functions) {
+    if (fn.size === 0) continue;
+    tally.functions++;
+    const result = checkFunction(obj, fn, target, kernel, sites);
+    const where = `${object}:${fn.name}`;
+    if (result.matched.length > 0) {
+      tally.matched++;
+      continue;
+    }
+    if (result.entries === 0) add(tally.notRunning, 'not in the target (discarded or merged at link time)', where);
+    else if (fn.bind === STB.WEAK) add(tally.notRunning, 'weak, another definition is linked', where);
+    else add(tally.mismatches, result.difference?.reason ?? 'unreadable', `${where}+0x${(result.difference?.offset ?? 0).toString(16)}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const show = numberArg('show', 20);
+  const tree = await benchTree();
+  const all = JSON.parse(readFileSync(join(tree.cacheDir, 'objects.json'), 'utf8')) as KernelObject[];
+  const objects = sample(all, { vmlinux: numberArg('vmlinux', 300), modules: numberArg('modules', 300) });
+  const outDir = await mkdtemp(join(tmpdir(), 'spliced-runpre-selfcheck-'));
+  try {
+    const failed = await compileSample(tree, objects, outDir);
+    const compiledAt = performance.now();
+    const image = await targetImage(tree);
+    const vmlinux = vmlinuxFileSource(await readFile(image.vmlinux), await readFile(image.systemMap, 'utf8'));
+    const modules = await targetModuleFiles(tree, objects.flatMap((o) => (o.module ? [o.module] : [])));
+    const tally: Tally = { functions: 0, matched: 0, notRunning: new Map(), mismatches: new Map() };
+    const counted = { vmlinux: 0, modules: 0, noKo: 0 };
+    for (const o of objects) {
+      if (failed.has(o.target)) continue;
+      const bytes = await readFile(join(outDir, 'pre', posix.normalize(o.target)));
+      const ko = o.module ? modules.get(o.module) : undefined;
+      if (o.module && !ko) {
+        counted.noKo++;
+        continue;
+      }
+      const kernel = o.module && ko ? moduleFileSource(o.module, ko, MODULE_BASE) : vmlinux;
+      checkObject(posix.normalize(o.target), bytes, o.module ?? 'vmlinux', kernel, tally);
+      counted[o.module ? 'modules' : 'vmlinux']++;
+    }
+    const mismatched = [...tally.mismatches.values()].reduce((n, l) => n + l.length, 0);
+    const notRunning = [...tally.notRunning.values()].reduce((n, l) => n + l.length, 0);
+    const checked = tally.matched + mismatched;
+    console.log(`objects: ${counted.vmlinux} vmlinux + ${counted.modules} module objects checked (${failed.size} did not compile, ${counted.noKo} modules not in the image package)`);
+    console.log(`functions: ${tally.functions}; checked ${checked}: ${tally.matched} match, ${mismatched} mismatch — ${((100 * tally.matched) / Math.max(1, checked)).toFixed(2)}% match`);
+    console.log(`not run-pre's to check (${notRunning}):`);
+    for (const [why, list] of tally.notRunning) console.log(`  ${list.length}  ${why}  e.g. ${list.slice(0, 3).join(', ')}`);
+    console.log(`mismatches by class (${mismatched}):`);
+    for (const [why, list] of [...tally.mismatches].sort((a, b) => b[1].length - a[1].length)) {
+      console.log(`  ${list.length}  ${why}`);
+      for (const item of list.slice(0, show)) console.log(`      ${item}`);
+    }
+    for (const [target, why] of failed) console.log(`did not compile: ${target}: ${why}`);
+    console.log(`wall time: ${seconds(performance.now() - started)} (compile ${seconds(compiledAt - started)}, check ${seconds(performance.now() - compiledAt)})`);
+  } finally {
+    await rm(outDir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
