@@ -156,14 +156,21 @@ export async function targetModuleFiles(tree: Tree, modules: string[]): Promise<
     if (missing.length === 0) return;
     const deb = await download(path.join(tree.cacheDir, 'debs'), `linux-image-${tree.release}`, tree.debianVersion);
     const listing = await run('dpkg-deb', ['-c', deb]);
-    await fs.mkdir(dir, { recursive: true });
+    const members = new Map<string, string>();
     for (const line of listing.stdout.split('\n')) {
       const member = /(\.\/lib\/modules\/\S+\/([^/\s]+)\.ko)$/.exec(line);
       const module = member?.[2].replace(/-/g, '_');
-      if (!member || !module || !missing.includes(module)) continue;
-      await extractMember(deb, member[1], path.join(dir, `${module}.ko.tmp`));
-      await fs.rename(path.join(dir, `${module}.ko.tmp`), path.join(dir, `${module}.ko`));
+      if (member && module && missing.includes(module)) members.set(member[1], module);
     }
+    if (members.size === 0) return;
+    // One pass over the package for all of them (it is read whole for each extraction).
+    const scratch = path.join(dir, 'extract.tmp');
+    await fs.rm(scratch, { recursive: true, force: true });
+    await fs.mkdir(scratch, { recursive: true });
+    const res = await run('bash', ['-o', 'pipefail', '-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" -T -', 'bash', deb, scratch], { input: [...members.keys()].join('\n') });
+    if (res.code !== 0) fail(`extracting modules from ${path.basename(deb)} failed:\n${tail(res.stderr)}`, { deb });
+    for (const [member, module] of members) await fs.rename(path.join(scratch, member), path.join(dir, `${module}.ko`));
+    await fs.rm(scratch, { recursive: true, force: true });
   });
   for (const m of new Set(modules)) {
     const ko = await fs.readFile(path.join(dir, `${m}.ko`)).catch(() => undefined);

@@ -9,6 +9,7 @@ export interface Instruction {
   branch?: { kind: 'jmp' | 'jcc' | 'call' | 'loop'; condition: number; at: number; size: number };
 }
 
+const EMULATE_PREFIXES = ['xen', 'kvm'];
 const LEGACY_PREFIXES = new Set([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3]);
 
 /** One-byte opcodes that take a ModRM byte (64-bit mode; c4/c5/62 are VEX/EVEX escapes, handled apart). */
@@ -77,6 +78,10 @@ function map1Immediate(opcode: number, reg: number, osize16: boolean, rexW: bool
 
 /** Decodes the instruction at `at`; undefined when the bytes are not an instruction this decoder knows (or run out). */
 export function decodeInstruction(code: Uint8Array, at: number): Instruction | undefined {
+  // Xen's and KVM's "emulate prefix" (ud2; .ascii "xen"/"kvm") before an instruction the hypervisor emulates.
+  if (code[at] === 0x0f && code[at + 1] === 0x0b && EMULATE_PREFIXES.includes(Buffer.from(code.subarray(at + 2, at + 5)).toString('latin1'))) {
+    return { length: 5 };
+  }
   let i = at;
   let osize16 = false;
   while (i < code.length && LEGACY_PREFIXES.has(code[i])) {
