@@ -61,6 +61,8 @@ async function compileSample(tree: Tree, objects: KernelObject[], outDir: string
 interface Tally {
   functions: number;
   matched: number;
+  /** Matches among several same-named running functions: told apart by code, or (same code) by position. */
+  duplicates: { byCode: number; byPosition: number };
   /** Functions the target does not run as compiled here, for a reason that is not run-pre's: named per reason. */
   notRunning: Map<string, string[]>;
   mismatches: Map<string, string[]>;
@@ -78,8 +80,13 @@ function checkObject(object: string, bytes: Buffer, target: string, kernel: Runn
     tally.functions++;
     const result = checkFunction(obj, fn, target, kernel, sites);
     const where = `${object}:${fn.name}`;
-    if (result.matched.length > 0) {
+    if (result.matched.length === 1) {
       tally.matched++;
+      if (result.entries > 1) tally.duplicates[result.byPosition ? 'byPosition' : 'byCode']++;
+      continue;
+    }
+    if (result.matched.length > 1) {
+      add(tally.mismatches, 'several running functions match, position does not tell', where);
       continue;
     }
     if (result.entries === 0) add(tally.notRunning, 'not in the target (discarded or merged at link time)', where);
@@ -101,7 +108,7 @@ async function main(): Promise<void> {
     const image = await targetImage(tree);
     const vmlinux = vmlinuxFileSource(await readFile(image.vmlinux), await readFile(image.systemMap, 'utf8'));
     const modules = await targetModuleFiles(tree, objects.flatMap((o) => (o.module ? [o.module] : [])));
-    const tally: Tally = { functions: 0, matched: 0, notRunning: new Map(), mismatches: new Map() };
+    const tally: Tally = { functions: 0, matched: 0, duplicates: { byCode: 0, byPosition: 0 }, notRunning: new Map(), mismatches: new Map() };
     const counted = { vmlinux: 0, modules: 0, noKo: 0 };
     for (const o of objects) {
       if (failed.has(o.target)) continue;
@@ -120,6 +127,7 @@ async function main(): Promise<void> {
     const checked = tally.matched + mismatched;
     console.log(`objects: ${counted.vmlinux} vmlinux + ${counted.modules} module objects checked (${failed.size} did not compile, ${counted.noKo} modules not in the image package)`);
     console.log(`functions: ${tally.functions}; checked ${checked}: ${tally.matched} match, ${mismatched} mismatch — ${((100 * tally.matched) / Math.max(1, checked)).toFixed(2)}% match`);
+    console.log(`same-named running functions: ${tally.duplicates.byCode} told apart by code, ${tally.duplicates.byPosition} by position`);
     console.log(`not run-pre's to check (${notRunning}):`);
     for (const [why, list] of tally.notRunning) console.log(`  ${list.length}  ${why}  e.g. ${list.slice(0, 3).join(', ')}`);
     console.log(`mismatches by class (${mismatched}):`);

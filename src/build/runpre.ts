@@ -37,23 +37,56 @@ export interface Difference {
   reason: string;
 }
 
-/** A site the kernel rewrites: `length` bytes (alternatives, paravirt), the instruction there, or its prefix byte. */
-type Site = { length: number } | 'instruction' | 'prefix';
+/**
+ * A site the kernel rewrites at boot or load, and what it may hold then: `length` bytes of anything (alternatives,
+ * paravirt), or the instruction at the site in one of the forms the kernel writes there.
+ */
+type Site = { length: number } | SiteKind;
+type SiteKind = 'fentry' | 'jump-label' | 'static-call' | 'return' | 'retpoline' | 'endbr' | 'lock';
 /** Per text section: site offset → site. */
 export type Sites = Map<number, Map<number, Site>>;
 
-/** Special sections listing rewritten sites: entry size, and what the site is (or where in the entry its length is). */
-const PATCHED_SITES: Record<string, { entry: number; site: 'instruction' | 'prefix' | { lengthAt: number } }> = {
-  __mcount_loc: { entry: 8, site: 'instruction' },
+/** Special sections listing rewritten sites: entry size, and the site's kind (or where in the entry its length is). */
+const PATCHED_SITES: Record<string, { entry: number; site: SiteKind | { lengthAt: number } }> = {
+  __mcount_loc: { entry: 8, site: 'fentry' },
   '.altinstructions': { entry: 12, site: { lengthAt: 10 } },
   '.parainstructions': { entry: 16, site: { lengthAt: 9 } },
-  __jump_table: { entry: 16, site: 'instruction' },
-  '.static_call_sites': { entry: 8, site: 'instruction' },
-  '.return_sites': { entry: 4, site: 'instruction' },
-  '.retpoline_sites': { entry: 4, site: 'instruction' },
-  '.ibt_endbr_seal': { entry: 4, site: 'instruction' },
-  '.smp_locks': { entry: 4, site: 'prefix' },
+  __jump_table: { entry: 16, site: 'jump-label' },
+  '.static_call_sites': { entry: 8, site: 'static-call' },
+  '.return_sites': { entry: 4, site: 'return' },
+  '.retpoline_sites': { entry: 4, site: 'retpoline' },
+  '.ibt_endbr_seal': { entry: 4, site: 'endbr' },
+  '.smp_locks': { entry: 4, site: 'lock' },
 };
+
+/** Special section name → its entry size (for tools that copy entries, like the test fixtures' maker). */
+export const SITE_SECTIONS: Record<string, number> = Object.fromEntries(Object.entries(PATCHED_SITES).map(([name, spec]) => [name, spec.entry]));
+
+const NOPS: Record<number, string> = { 2: '6690', 5: '0f1f440000' };
+
+/**
+ * Whether `running` (the site's bytes in the running code) is a form the kernel writes at a site of this kind:
+ * ftrace's call or nop5 at __fentry__; a jump label's jmp or nop of the same size; a static call's call, jmp, nop5
+ * or ret; a return thunk's jmp or `ret; int3…`. Retpoline and ENDBR sites take several rewritten forms: any bytes.
+ */
+function acceptsSite(kind: SiteKind, running: Buffer): boolean {
+  const first = running[0];
+  const nop = running.toString('hex') === NOPS[running.length];
+  switch (kind) {
+    case 'fentry':
+      return first === 0xe8 || nop;
+    case 'jump-label':
+      return first === (running.length === 2 ? 0xeb : 0xe9) || nop;
+    case 'static-call':
+      return first === 0xe8 || first === 0xe9 || first === 0xc3 || nop;
+    case 'return':
+      return first === 0xe9 || first === 0xc3;
+    case 'lock':
+      return first === 0xf0 || first === 0x3e;
+    default:
+      return true;
+  }
+}
 
 const MASK64 = (1n << 64n) - 1n;
 
@@ -169,9 +202,12 @@ function compareFunction(ctx: Context, running: Buffer, sites: Map<number, Site>
     const pre = decodeInstruction(code, p);
     if (!pre) return differ('undecodable instruction');
     const site = sites?.get(Number(fn.value) + p);
-    if (site !== undefined && site !== 'prefix') {
-      const length = site === 'instruction' ? pre.length : site.length;
+    if (site !== undefined && site !== 'lock') {
+      const length = typeof site === 'object' ? site.length : pre.length;
       if (q + length > running.length) return differ('running code ends early');
+      if (typeof site !== 'object' && !acceptsSite(site, running.subarray(q, q + length))) {
+        return differ(`${site} site differs (${hex(running.subarray(q, q + length))})`);
+      }
       p += length;
       q += length;
       continue;
@@ -189,7 +225,7 @@ function compareFunction(ctx: Context, running: Buffer, sites: Map<number, Site>
     }
     if (pre.length !== run.length) return differ(`instruction differs (${hex(code.subarray(p, p + pre.length))} / ${hex(running.subarray(q, q + run.length))})`);
     const masked = new Uint8Array(pre.length);
-    if (site === 'prefix') masked[0] = 1;
+    if (site === 'lock' && acceptsSite('lock', running.subarray(q, q + 1))) masked[0] = 1;
     for (const r of relocationsWithin(obj, fn.shndx, fn.value + BigInt(p), fn.value + BigInt(p + pre.length))) {
       const at = Number(r.offset - fn.value) - p;
       masked.fill(1, at, at + relocationWidth(r.type));
@@ -218,6 +254,8 @@ export interface FunctionCheck {
   matched: { index: number; address: bigint; observed: Map<string, bigint> }[];
   /** The first difference from a running function, when none matched. */
   difference?: Difference;
+  /** Whether several running functions' code matched and the object's position told them apart. */
+  byPosition: boolean;
 }
 
 /** Section name without its -ffunction-sections suffix: where the linker puts it relative to its neighbours. */
@@ -257,8 +295,9 @@ export function checkFunction(obj: ObjectFile, fn: ElfSymbol, target: string, ke
     if (!found) matched.push({ index, address: entry.address, observed: ctx.observed });
     else difference ??= found;
   });
-  if (matched.length > 1) matched = byPosition(obj, fn, target, kernel, matched);
-  return { entries: entries.length, matched, ...(matched.length === 0 && difference && { difference }) };
+  const several = matched.length > 1;
+  if (several) matched = byPosition(obj, fn, target, kernel, matched);
+  return { entries: entries.length, matched, byPosition: several && matched.length === 1, ...(matched.length === 0 && difference && { difference }) };
 }
 
 /** Checks every function the diffs replace against the running kernel; throws RunPreMismatch on any difference. */
