@@ -33,18 +33,28 @@ function numberArg(name: string, fallback: number): number {
 /** Objects whose code is not kernel text at run time: host tools, the boot and real-mode images, the vDSO, the EFI stub. */
 const NOT_KERNEL_TEXT = /^(scripts|tools|usr|arch\/x86\/(boot|realmode|entry\/vdso|purgatory)|drivers\/firmware\/efi\/libstub)\//;
 
-/** The first `count` objects of each kind in the order of a hash of their names: fixed, and spread over the tree. */
-export function sample(objects: KernelObject[], count: { vmlinux: number; modules: number }): KernelObject[] {
+/** Eligible objects of each kind in the order of a hash of their names: fixed, and spread over the tree. */
+function hashOrder(objects: KernelObject[]): { vmlinux: KernelObject[]; modules: KernelObject[] } {
   const key = (o: KernelObject) => createHash('sha256').update(o.target).digest('hex');
   const eligible = objects.filter((o) => !NOT_KERNEL_TEXT.test(posix.normalize(o.target))).sort((a, b) => (key(a) < key(b) ? -1 : 1));
-  return [...eligible.filter((o) => !o.module).slice(0, count.vmlinux), ...eligible.filter((o) => o.module).slice(0, count.modules)];
+  return { vmlinux: eligible.filter((o) => !o.module), modules: eligible.filter((o) => o.module) };
 }
 
-/** Compiles in small batches (the tree lock is held per batch, so other builds interleave); failures are reported. */
-async function compileSample(tree: Tree, objects: KernelObject[], outDir: string): Promise<Map<string, string>> {
-  const failed = new Map<string, string>();
-  for (let i = 0; i < objects.length; i += BATCH) {
-    const batch = objects.slice(i, i + BATCH);
+/** Host programs' objects (kbuild builds a few inside the kernel's directories) are compiled without __KERNEL__. */
+async function isKernelCode(tree: Tree, o: KernelObject): Promise<boolean> {
+  const object = posix.normalize(o.target);
+  const cmd = await readFile(join(tree.sourceDir, posix.dirname(object), `.${posix.basename(object)}.cmd`), 'utf8').catch(() => '');
+  return cmd.includes('-D__KERNEL__');
+}
+
+/**
+ * The first `count` kernel objects of `ordered`, compiled in small batches (the tree lock is held per batch, so other
+ * builds interleave); objects that fail to compile are reported, host programs skipped.
+ */
+async function compileSample(tree: Tree, ordered: KernelObject[], count: number, outDir: string, failed: Map<string, string>): Promise<KernelObject[]> {
+  const chosen: KernelObject[] = [];
+  for (let i = 0; i < ordered.length && chosen.length < count; i += BATCH) {
+    const batch = ordered.slice(i, i + Math.min(BATCH, count - chosen.length));
     try {
       await compileUnpatched(tree, batch, outDir);
     } catch {
@@ -52,10 +62,11 @@ async function compileSample(tree: Tree, objects: KernelObject[], outDir: string
         await compileUnpatched(tree, [o], outDir).catch((err: Error) => failed.set(o.target, err.message.split('\n')[0]));
       }
     }
-    process.stderr.write(`\rcompiled ${Math.min(i + BATCH, objects.length)}/${objects.length}`);
+    for (const o of batch) if (failed.has(o.target) || (await isKernelCode(tree, o))) chosen.push(o);
+    process.stderr.write(`\rcompiled ${chosen.length}/${count}`);
   }
   process.stderr.write('\n');
-  return failed;
+  return chosen;
 }
 
 interface Tally {
@@ -100,10 +111,14 @@ async function main(): Promise<void> {
   const show = numberArg('show', 20);
   const tree = await benchTree();
   const all = JSON.parse(readFileSync(join(tree.cacheDir, 'objects.json'), 'utf8')) as KernelObject[];
-  const objects = sample(all, { vmlinux: numberArg('vmlinux', 300), modules: numberArg('modules', 300) });
   const outDir = await mkdtemp(join(tmpdir(), 'spliced-runpre-selfcheck-'));
   try {
-    const failed = await compileSample(tree, objects, outDir);
+    const ordered = hashOrder(all);
+    const failed = new Map<string, string>();
+    const objects = [
+      ...(await compileSample(tree, ordered.vmlinux, numberArg('vmlinux', 300), outDir, failed)),
+      ...(await compileSample(tree, ordered.modules, numberArg('modules', 300), outDir, failed)),
+    ];
     const compiledAt = performance.now();
     const image = await targetImage(tree);
     const vmlinux = vmlinuxFileSource(await readFile(image.vmlinux), await readFile(image.systemMap, 'utf8'));

@@ -189,6 +189,12 @@ function checkBranch(ctx: Context, code: Buffer, p: number, pre: Instruction, ru
 
 const hex = (b: Buffer) => b.toString('hex');
 
+/** The offset after the no-ops from `at` on (stopping at a rewritten site of the pre object: those are checked). */
+function skipPadding(code: Buffer, at: number, sites?: Map<number, Site>, base = 0): number {
+  for (let insn = decodeInstruction(code, at); insn?.nop && !sites?.has(base + at); insn = decodeInstruction(code, at)) at += insn.length;
+  return at;
+}
+
 function compareFunction(ctx: Context, running: Buffer, sites: Map<number, Site> | undefined): Difference | undefined {
   const { obj, fn } = ctx;
   const code = obj.elf.sectionData(obj.sections[fn.shndx]).subarray(Number(fn.value), Number(fn.value) + fn.size);
@@ -214,6 +220,12 @@ function compareFunction(ctx: Context, running: Buffer, sites: Map<number, Site>
     }
     const run = decodeInstruction(running, q);
     if (!run) return differ('undecodable running instruction');
+    if (pre.nop || run.nop) {
+      // Alignment padding (an `.align` in inline assembly): its length depends on where the code was placed.
+      p = skipPadding(code, p, sites, Number(fn.value));
+      q = skipPadding(running, q);
+      continue;
+    }
     if (pre.branch && run.branch && pre.branch.kind === run.branch.kind && pre.branch.condition === run.branch.condition) {
       const sameForm = pre.length === run.length && code.subarray(p, p + pre.branch.at).equals(running.subarray(q, q + run.branch.at));
       if (!sameForm && (pre.branch.kind === 'call' || pre.branch.kind === 'loop')) return differ(`branch encoding differs (${hex(code.subarray(p, p + pre.length))} / ${hex(running.subarray(q, q + run.length))})`);

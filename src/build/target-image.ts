@@ -167,7 +167,9 @@ export async function targetModuleFiles(tree: Tree, modules: string[]): Promise<
     const scratch = path.join(dir, 'extract.tmp');
     await fs.rm(scratch, { recursive: true, force: true });
     await fs.mkdir(scratch, { recursive: true });
-    const res = await run('bash', ['-o', 'pipefail', '-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" -T -', 'bash', deb, scratch], { input: [...members.keys()].join('\n') });
+    const list = path.join(scratch, 'members');
+    await fs.writeFile(list, [...members.keys()].join('\n') + '\n');
+    const res = await run('bash', ['-o', 'pipefail', '-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" -T "$3"', 'bash', deb, scratch, list]);
     if (res.code !== 0) fail(`extracting modules from ${path.basename(deb)} failed:\n${tail(res.stderr)}`, { deb });
     for (const [member, module] of members) await fs.rename(path.join(scratch, member), path.join(dir, `${module}.ko`));
     await fs.rm(scratch, { recursive: true, force: true });

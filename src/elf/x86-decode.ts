@@ -5,6 +5,8 @@
 
 export interface Instruction {
   length: number;
+  /** A no-op the assembler uses as padding: `90`, `0f 1f /0`, with operand-size and segment prefixes only. */
+  nop?: boolean;
   /** Relative branch: jmp, jcc (with its condition), call, loop/jrcxz; `rel` is the displacement's position and size. */
   branch?: { kind: 'jmp' | 'jcc' | 'call' | 'loop'; condition: number; at: number; size: number };
 }
@@ -148,7 +150,15 @@ export function decodeInstruction(code: Uint8Array, at: number): Instruction | u
     immediate = map1Immediate(first, reg, osize16, rexW);
   }
   length = i - at + immediate;
-  return at + length <= code.length ? { length, ...(branch && { branch }) } : undefined;
+  if (at + length > code.length) return undefined;
+  return { length, ...(branch && { branch }), ...(isPadding(code, at, length) && { nop: true }) };
+}
+
+function isPadding(code: Uint8Array, at: number, length: number): boolean {
+  let i = at;
+  while (code[i] === 0x66 || code[i] === 0x2e || code[i] === 0x3e) i++;
+  if (code[i] === 0x90) return i + 1 === at + length; // not REX + 90 (xchg %r8,%rax)
+  return code[i] === 0x0f && code[i + 1] === 0x1f && ((code[i + 2] >> 3) & 7) === 0;
 }
 
 /** Where a relative branch goes, as an offset in `code` (may lie outside it). */

@@ -8,6 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { diffObjects } from '../../../src/build/diff';
+import { loadObject, relocationsWithin } from '../../../src/build/diff-object';
+import { targetModuleFiles } from '../../../src/build/target-image';
+import { decodeInstruction } from '../../../src/elf/x86-decode';
+import { relocationWidth } from '../../../src/elf/x86';
 import { runPreCheck } from '../../../src/build/runpre';
 import { vmlinuxFileSource } from '../../../src/build/runpre-sources';
 import { isSplicedError } from '../../../src/errors';
@@ -74,4 +78,30 @@ test('a running kernel built from other source is a RunPreMismatch', () => {
     () => runPreCheck(diff, 'vmlinux', vmlinuxFileSource(image, kallsyms)),
     (e) => isSplicedError(e, 'RunPreMismatch') && e.details.function === 'meminfo_proc_show' && typeof e.details.offset === 'number',
   );
+});
+
+test('decoding every function of real kernel objects lands on each function end, with every relocation inside one instruction', async () => {
+  const objects = [compileKernelObject(tree, 'kernel/sched/core.c'), compileKernelObject(tree, MEMINFO), (await targetModuleFiles(tree, ['ext4'])).get('ext4')!];
+  let functions = 0;
+  for (const bytes of objects) {
+    const obj = loadObject(bytes);
+    for (const fn of obj.functions.filter((f) => f.size > 0)) {
+      const code = obj.elf.sectionData(obj.sections[fn.shndx]).subarray(Number(fn.value), Number(fn.value) + fn.size);
+      const starts: [number, number][] = [];
+      for (let at = 0; at < fn.size; ) {
+        const insn = decodeInstruction(code, at);
+        assert.ok(insn, `${fn.name}+0x${at.toString(16)} decodes`);
+        starts.push([at, insn.length]);
+        at += insn.length;
+        if (at > fn.size) assert.fail(`${fn.name}: the last instruction runs past the end`);
+      }
+      for (const r of relocationsWithin(obj, fn.shndx, fn.value, fn.value + BigInt(fn.size))) {
+        const at = Number(r.offset - fn.value);
+        const insn = starts.find(([start, length]) => start < at && at + relocationWidth(r.type) <= start + length);
+        assert.ok(insn, `${fn.name}: the relocation at +0x${at.toString(16)} lies inside an instruction`);
+      }
+      functions++;
+    }
+  }
+  assert.ok(functions > 1500, `${functions} functions`);
 });
