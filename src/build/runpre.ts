@@ -11,7 +11,7 @@
 // the code of several matches, the one among the object's other functions (its position in the link order) does.
 
 import { SplicedError } from '../errors';
-import { ElfSymbol, SHN } from '../elf/reader';
+import { ElfSymbol, SHN, STT } from '../elf/reader';
 import { branchTarget, decodeInstruction, Instruction } from '../elf/x86-decode';
 import { isPcRelative, R_X86_64, relocationWidth } from '../elf/x86';
 import { DiffResult } from './diff';
@@ -103,7 +103,7 @@ export function runPreSites(obj: ObjectFile): Sites {
       if (!site) continue;
       const target = obj.symbols[site.symbol];
       if (target.shndx === SHN.UNDEF || target.shndx >= SHN.LORESERVE) continue;
-      const offset = Number(site.addend + (target.type === 3 ? 0n : target.value));
+      const offset = Number(site.addend + (target.type === STT.SECTION ? 0n : target.value));
       const list = sites.get(target.shndx) ?? new Map<number, Site>();
       // An alternative's range wins over an instruction-sized site at the same place (it may span several).
       if (typeof list.get(offset) !== 'object') list.set(offset, typeof spec.site === 'object' ? { length: data[at + spec.site.lengthAt] } : spec.site);
@@ -130,8 +130,9 @@ function checkSymbol(ctx: Context, name: string, offset: bigint, pointsTo: bigin
   const candidates = ctx.kernel.entriesOf(ctx.target, name).map((e) => e.address);
   if (candidates.length === 0) return undefined; // not in kallsyms (a module's import): nothing to check against
   const symbolAddress = (pointsTo - offset) & MASK64;
-  const slide = ctx.kernel.absoluteSlide;
-  const hit = candidates.find((c) => c === symbolAddress || (pcRelative ? ((c + slide) & MASK64) : c) === (pcRelative ? symbolAddress : (symbolAddress + slide) & MASK64));
+  // A file image's absolute fields hold link-time addresses (kallsyms ones are slid).
+  const slid = (pcRelative ? symbolAddress - ctx.kernel.absoluteSlide : symbolAddress + ctx.kernel.absoluteSlide) & MASK64;
+  const hit = candidates.find((c) => c === symbolAddress || c === slid);
   if (hit === undefined) return false;
   ctx.observed.set(name, hit);
   return true;
