@@ -40,11 +40,15 @@ function hashOrder(objects: KernelObject[]): { vmlinux: KernelObject[]; modules:
   return { vmlinux: eligible.filter((o) => !o.module), modules: eligible.filter((o) => o.module) };
 }
 
-/** Host programs' objects (kbuild builds a few inside the kernel's directories) are compiled without __KERNEL__. */
-async function isKernelCode(tree: Tree, o: KernelObject): Promise<boolean> {
-  const object = posix.normalize(o.target);
-  const cmd = await readFile(join(tree.sourceDir, posix.dirname(object), `.${posix.basename(object)}.cmd`), 'utf8').catch(() => '');
-  return cmd.includes('-D__KERNEL__');
+/**
+ * Host programs' objects (kbuild builds a few inside the kernel's directories) are compiled without the builder's
+ * -ffunction-sections: their functions sit in plain .text (main in .text.startup), where a kernel object has sections named
+ * after its functions.
+ */
+async function isKernelCode(outDir: string, o: KernelObject): Promise<boolean> {
+  const obj = loadObject(await readFile(join(outDir, 'pre', posix.normalize(o.target))));
+  const section = (f: (typeof obj.functions)[number]) => obj.sections[f.shndx].name;
+  return !obj.functions.some((f) => section(f) === '.text') || obj.functions.some((f) => section(f).endsWith(`.${f.name}`));
 }
 
 /**
@@ -62,7 +66,7 @@ async function compileSample(tree: Tree, ordered: KernelObject[], count: number,
         await compileUnpatched(tree, [o], outDir).catch((err: Error) => failed.set(o.target, err.message.split('\n')[0]));
       }
     }
-    for (const o of batch) if (failed.has(o.target) || (await isKernelCode(tree, o))) chosen.push(o);
+    for (const o of batch) if (failed.has(o.target) || (await isKernelCode(outDir, o))) chosen.push(o);
     process.stderr.write(`\rcompiled ${chosen.length}/${count}`);
   }
   process.stderr.write('\n');
@@ -101,7 +105,9 @@ function checkObject(object: string, bytes: Buffer, target: string, kernel: Runn
       continue;
     }
     if (result.entries === 0) add(tally.notRunning, 'not in the target (discarded or merged at link time)', where);
-    else if (fn.bind === STB.WEAK) add(tally.notRunning, 'weak, another definition is linked', where);
+    else if (fn.bind === STB.WEAK && !kernel.entriesOf(target, fn.name).some((e) => /^[wW]$/.test(e.type))) {
+      add(tally.notRunning, 'weak, another (strong) definition is linked', where);
+    }
     else add(tally.mismatches, result.difference?.reason ?? 'unreadable', `${where}+0x${(result.difference?.offset ?? 0).toString(16)}`);
   }
 }
