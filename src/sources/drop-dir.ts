@@ -19,6 +19,7 @@ export interface DropDirOptions {
   log: EngineLog;
   /** A file is taken once its size has not changed for this long (a slow copy into the directory). */
   settleMs?: number;
+  maxBytes?: number;
 }
 
 const ACCEPTED = /\.(ko|patch|diff)$/;

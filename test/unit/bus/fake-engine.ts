@@ -102,6 +102,8 @@ export function engineStatus(overrides: Partial<EngineStatus> = {}): EngineStatu
 export interface RecordedCall {
   method: 'apply' | 'revert';
   target: string;
+  /** What apply was given to apply. */
+  content?: Buffer;
   options: ApplyOptions | RevertOptions | undefined;
 }
 

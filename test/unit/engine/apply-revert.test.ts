@@ -4,9 +4,23 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { FAKE_IDENTITY, writeModule } from './fake-kernel';
-import { createEngine, incoming, newMachine, startEngine } from './harness';
+import { createEngine, fileInput, incoming, newMachine, startEngine } from './harness';
 
 describe('apply', () => {
+  it('applies what it was given, never the file under that name now (replaced while the job waited)', async () => {
+    const machine = newMachine();
+    const { engine } = await startEngine(machine);
+    machine.kernel.delayMs = 100;
+    const first = engine.apply(fileInput(writeModule(incoming(machine), { name: 'first' })), { origin: 'dbus' });
+    const file = writeModule(incoming(machine), { name: 'original' });
+    const queued = engine.apply(fileInput(file), { origin: 'dbus' });
+    fs.renameSync(writeModule(incoming(machine), { name: 'replacement' }), file);
+    await Promise.all([first.done, queued.done]);
+    assert.equal(queued.state, 'succeeded', queued.error?.message);
+    assert.equal(queued.target, file);
+    assert.deepEqual(machine.kernel.actions, ['load first', 'load original']);
+  });
+
   it('loads the module, records it on top of the stack with its metadata, and emits patch-applied', async () => {
     const machine = newMachine();
     const { engine } = await startEngine(machine);

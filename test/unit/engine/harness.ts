@@ -86,3 +86,8 @@ export async function createEngine(machine: Machine, options: StartOptions = {})
 export function incoming(machine: Machine): string {
   return path.join(machine.dir, 'incoming');
 }
+
+/** What a door hands the engine for `file`: read once, here. */
+export function fileInput(file: string): string {
+  return file;
+}
