@@ -9,7 +9,7 @@ import { DropDir } from '../../../src/sources/drop-dir';
 import type { QuarantineReason } from '../../../src/sources/quarantine';
 import { FakeBuilder, samplePatch } from '../engine/fake-builder';
 import { writeModule } from '../engine/fake-kernel';
-import { newMachine, startEngine, type Machine, type StartOptions } from '../engine/harness';
+import { fileInput, newMachine, startEngine, type Machine, type StartOptions } from '../engine/harness';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -129,7 +129,7 @@ describe('the drop directory', () => {
     fs.mkdirSync(incoming);
     const file = writeModule(incoming, { name: 'fix' });
     const first = await startEngine(machine);
-    assert.equal((await first.engine.apply(file, { origin: 'drop-dir' }).done).state, 'succeeded');
+    assert.equal((await first.engine.apply(fileInput(file), { origin: 'drop-dir' }).done).state, 'succeeded');
     // The daemon dies here; the file is still in the drop directory when it starts again.
     const { engine } = await startEngine(machine);
     const dropDir = new DropDir({ incoming, quarantine: path.join(machine.dir, 'q'), engine, log: quiet, settleMs: 50, maxBytes: MAX_BYTES });
@@ -287,7 +287,8 @@ describe('the drop directory', () => {
     await waitFor(() => builder.calls.length === 1);
     const gone = writeModule(incoming, { name: 'gone' });
     await new Promise((resolve) => setTimeout(resolve, 300));
-    fs.rmSync(gone);
+    // Moved away rather than deleted: chokidar 4 keeps the test process alive after an awaited file is deleted.
+    fs.renameSync(gone, path.join(incoming, '..', 'moved-away.ko'));
     builder.hold = null;
     release();
     await settled(dropDir, () => fs.readdirSync(incoming).length === 0);
