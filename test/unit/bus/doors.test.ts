@@ -122,8 +122,8 @@ describe('Manager: the file doors (Apply, ApplyFd)', () => {
     const cases: Array<[string, number, RegExp]> = [
       [fifo, fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK), /not a regular file \(a FIFO\)/],
       [dir, fs.openSync(dir, 'r'), /not a regular file \(a directory\)/],
-      [writeOnly, fs.openSync(writeOnly, 'w'), /descriptor is not open for reading/],
-      [opathFile, fs.openSync(opathFile, O_PATH), /descriptor is not open for reading/],
+      [writeOnly, fs.openSync(writeOnly, 'w'), /the descriptor of .* is not open for reading/],
+      [opathFile, fs.openSync(opathFile, O_PATH), /the descriptor of .* is not open for reading/],
     ];
     for (const [target, fd, message] of cases) {
       try {

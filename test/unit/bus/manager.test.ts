@@ -2,12 +2,7 @@
 // shows error names) against the adapter serving a FakeEngine on a private bus.
 
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { Message } from 'dbus-next';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { connectBus } from '../../../src/bus/connect';
 import { SplicedError } from '../../../src/errors';
 import { patchRecord } from './fake-engine';
 import { busctl, eventually, managerError, monitor, run, NOBODY, startDaemon, type Daemon, type RunOptions } from './harness';
@@ -174,42 +169,10 @@ describe('Manager: Apply and Revert', () => {
     assert.deepEqual(d.engine.calls[0], {
       method: 'apply',
       target: d.file('fix.ko'),
+      content: Buffer.from('module fix.ko'),
       options: { origin: 'dbus', requestedBy: d.engine.calls[0].options?.requestedBy, transitionTimeoutMs: undefined },
     });
     assert.match(String(d.engine.calls[0].options?.requestedBy), /^uid 0 via :1\.\d+$/);
-  });
-
-  it('ApplyFd applies the file behind a passed descriptor, kept open until the job has run', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'spliced-fd-'));
-    const file = path.join(dir, 'fix.ko');
-    writeFileSync(file, 'module bytes');
-    d.engine.applyOutcomes.set(file, patchRecord('eeeeeeeeeeee'));
-    const client = await connectBus(d.bus.address);
-    const fd = openSync(file, 'r');
-    try {
-      const reply = await client.call(new Message({
-        destination: 'org.spliced.Spliced1', path: '/org/spliced/Spliced1', interface: 'org.spliced.Spliced1.Manager',
-        member: 'ApplyFd', signature: 'ha{sv}', body: [fd, {}],
-      }));
-      const jobPath = reply!.body[0] as string;
-      await eventually(async () => ((await jobProperty(d, jobPath, 'State')) === 'succeeded') || undefined);
-      assert.deepEqual(await jobProperty(d, jobPath, 'Patches'), ['eeeeeeeeeeee']);
-      const target = String(await jobProperty(d, jobPath, 'Target'));
-      assert.match(target, /^\/proc\/self\/fd\/\d+$/);
-      // The daemon runs in this process: its copy of the descriptor is closed once the job is done.
-      await eventually(() => {
-        try {
-          return readlinkSync(target) !== file || undefined;
-        } catch {
-          return true;
-        }
-      });
-      assert.equal(d.authority.requests[0].action, 'org.spliced.apply');
-    } finally {
-      closeSync(fd);
-      client.disconnect();
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 
   it('a failed apply ends the job with the error name and sends PatchFailed', async () => {
