@@ -1,7 +1,7 @@
 # Source patches through the daemon, as an admin and automation would hand them over: `splicectl apply PATCH` (D-Bus
 # Apply: a build job with progress, then the apply), files dropped into /var/lib/spliced/incoming/ (applied and
 # removed; bad ones quarantined with their reason), and a daemon killed in the middle of a build (the file is taken
-# again at restart). Sourced by entry.sh on the first boot, with spliced.service running and the kernel tree in place.
+# again at restart), and bad inputs at the doors (a symlink and a FIFO dropped, Apply of a device path). Sourced by entry.sh on the first boot, with spliced.service running and the kernel tree in place.
 # shellcheck shell=bash
 
 patches=$SPLICED_SRC/test/fixtures/patches
