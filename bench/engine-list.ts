@@ -35,7 +35,7 @@ async function main(): Promise<void> {
         fields: { 'spliced.cves': [`CVE-2025-${1000 + i}`], 'spliced.version': [`6.1.${159 + i}-1`] },
         functions: ['tcp_v4_rcv', 'udp_rcv', `func_${i}`],
       });
-      const job = await engine.apply(file, { origin: 'dbus' }).done;
+      const job = await engine.apply({ content: fs.readFileSync(file), name: file }, { origin: 'dbus' }).done;
       if (job.error) throw job.error;
     }
     const times: number[] = [];

@@ -13,6 +13,7 @@ import { JobObjects } from './job-object';
 import { ManagerInterface } from './manager-object';
 import { BUS_NAME, MANAGER_PATH } from './names';
 import { refusePropertySet } from './read-only';
+import { DEFAULT_MAX_INPUT_BYTES } from '../sources/read-once';
 
 export type { Authority, AuthorizationRequest, Verdict } from './authority';
 
@@ -32,6 +33,8 @@ export interface BusOptions {
   onConnectionLost?: (error: SplicedError) => void;
   /** Where the adapter reports its own failures (pino's logger fits); stderr when absent. */
   log?: BusLog;
+  /** Largest file Apply and ApplyFd take (the max_input_size setting); its default when absent. */
+  maxInputBytes?: number;
 }
 
 export interface BusLog {
@@ -71,7 +74,8 @@ export async function startBus(engine: Engine, options: BusOptions = {}): Promis
   const authorizer = new Authorizer(bus, options.authority ?? new PolkitAuthority(bus), {
     trustRoot: options.trustRoot ?? true,
   });
-  const manager = new ManagerInterface({ engine, jobs, calls, authorizer });
+  const maxInputBytes = options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES;
+  const manager = new ManagerInterface({ engine, jobs, calls, authorizer, maxInputBytes });
   bus.export(MANAGER_PATH, manager);
 
   let stopped = false;

@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as dbus from 'dbus-next';
 import { SplicedError } from '../errors';
-import type { Engine, EngineStatus, Job, PatchRecord } from '../engine/types';
+import { describeFd, readNamedFile, readReceivedFd } from '../sources/read-once';
+import type { Engine, EngineStatus, PatchRecord } from '../engine/types';
 import type { Authorizer } from './authorizer';
 import type { CallTracker } from './caller';
 import { replyOrDBusError } from './dbus-error';
@@ -41,6 +42,8 @@ export interface ManagerDeps {
   jobs: JobObjects;
   calls: CallTracker;
   authorizer: Authorizer;
+  /** Largest file Apply and ApplyFd take. */
+  maxInputBytes: number;
 }
 
 export class ManagerInterface extends dbus.interface.Interface {
@@ -79,6 +82,10 @@ export class ManagerInterface extends dbus.interface.Interface {
 
   // --- methods (each takes its caller before the first await; see caller.ts) ---
 
+  /**
+   * Apply the file at a path (a symbolic link the caller gives is followed): opened once after authorisation, and what
+   * fstat checks on that descriptor is what is read and applied.
+   */
   Apply(file: string, options: Record<string, dbus.Variant>): Promise<string> {
     const caller = this.deps.calls.take();
     return replyOrDBusError(async () => {
@@ -87,7 +94,8 @@ export class ManagerInterface extends dbus.interface.Interface {
         throw new SplicedError('InvalidArgument', `the file path must be absolute, got "${file}"`, { path: file });
       }
       const requestedBy = await this.deps.authorizer.authorize(caller, ACTION_APPLY, opts.interactive ?? false);
-      const job = this.deps.engine.apply(file, {
+      const { content } = await readNamedFile(file, { maxBytes: this.deps.maxInputBytes });
+      const job = this.deps.engine.apply({ content, name: file }, {
         origin: 'dbus',
         requestedBy,
         transitionTimeoutMs: opts.transition_timeout_ms,
@@ -96,26 +104,26 @@ export class ManagerInterface extends dbus.interface.Interface {
     });
   }
 
-  /** Apply from a file descriptor the caller opened: the daemon reads what the caller can read, in any namespace. */
+  /**
+   * Apply from a file descriptor the caller opened: the daemon reads what the caller can read, in any namespace. The
+   * descriptor itself is read (never reopened by a name), from offset 0, and closed before the reply.
+   */
   ApplyFd(fd: number, options: Record<string, dbus.Variant>): Promise<string> {
     const caller = this.deps.calls.take();
     return replyOrDBusError(async () => {
-      let job: Job;
       try {
         const opts = parseOptions(APPLY_OPTIONS, options);
         const requestedBy = await this.deps.authorizer.authorize(caller, ACTION_APPLY, opts.interactive ?? false);
-        // The engine copies the file when the job runs; the descriptor stays open until then.
-        job = this.deps.engine.apply(`/proc/self/fd/${fd}`, {
+        const { content } = await readReceivedFd(fd, this.deps.maxInputBytes);
+        const job = this.deps.engine.apply({ content, name: describeFd(fd) }, {
           origin: 'dbus',
           requestedBy,
           transitionTimeoutMs: opts.transition_timeout_ms,
         });
-      } catch (err) {
+        return this.deps.jobs.export(job);
+      } finally {
         fs.close(fd, () => undefined);
-        throw err;
       }
-      void job.done.then(() => fs.close(fd, () => undefined));
-      return this.deps.jobs.export(job);
     });
   }
 

@@ -6,6 +6,7 @@
 
 import * as fs from 'node:fs';
 import { SplicedError } from '../errors';
+import { DEFAULT_MAX_INPUT_BYTES } from '../sources/read-once';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -25,6 +26,8 @@ export interface Config {
   /** "system", "none" (no D-Bus: only `spliced tool` can drive it), or a D-Bus address. */
   bus: string;
   logLevel: LogLevel;
+  /** Largest file taken through the drop directory, Apply, ApplyFd or `spliced tool apply`. */
+  maxInputBytes: number;
   /** Unknown keys found in the file (reported once the logger exists). */
   warnings: string[];
 }
@@ -41,6 +44,7 @@ const DEFAULTS: Omit<Config, 'file' | 'warnings'> = {
   bootIdFile: '/proc/sys/kernel/random/boot_id',
   bus: 'system',
   logLevel: 'info',
+  maxInputBytes: DEFAULT_MAX_INPUT_BYTES,
 };
 
 type Key = keyof typeof DEFAULTS;
@@ -56,6 +60,7 @@ const SETTINGS: Record<Key, { key: string; env: string; parse: (value: string) =
   bootIdFile: { key: 'boot_id_file', env: 'SPLICED_BOOT_ID_FILE', parse: absolutePath },
   bus: { key: 'bus', env: 'SPLICED_BUS', parse: nonEmpty },
   logLevel: { key: 'log_level', env: 'SPLICED_LOG_LEVEL', parse: logLevel },
+  maxInputBytes: { key: 'max_input_size', env: 'SPLICED_MAX_INPUT_SIZE', parse: byteSize },
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -109,6 +114,16 @@ function positiveSeconds(value: string): number {
   const seconds = Number(value);
   if (!/^\d+(\.\d+)?$/.test(value) || seconds <= 0) throw new Error(`"${value}" is not a positive number of seconds`);
   return seconds;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** Bytes, or K, M or G (powers of 1024): "65536", "64M". */
+function byteSize(value: string): number {
+  const match = /^(\d+)([KMG]?)$/.exec(value);
+  const bytes = match ? Number(match[1]) * SIZE_UNITS[match[2]] : 0;
+  if (!(bytes > 0 && Number.isSafeInteger(bytes))) throw new Error(`"${value}" is not a positive size (bytes, or with K, M or G)`);
+  return bytes;
 }
 
 function nonEmpty(value: string): string {

@@ -57,6 +57,7 @@ async function serve(config: Config, log: pino.Logger, stop: StopRequest): Promi
         quarantine: path.join(config.stateDir, 'quarantine'),
         engine,
         log,
+        maxBytes: config.maxInputBytes,
       });
       await dropDir.start();
       ready(engine, notify, log, started);
@@ -130,7 +131,12 @@ async function connectUnlessStopped(
 ): Promise<BusConnection | null> {
   let onConnectionLost!: (error: SplicedError) => void;
   const lost = new Promise<SplicedError>((resolve) => (onConnectionLost = resolve));
-  const starting = startBus(engine, { ...(config.bus === 'system' ? {} : { address: config.bus }), log, onConnectionLost });
+  const starting = startBus(engine, {
+    ...(config.bus === 'system' ? {} : { address: config.bus }),
+    log,
+    onConnectionLost,
+    maxInputBytes: config.maxInputBytes,
+  });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(

@@ -1,9 +1,11 @@
 // `spliced tool …`: drives the engine in-process, without D-Bus (like fwupdtool), for rescue shells, early boot
 // and tests. Refuses to run while the daemon holds the state dir. Documented in docs/files.md and docs/systemd.md.
 
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { EngineStatus, Job, PatchRecord } from '../engine';
 import { asSplicedError, SplicedError } from '../errors';
+import { readNamedFile } from '../sources/read-once';
 import { composeEngine } from './compose';
 import { loadConfig } from './config';
 import { createLogger } from './logger';
@@ -67,8 +69,12 @@ export async function runTool(argv: string[]): Promise<number> {
           );
           return 0;
         }
-        case 'apply':
-          return await finish(json, engine.apply(argument!, { origin: 'tool', requestedBy: `uid ${process.getuid?.()}` }));
+        case 'apply': {
+          // Like Apply on the bus: the path (a symbolic link followed) opened once, checked and read from that descriptor.
+          const file = path.resolve(argument!);
+          const { content } = await readNamedFile(file, { maxBytes: config.maxInputBytes });
+          return await finish(json, engine.apply({ content, name: file }, { origin: 'tool', requestedBy: `uid ${process.getuid?.()}` }));
+        }
         default:
           return await finish(
             json,

@@ -1,4 +1,4 @@
-// Apply one module: keep a copy, check it is a livepatch for exactly this kernel build, write the intent, load it,
+// Apply one module (its content, as the door read it): keep a copy, check it is a livepatch for exactly this kernel build, write the intent, load it,
 // then record the outcome (stack position, patched functions, superseded patches) in one transaction.
 
 import { basename } from 'node:path';
@@ -9,7 +9,7 @@ import { nowIso, type PatchRow, type StoredModule } from '../store';
 import { buildOf, transitionOptions, type EngineContext } from './context';
 import type { ProgressReporter } from './job';
 import { isForRunningKernel } from './records';
-import type { ApplyOptions, PatchFunctionRecord, PatchOrigin } from './types';
+import type { ApplyInput, ApplyOptions, PatchFunctionRecord, PatchOrigin } from './types';
 
 /** A patch's id: the first 12 hex digits of its module's sha256 (stable across reboots and renames). */
 export function patchIdOf(sha256: string): string {
@@ -27,16 +27,17 @@ export interface ApplyOutcome {
 export async function applyModule(
   ctx: EngineContext,
   job: ProgressReporter,
-  path: string,
+  input: ApplyInput,
   options: ApplyOptions,
 ): Promise<ApplyOutcome> {
+  const path = input.name;
   let row: (PatchRow & { intentId: number }) | null = null;
   let stored: StoredModule | null = null;
   let info: ModuleInfo | null = null;
   try {
     refuseWhenDisabled(ctx, path, options);
     job.report(5, 'copying the module into the state directory');
-    stored = ctx.modules.put(path);
+    stored = ctx.modules.put(input.content);
     job.report(15, 'reading the module information');
     info = await ctx.kernel.readModuleInfo(stored.path);
     checkModule(ctx, info, path, patchIdOf(stored.sha256));

@@ -1,5 +1,5 @@
-// Apply takes a livepatch module or a kernel source patch. A patch is recognised by its content (a file descriptor
-// has no name) and built into a module through the builder port before its job joins the kernel queue.
+// Apply takes a livepatch module or a kernel source patch. A patch is recognised by its content (a name says
+// nothing: a file descriptor has none) and built into a module through the builder port before its job joins the kernel queue.
 
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -9,7 +9,7 @@ import { spliceModuleName } from '../kernel/splice-modinfo';
 import { patchIdOf, refuseWhenDisabled } from './apply';
 import type { EngineContext } from './context';
 import type { ProgressReporter } from './job';
-import type { ApplyOptions, SpliceBuilder } from './types';
+import type { ApplyInput, ApplyOptions, SpliceBuilder } from './types';
 
 /** Where builds happen: the builder port and a directory for the modules it writes (emptied at every start). */
 export interface BuildSettings {
@@ -27,41 +27,23 @@ function looksLikePatch(head: string): boolean {
 }
 
 /**
- * Whether the file at `file` is a source patch. Anything else (an ELF module, junk) goes the module way, where the
- * kernel port names what is wrong with it. An unreadable file too: it fails there with UnreadableModule.
+ * Whether `content` is a source patch. Anything else (an ELF module, junk) goes the module way, where the kernel port
+ * names what is wrong with it.
  */
-export function isSourcePatch(file: string): boolean {
-  let fd: number | undefined;
-  try {
-    // Never read a FIFO or device here: this runs in the caller's request, before the job.
-    if (!fs.statSync(file).isFile()) return false;
-    fd = fs.openSync(file, 'r');
-    const head = Buffer.alloc(SNIFF_BYTES);
-    const length = fs.readSync(fd, head, 0, SNIFF_BYTES, 0);
-    if (length >= 4 && head.readUInt32BE(0) === 0x7f454c46) return false;
-    return looksLikePatch(head.subarray(0, length).toString('utf8'));
-  } catch {
-    return false;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
+export function isSourcePatch(content: Buffer): boolean {
+  if (content.length >= 4 && content.readUInt32BE(0) === 0x7f454c46) return false;
+  return looksLikePatch(content.subarray(0, SNIFF_BYTES).toString('utf8'));
 }
 
-function readPatch(file: string): string {
-  try {
-    const size = fs.statSync(file).size;
-    if (size > MAX_PATCH_BYTES) {
-      throw new SplicedError('InvalidArgument', `${file} is ${size} bytes; a source patch may be at most ${MAX_PATCH_BYTES}`, {
-        path: file,
-      });
-    }
-    return fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if (err instanceof SplicedError) throw err;
-    throw new SplicedError('InvalidArgument', `cannot read the patch ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`, {
-      path: file,
-    });
+function patchText(input: ApplyInput): string {
+  if (input.content.length > MAX_PATCH_BYTES) {
+    throw new SplicedError(
+      'InvalidArgument',
+      `${input.name} is ${input.content.length} bytes; a source patch may be at most ${MAX_PATCH_BYTES}`,
+      { path: input.name },
+    );
   }
+  return input.content.toString('utf8');
 }
 
 /** Empty the build directory: whatever is there was left by a build that a crash or a stop interrupted. */
@@ -71,18 +53,19 @@ export function clearBuildDir(settings: BuildSettings): void {
 }
 
 /**
- * Builds the module of the patch at `file` into the build directory and returns its path. A refused or failed build
+ * Builds the module of the patch `input` into the build directory and returns its path. A refused or failed build
  * is recorded in the history (under the id and name the module would have had) before the error is rethrown.
  */
 export async function buildFromPatch(
   ctx: EngineContext,
   settings: BuildSettings | null,
   progress: ProgressReporter,
-  file: string,
-  output: string,
+  input: ApplyInput,
+  jobId: number,
   options: ApplyOptions,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<string> {
+  const file = input.name;
   let text: string | null = null;
   try {
     if (!settings) {
@@ -92,9 +75,11 @@ export async function buildFromPatch(
     }
     refuseWhenDisabled(ctx, file, options);
     progress.report(0, 'reading the patch');
-    text = readPatch(file);
+    text = patchText(input);
+    const output = path.join(settings.workDir, `job-${jobId}.ko`);
     await settings.builder.build(text, output, (step) => progress.report(step.progress, `building: ${step.message}`), signal);
     ctx.log.info({ path: file, module: output, origin: options.origin }, 'splice built from the patch');
+    return output;
   } catch (err) {
     const error = asSplicedError(err);
     if (text !== null) {
@@ -111,8 +96,4 @@ export async function buildFromPatch(
     ctx.log.error({ path: file, kind: error.kind, details: error.details }, `build failed: ${error.message}`);
     throw error;
   }
-}
-
-export function buildOutputPath(settings: BuildSettings, jobId: number): string {
-  return path.join(settings.workDir, `job-${jobId}.ko`);
 }

@@ -8,13 +8,14 @@ import type { KernelPort } from '../kernel/types';
 import type { ModuleStore, PatchRow, Session, Store } from '../store';
 import { applyModule } from './apply';
 import { applyCrashGuard, reapplyStack, type BootReport } from './boot';
-import { buildFromPatch, buildOutputPath, clearBuildDir, isSourcePatch, type BuildSettings } from './build-step';
+import { buildFromPatch, clearBuildDir, isSourcePatch, type BuildSettings } from './build-step';
 import { buildOf, LiveView, type EngineContext, type EngineLog, type EngineSettings } from './context';
 import { EngineJob, JobQueue, progressRange, type JobPrelude } from './job';
 import { reconcileIntents, type Reconciliation } from './reconcile';
 import { isForRunningKernel, toRecord } from './records';
 import { planRevert, revertPatches } from './revert';
 import type {
+  ApplyInput,
   ApplyOptions,
   Engine,
   EngineEvents,
@@ -108,19 +109,19 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     if (this.session) this.ctx.store.markCleanStop(this.session.id);
   }
 
-  apply(path: string, options: ApplyOptions): Job {
-    const job = new EngineJob('apply', path);
+  apply(input: ApplyInput, options: ApplyOptions): Job {
+    const job = new EngineJob('apply', input.name);
     // A source patch is built first, outside the kernel queue; its module is then applied like any other.
-    const fromPatch = isSourcePatch(path);
-    const module = fromPatch && this.buildSettings ? buildOutputPath(this.buildSettings, job.id) : path;
+    const fromPatch = isSourcePatch(input.content);
+    let built: string | null = null;
     const build: JobPrelude | undefined = fromPatch
       ? async (j) => {
           try {
             const building = progressRange(j, 0, BUILD_SHARE);
-            await buildFromPatch(this.ctx, this.buildSettings, building, path, module, options, this.builds.signal);
+            built = await buildFromPatch(this.ctx, this.buildSettings, building, input, j.id, options, this.builds.signal);
             j.report(BUILD_SHARE, 'built; waiting for the kernel queue');
           } catch (err) {
-            this.emit('patch-failed', { patch: null, target: path, error: asSplicedError(err) });
+            this.emit('patch-failed', { patch: null, target: input.name, error: asSplicedError(err) });
             throw err;
           }
         }
@@ -129,10 +130,12 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
       job,
       async (j) => {
         try {
+          // The built module is the engine's own file (its build directory), read once here.
+          const module = built === null ? input : { content: fs.readFileSync(built), name: input.name };
           const outcome = await applyModule(this.ctx, progressRange(j, fromPatch ? BUILD_SHARE : 0, 100), module, options);
           const record = outcome.patch && this.record(outcome.patch);
           if (outcome.error) {
-            this.emit('patch-failed', { patch: record, target: path, error: outcome.error });
+            this.emit('patch-failed', { patch: record, target: input.name, error: outcome.error });
             throw outcome.error;
           }
           this.notLoaded.delete(record!.id);
@@ -140,7 +143,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
           return { patches: [record!] };
         } finally {
           // The store keeps its own copy of an applied module.
-          if (fromPatch) fs.rmSync(module, { force: true });
+          if (built !== null) fs.rmSync(built, { force: true });
         }
       },
       build,

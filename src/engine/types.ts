@@ -131,7 +131,7 @@ export interface Job extends TypedEmitter<JobEvents> {
   /** Unique within the daemon's lifetime, counting from 1. */
   readonly id: number;
   readonly kind: JobKind;
-  /** The file path (apply) or the patch id (revert) the job was created for. */
+  /** The name of the file (apply: see ApplyInput) or the patch id (revert) the job was created for. */
   readonly target: string;
   readonly state: JobState;
   /** 0–100. */
@@ -163,6 +163,16 @@ export interface SpliceBuilder {
   build(patchText: string, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void>;
 }
 
+/**
+ * A file as a door (src/sources/read-once.ts) read it: its content, read once, and a name for people. The engine
+ * hashes, recognises, builds and applies this content only; it never opens the name.
+ */
+export interface ApplyInput {
+  content: Buffer;
+  /** The path it was read from, or what a passed descriptor pointed at: shown in jobs, logs and the history. */
+  name: string;
+}
+
 export interface ApplyOptions {
   origin: PatchOrigin;
   requestedBy?: string;
@@ -192,11 +202,10 @@ export type EngineEvents = {
  */
 export interface Engine extends TypedEmitter<EngineEvents> {
   /**
-   * Applies a livepatch module, or a kernel source patch (unified diff) which is first built into one. The file is
-   * read when the job starts (a patch: at once) and copied into the content-addressed store, so a /proc/self/fd/N
-   * path of a passed fd works.
+   * Applies a livepatch module, or a kernel source patch (unified diff) which is first built into one. The content is
+   * copied into the content-addressed store when the job runs; the job's target is the input's name.
    */
-  apply(path: string, options: ApplyOptions): Job;
+  apply(input: ApplyInput, options: ApplyOptions): Job;
   /** id: a patch id or its livepatch name. */
   revert(id: string, options?: RevertOptions): Job;
   /** Every known patch: this kernel's stack in order first, then the rest newest first. */

@@ -22,7 +22,7 @@ function freeName(dir: string, name: string, at: string): string {
   }
 }
 
-/** Moves `file` into `dir` (same file system: a rename) after writing its reason; returns where it went. */
+/** Moves `file` into `dir` (same file system: a rename; a symbolic link is moved, not followed) after writing its reason; returns where it went. Throws, leaving `file` in place, when either step fails. */
 export function quarantine(file: string, dir: string, error: SplicedError): string {
   const at = new Date().toISOString();
   const target = path.join(dir, freeName(dir, path.basename(file), at));
@@ -32,7 +32,14 @@ export function quarantine(file: string, dir: string, error: SplicedError): stri
     error: { kind: error.kind, dbusName: error.dbusName, message: error.message, details: { ...error.details } },
   };
   // Reason first: a crash in between leaves a reason without a file, never a file without its reason.
-  fs.writeFileSync(`${target}.reason.json`, JSON.stringify(reason, null, 2) + '\n', { mode: 0o600 });
-  fs.renameSync(file, target);
+  const reasonFile = `${target}.reason.json`;
+  fs.writeFileSync(reasonFile, JSON.stringify(reason, null, 2) + '\n', { mode: 0o600 });
+  try {
+    fs.renameSync(file, target);
+  } catch (err) {
+    // The file stays where it was: no reason without its file.
+    fs.rmSync(reasonFile, { force: true });
+    throw err;
+  }
   return target;
 }

@@ -4,7 +4,6 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SplicedError } from '../errors';
 
 export interface StoredModule {
   sha256: string;
@@ -13,9 +12,6 @@ export interface StoredModule {
   /** Absolute path of the stored copy. */
   path: string;
 }
-
-/** Livepatch modules are small; anything this large is not one of ours. */
-const MAX_MODULE_BYTES = 64 * 1024 * 1024;
 
 export class ModuleStore {
   constructor(readonly dir: string) {
@@ -26,9 +22,8 @@ export class ModuleStore {
     return path.join(this.dir, file);
   }
 
-  /** Copy `source` into the store (durably: data and directory entry are synced) unless an identical copy is there. */
-  put(source: string): StoredModule {
-    const bytes = readModuleFile(source);
+  /** Keep `bytes` in the store (durably: data and directory entry are synced) unless an identical copy is there. */
+  put(bytes: Buffer): StoredModule {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const file = `${sha256}.ko`;
     const target = this.pathOf(file);
@@ -50,24 +45,6 @@ export class ModuleStore {
   /** Drop a stored copy no patch refers to (e.g. the file was refused). */
   remove(file: string): void {
     fs.rmSync(this.pathOf(file), { force: true });
-  }
-}
-
-function readModuleFile(source: string): Buffer {
-  try {
-    const stat = fs.statSync(source);
-    if (!stat.isFile() && !source.startsWith('/proc/self/fd/')) {
-      throw new SplicedError('UnreadableModule', `${source} is not a regular file`, { path: source });
-    }
-    if (stat.size > MAX_MODULE_BYTES) {
-      throw new SplicedError('UnreadableModule', `${source} is ${stat.size} bytes, too large for a livepatch module`, {
-        path: source,
-      });
-    }
-    return fs.readFileSync(source);
-  } catch (err) {
-    if (err instanceof SplicedError) throw err;
-    throw new SplicedError('UnreadableModule', `cannot read ${source}: ${(err as Error).message}`, { path: source });
   }
 }
 

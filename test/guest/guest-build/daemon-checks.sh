@@ -1,7 +1,7 @@
 # Source patches through the daemon, as an admin and automation would hand them over: `splicectl apply PATCH` (D-Bus
 # Apply: a build job with progress, then the apply), files dropped into /var/lib/spliced/incoming/ (applied and
 # removed; bad ones quarantined with their reason), and a daemon killed in the middle of a build (the file is taken
-# again at restart). Sourced by entry.sh on the first boot, with spliced.service running and the kernel tree in place.
+# again at restart), and bad inputs at the doors (a symlink and a FIFO dropped, Apply of a device path). Sourced by entry.sh on the first boot, with spliced.service running and the kernel tree in place.
 # shellcheck shell=bash
 
 patches=$SPLICED_SRC/test/fixtures/patches
@@ -71,3 +71,21 @@ check_eq "daemon: recorded applied patches equal live sysfs" "$(applied_names)" 
 check "daemon: revert what the drop directory applied" bash -c \
   "splicectl revert --down-to \"\$(splicectl list --json | jq -r '.[] | select(.state == \"applied\") | .id' | head -1)\""
 check_eq "daemon: nothing left applied" "$(live_names)" ""
+
+# --- bad inputs at the doors: nothing is followed, nothing blocks, the daemon stays the same process ---
+daemon_pid() { systemctl show -p MainPID --value spliced.service; }
+pid_before=$(daemon_pid)
+outside=$(mktemp -d)/elsewhere.patch
+cp "$logic" "$outside"
+ln -s "$outside" "$incoming/link.patch"
+check "doors: a symbolic link dropped into incoming/ is quarantined" wait_until 60 test -L "$quarantine/link.patch"
+check_eq "doors: ... as InvalidArgument (not followed)" "$(jq -r .error.kind "$quarantine/link.patch.reason.json")" InvalidArgument
+check "doors: ... its target is untouched" test -f "$outside"
+check_eq "doors: ... and nothing was applied" "$(live_names)" ""
+mkfifo -m 600 "$incoming/x.ko"
+check "doors: a FIFO named x.ko is quarantined, not read" wait_until 60 test -p "$quarantine/x.ko"
+check "doors: spliced still answers" splicectl status
+out=$(splicectl apply /proc/self/fd/../../../dev/zero 2>&1); rc=$?
+check_eq "doors: splicectl apply /proc/self/fd/../../../dev/zero exits 64 (InvalidArgument)" "$rc" 64
+check_match "doors: ... not a regular file" "$out" 'not a regular file \(a character device\)'
+check_eq "doors: the daemon is the same process" "$(daemon_pid)" "$pid_before"

@@ -2,9 +2,9 @@
 // Jobs run through queued → running → succeeded/failed on short timers, so progress can be watched.
 
 import { EventEmitter } from 'node:events';
-import { readFileSync, readlinkSync } from 'node:fs';
 import { SplicedError } from '../../../src/errors';
 import type {
+  ApplyInput,
   ApplyOptions,
   Engine,
   EngineStatus,
@@ -102,13 +102,15 @@ export function engineStatus(overrides: Partial<EngineStatus> = {}): EngineStatu
 export interface RecordedCall {
   method: 'apply' | 'revert';
   target: string;
+  /** The content apply was given. */
+  content?: Buffer;
   options: ApplyOptions | RevertOptions | undefined;
 }
 
 export class FakeEngine extends EventEmitter implements Engine {
   patches: PatchRecord[] = [];
   events: HistoryEvent[] = [];
-  /** What applying a path gives: the record it becomes, or the error it fails with (unknown paths: UnreadableModule). */
+  /** What applying a file (by its name) gives: the record it becomes, or the error it fails with (others: CorruptModule). */
   readonly applyOutcomes = new Map<string, PatchRecord | SplicedError>();
   readonly calls: RecordedCall[] = [];
   /** Thrown by list() when set: an engine bug the adapter must not leak as a stack trace. */
@@ -118,17 +120,14 @@ export class FakeEngine extends EventEmitter implements Engine {
   private running: FakeJob[] = [];
   private nextJobId = 1;
 
-  apply(path: string, options: ApplyOptions): Job {
-    this.calls.push({ method: 'apply', target: path, options });
-    const job = this.newJob('apply', path);
+  apply(input: ApplyInput, options: ApplyOptions): Job {
+    this.calls.push({ method: 'apply', target: input.name, content: input.content, options });
+    const job = this.newJob('apply', input.name);
     this.run(job, () => {
-      // Like the real engine, read the file when the job runs: a passed descriptor must still be open then.
-      const file = path.startsWith('/proc/self/fd/') ? readlinkSync(path) : path;
-      if (file !== path) readFileSync(path);
-      const outcome = this.applyOutcomes.get(file) ?? new SplicedError('UnreadableModule', `cannot read ${path}`);
+      const outcome = this.applyOutcomes.get(input.name) ?? new SplicedError('CorruptModule', `${input.name} is no module`);
       if (outcome instanceof SplicedError) {
         this.record('failed', null, outcome.message);
-        this.emit('patch-failed', { patch: null, target: path, error: outcome });
+        this.emit('patch-failed', { patch: null, target: input.name, error: outcome });
         return outcome;
       }
       const record: PatchRecord = { ...outcome, state: 'applied', stackPosition: this.applied().length + 1 };

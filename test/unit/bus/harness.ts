@@ -2,6 +2,10 @@
 // dbus/org.spliced.Spliced1.conf, the adapter serving a FakeEngine on it, and the command-line tools a user would use.
 
 import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after } from 'node:test';
 import { startBus, type Authority, type AuthorizationRequest, type BusHandle, type Verdict } from '../../../src/bus';
 import type { SplicedError } from '../../../src/errors';
 import { stopChild } from '../../support/child';
@@ -30,11 +34,17 @@ export interface Daemon {
   lost: SplicedError[];
   /** What the adapter logged as its own failures. */
   logged: string[];
+  /** A temp directory for the files the tests apply (removed at stop). */
+  files: string;
+  /** The file `name` under `files`, written (with content naming it) if it is not there yet. */
+  file(name: string): string;
   stop(): Promise<void>;
 }
 
 /** A private bus with the adapter serving a fresh FakeEngine. trustRoot defaults to false: tests run as root. */
-export async function startDaemon(options: { trustRoot?: boolean; jobLingerMs?: number } = {}): Promise<Daemon> {
+export async function startDaemon(
+  options: { trustRoot?: boolean; jobLingerMs?: number; maxInputBytes?: number } = {},
+): Promise<Daemon> {
   const bus = await startPrivateBus(shippedPolicy());
   const engine = new FakeEngine();
   const authority = new ScriptedAuthority();
@@ -47,7 +57,9 @@ export async function startDaemon(options: { trustRoot?: boolean; jobLingerMs?: 
     authority,
     trustRoot: options.trustRoot ?? false,
     jobLingerMs: options.jobLingerMs ?? 10_000,
+    maxInputBytes: options.maxInputBytes,
   });
+  const files = mkdtempSync(path.join(tmpdir(), 'spliced-bus-files-'));
   return {
     bus,
     engine,
@@ -55,11 +67,28 @@ export async function startDaemon(options: { trustRoot?: boolean; jobLingerMs?: 
     handle,
     lost,
     logged,
+    files,
+    file: (name) => {
+      const file = path.join(files, name);
+      mkdirSync(path.dirname(file), { recursive: true });
+      if (!existsSync(file)) writeFileSync(file, `module ${name}`, { mode: 0o644 });
+      return file;
+    },
     stop: async () => {
       await handle.stop();
       await bus.stop();
+      rmSync(files, { recursive: true, force: true });
     },
   };
+}
+
+/** A file to apply, in a temp directory removed when the test file ends. */
+export function tempModule(name: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'spliced-bus-files-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, name);
+  writeFileSync(file, `module ${name}`, { mode: 0o644 });
+  return file;
 }
 
 export interface RunResult {

@@ -2,12 +2,7 @@
 // shows error names) against the adapter serving a FakeEngine on a private bus.
 
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { Message } from 'dbus-next';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { connectBus } from '../../../src/bus/connect';
 import { SplicedError } from '../../../src/errors';
 import { patchRecord } from './fake-engine';
 import { busctl, eventually, managerError, monitor, run, NOBODY, startDaemon, type Daemon, type RunOptions } from './harness';
@@ -144,10 +139,10 @@ describe('Manager: Apply and Revert', () => {
   after(() => d.stop());
 
   it('Apply queues a job whose progress, signals and result a client can follow', async () => {
-    d.engine.applyOutcomes.set('/var/lib/x/fix.ko', patchRecord('cccccccccccc'));
+    d.engine.applyOutcomes.set(d.file('fix.ko'), patchRecord('cccccccccccc'));
     const watch = await monitor(d.bus.address);
     try {
-      const jobPath = await runJob(d, ['Apply', 'sa{sv}', '/var/lib/x/fix.ko', '0']);
+      const jobPath = await runJob(d, ['Apply', 'sa{sv}', d.file('fix.ko'), '0']);
       assert.equal(jobPath, '/org/spliced/Spliced1/job/1');
       assert.deepEqual(await jobProperty(d, jobPath, 'Patches'), ['cccccccccccc']);
       assert.equal(await jobProperty(d, jobPath, 'Progress'), 100);
@@ -173,54 +168,22 @@ describe('Manager: Apply and Revert', () => {
     assert.deepEqual(rows.map((r) => [r[0], r[2]]), [['cccccccccccc', 'applied']]);
     assert.deepEqual(d.engine.calls[0], {
       method: 'apply',
-      target: '/var/lib/x/fix.ko',
+      target: d.file('fix.ko'),
+      content: Buffer.from('module fix.ko'),
       options: { origin: 'dbus', requestedBy: d.engine.calls[0].options?.requestedBy, transitionTimeoutMs: undefined },
     });
     assert.match(String(d.engine.calls[0].options?.requestedBy), /^uid 0 via :1\.\d+$/);
   });
 
-  it('ApplyFd applies the file behind a passed descriptor, kept open until the job has run', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'spliced-fd-'));
-    const file = path.join(dir, 'fix.ko');
-    writeFileSync(file, 'module bytes');
-    d.engine.applyOutcomes.set(file, patchRecord('eeeeeeeeeeee'));
-    const client = await connectBus(d.bus.address);
-    const fd = openSync(file, 'r');
-    try {
-      const reply = await client.call(new Message({
-        destination: 'org.spliced.Spliced1', path: '/org/spliced/Spliced1', interface: 'org.spliced.Spliced1.Manager',
-        member: 'ApplyFd', signature: 'ha{sv}', body: [fd, {}],
-      }));
-      const jobPath = reply!.body[0] as string;
-      await eventually(async () => ((await jobProperty(d, jobPath, 'State')) === 'succeeded') || undefined);
-      assert.deepEqual(await jobProperty(d, jobPath, 'Patches'), ['eeeeeeeeeeee']);
-      const target = String(await jobProperty(d, jobPath, 'Target'));
-      assert.match(target, /^\/proc\/self\/fd\/\d+$/);
-      // The daemon runs in this process: its copy of the descriptor is closed once the job is done.
-      await eventually(() => {
-        try {
-          return readlinkSync(target) !== file || undefined;
-        } catch {
-          return true;
-        }
-      });
-      assert.equal(d.authority.requests[0].action, 'org.spliced.apply');
-    } finally {
-      closeSync(fd);
-      client.disconnect();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
   it('a failed apply ends the job with the error name and sends PatchFailed', async () => {
-    d.engine.applyOutcomes.set('/tmp/old.ko', new SplicedError('WrongKernel', 'built for 6.1.0-55-amd64'));
+    d.engine.applyOutcomes.set(d.file('old.ko'), new SplicedError('WrongKernel', 'built for 6.1.0-55-amd64'));
     const watch = await monitor(d.bus.address);
     try {
-      const jobPath = await runJob(d, ['Apply', 'sa{sv}', '/tmp/old.ko', '1', 'transition_timeout_ms', 'u', '5000']);
+      const jobPath = await runJob(d, ['Apply', 'sa{sv}', d.file('old.ko'), '1', 'transition_timeout_ms', 'u', '5000']);
       assert.equal(await jobProperty(d, jobPath, 'ErrorName'), ERR + 'WrongKernel');
       assert.equal(await jobProperty(d, jobPath, 'ErrorMessage'), 'built for 6.1.0-55-amd64');
       const failed = await eventually(() => (watch.messages() as Signal[]).find((m) => m.member === 'PatchFailed'));
-      assert.deepEqual(failed.payload.data, ['', '', '/tmp/old.ko', ERR + 'WrongKernel', 'built for 6.1.0-55-amd64']);
+      assert.deepEqual(failed.payload.data, ['', '', d.file('old.ko'), ERR + 'WrongKernel', 'built for 6.1.0-55-amd64']);
     } finally {
       await watch.stop();
     }
@@ -229,16 +192,16 @@ describe('Manager: Apply and Revert', () => {
 
   it('GetJobs lists the jobs queued or running, also those started without D-Bus', async () => {
     d.engine.stepMs = 300;
-    d.engine.apply('/tmp/dropped.ko', { origin: 'drop-dir' });
-    d.engine.apply('/tmp/second.ko', { origin: 'drop-dir' });
+    d.engine.apply({ content: Buffer.from('dropped'), name: '/tmp/dropped.ko' }, { origin: 'drop-dir' });
+    d.engine.apply({ content: Buffer.from('second'), name: '/tmp/second.ko' }, { origin: 'drop-dir' });
     assert.deepEqual(await callJson(d, ['GetJobs']), [['/org/spliced/Spliced1/job/1', '/org/spliced/Spliced1/job/2']]);
     assert.equal(await jobProperty(d, '/org/spliced/Spliced1/job/2', 'Target'), '/tmp/second.ko');
     await eventually(async () => ((await callJson(d, ['GetJobs']))[0] as string[]).length === 0 || undefined);
   });
 
   it('a signal that cannot be encoded is logged and does not disturb the engine', async () => {
-    d.engine.applyOutcomes.set('/tmp/odd.ko', patchRecord('dddddddddddd', { name: undefined as unknown as string }));
-    const jobPath = await runJob(d, ['Apply', 'sa{sv}', '/tmp/odd.ko', '0']);
+    d.engine.applyOutcomes.set(d.file('odd.ko'), patchRecord('dddddddddddd', { name: undefined as unknown as string }));
+    const jobPath = await runJob(d, ['Apply', 'sa{sv}', d.file('odd.ko'), '0']);
     assert.equal(await jobProperty(d, jobPath, 'State'), 'succeeded');
     assert.ok(d.logged.some((m) => m.startsWith('spliced could not encode signal PatchApplied')), d.logged.join('\n'));
   });
@@ -246,8 +209,8 @@ describe('Manager: Apply and Revert', () => {
   it('finished jobs leave the bus after the linger time', async () => {
     await d.stop();
     d = await startDaemon({ jobLingerMs: 300 });
-    d.engine.applyOutcomes.set('/tmp/a.ko', patchRecord('aaaaaaaaaaaa'));
-    const jobPath = await runJob(d, ['Apply', 'sa{sv}', '/tmp/a.ko', '0']);
+    d.engine.applyOutcomes.set(d.file('a.ko'), patchRecord('aaaaaaaaaaaa'));
+    const jobPath = await runJob(d, ['Apply', 'sa{sv}', d.file('a.ko'), '0']);
     await eventually(async () => {
       const r = await busctl(d.bus.address, ['get-property', 'org.spliced.Spliced1', jobPath, 'org.spliced.Spliced1.Job', 'State']);
       return r.code !== 0 ? r : undefined;
@@ -257,8 +220,8 @@ describe('Manager: Apply and Revert', () => {
   it('rejects bad arguments with InvalidArgument before doing anything', async () => {
     const cases: [string[], string][] = [
       [['relative/fix.ko', '{}'], 'the file path must be absolute, got "relative/fix.ko"'],
-      [['/tmp/a.ko', "{'interactiv': <true>}"], 'unknown option "interactiv" (known: interactive, transition_timeout_ms)'],
-      [['/tmp/a.ko', "{'interactive': <'yes'>}"], 'option "interactive" must have D-Bus type "b", not "s"'],
+      [[d.file('a.ko'), "{'interactiv': <true>}"], 'unknown option "interactiv" (known: interactive, transition_timeout_ms)'],
+      [[d.file('a.ko'), "{'interactive': <'yes'>}"], 'option "interactive" must have D-Bus type "b", not "s"'],
     ];
     for (const [args, message] of cases) {
       assert.deepEqual(await managerError(d.bus.address, 'Apply', args), { name: ERR + 'InvalidArgument', message });
@@ -268,10 +231,10 @@ describe('Manager: Apply and Revert', () => {
   });
 
   it('Revert keeps the stack order unless down_to is given, topmost first', async () => {
-    d.engine.applyOutcomes.set('/tmp/a.ko', patchRecord('aaaaaaaaaaaa'));
-    d.engine.applyOutcomes.set('/tmp/b.ko', patchRecord('bbbbbbbbbbbb'));
-    await runJob(d, ['Apply', 'sa{sv}', '/tmp/a.ko', '0']);
-    await runJob(d, ['Apply', 'sa{sv}', '/tmp/b.ko', '0']);
+    d.engine.applyOutcomes.set(d.file('a.ko'), patchRecord('aaaaaaaaaaaa'));
+    d.engine.applyOutcomes.set(d.file('b.ko'), patchRecord('bbbbbbbbbbbb'));
+    await runJob(d, ['Apply', 'sa{sv}', d.file('a.ko'), '0']);
+    await runJob(d, ['Apply', 'sa{sv}', d.file('b.ko'), '0']);
 
     const refused = await runJob(d, ['Revert', 'sa{sv}', 'aaaaaaaaaaaa', '0']);
     assert.equal(await jobProperty(d, refused, 'ErrorName'), ERR + 'RevertOrder');
@@ -290,7 +253,7 @@ describe('Manager: authorisation', () => {
   beforeEach(async () => {
     await d?.stop();
     d = await startDaemon();
-    d.engine.applyOutcomes.set('/tmp/a.ko', patchRecord('aaaaaaaaaaaa'));
+    d.engine.applyOutcomes.set(d.file('a.ko'), patchRecord('aaaaaaaaaaaa'));
     d.engine.patches = [patchRecord('bbbbbbbbbbbb')];
   });
   after(() => d.stop());
@@ -300,22 +263,22 @@ describe('Manager: authorisation', () => {
     await callJson(d, ['GetPatch', 's', 'bbbbbbbbbbbb']);
     assert.equal(d.authority.requests.length, 0);
 
-    await callJson(d, ['Apply', 'sa{sv}', '/tmp/a.ko', '0']);
+    await callJson(d, ['Apply', 'sa{sv}', d.file('a.ko'), '0']);
     await callJson(d, ['Revert', 'sa{sv}', 'bbbbbbbbbbbb', '0']);
     assert.deepEqual(d.authority.requests.map((r) => r.action), ['org.spliced.apply', 'org.spliced.revert']);
     for (const r of d.authority.requests) assert.match(r.sender, /^:1\.\d+$/);
   });
 
   it('lets polkit interact only when the call allows it (header flag or the interactive option)', async () => {
-    await callJson(d, ['Apply', 'sa{sv}', '/tmp/a.ko', '0']); // busctl sets ALLOW_INTERACTIVE_AUTHORIZATION
-    await busctl(d.bus.address, ['call', '--allow-interactive-authorization=no', ...MANAGER, 'Apply', 'sa{sv}', '/tmp/a.ko', '0']);
-    await busctl(d.bus.address, ['call', '--allow-interactive-authorization=no', ...MANAGER, 'Apply', 'sa{sv}', '/tmp/a.ko', '1', 'interactive', 'b', 'true']);
+    await callJson(d, ['Apply', 'sa{sv}', d.file('a.ko'), '0']); // busctl sets ALLOW_INTERACTIVE_AUTHORIZATION
+    await busctl(d.bus.address, ['call', '--allow-interactive-authorization=no', ...MANAGER, 'Apply', 'sa{sv}', d.file('a.ko'), '0']);
+    await busctl(d.bus.address, ['call', '--allow-interactive-authorization=no', ...MANAGER, 'Apply', 'sa{sv}', d.file('a.ko'), '1', 'interactive', 'b', 'true']);
     assert.deepEqual(d.authority.requests.map((r) => r.interactive), [true, false, true]);
   });
 
   it('a denial is PermissionDenied and nothing reaches the engine', async () => {
     d.authority.verdict = 'no';
-    const denied = await managerError(d.bus.address, 'Apply', ['/tmp/a.ko', '{}']);
+    const denied = await managerError(d.bus.address, 'Apply', [d.file('a.ko'), '{}']);
     assert.equal(denied.name, ERR + 'PermissionDenied');
     assert.match(denied.message, /^uid 0 via :1\.\d+ is not authorised for org\.spliced\.apply: polkit denies it$/);
     d.authority.verdict = 'challenge';
@@ -330,17 +293,17 @@ describe('Manager: root callers', () => {
   let d: Daemon;
   before(async () => {
     d = await startDaemon({ trustRoot: true });
-    d.engine.applyOutcomes.set('/tmp/a.ko', patchRecord('aaaaaaaaaaaa'));
+    d.engine.applyOutcomes.set(d.file('a.ko'), patchRecord('aaaaaaaaaaaa'));
     d.authority.verdict = 'no';
   });
   after(() => d.stop());
 
   it('skip polkit, while an unprivileged caller is still asked (and here denied)', async () => {
-    const asRoot = await callManager(d, ['Apply', 'sa{sv}', '/tmp/a.ko', '0']);
+    const asRoot = await callManager(d, ['Apply', 'sa{sv}', d.file('a.ko'), '0']);
     assert.equal(asRoot.code, 0, asRoot.stderr);
     assert.deepEqual(d.authority.requests, []);
 
-    const asNobody = await callManager(d, ['Apply', 'sa{sv}', '/tmp/a.ko', '0'], { uid: NOBODY });
+    const asNobody = await callManager(d, ['Apply', 'sa{sv}', d.file('a.ko'), '0'], { uid: NOBODY });
     assert.notEqual(asNobody.code, 0);
     assert.match(asNobody.stderr, new RegExp(`uid ${NOBODY} via :1\\.\\d+ is not authorised for org\\.spliced\\.apply`));
     assert.equal(d.authority.requests.length, 1);

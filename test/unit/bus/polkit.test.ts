@@ -8,7 +8,9 @@ import { startBus, type BusHandle } from '../../../src/bus';
 import { connectBus } from '../../../src/bus/connect';
 import { FakeEngine, patchRecord } from './fake-engine';
 import { shippedPolicy, startPrivateBus, type PrivateBus } from '../../support/private-bus';
-import { busctl, managerError } from './harness';
+import { busctl, managerError, tempModule } from './harness';
+
+const A_KO = tempModule('a.ko');
 
 interface CheckAuthorizationCall {
   subject: [string, Record<string, dbus.Variant>];
@@ -54,7 +56,7 @@ describe('PolkitAuthority', () => {
   before(async () => {
     bus = await startPrivateBus(shippedPolicy(POLKIT_POLICY));
     handle = await startBus(engine, { address: bus.address, trustRoot: false });
-    engine.applyOutcomes.set('/tmp/a.ko', patchRecord('aaaaaaaaaaaa'));
+    engine.applyOutcomes.set(A_KO, patchRecord('aaaaaaaaaaaa'));
     engine.patches = [patchRecord('bbbbbbbbbbbb')];
   });
   beforeEach(async () => {
@@ -71,7 +73,7 @@ describe('PolkitAuthority', () => {
   });
 
   it('checks the action for the caller system-bus-name, interactive only when allowed', async () => {
-    const apply = await busctl(bus.address, ['call', ...MANAGER, 'Apply', 'sa{sv}', '/tmp/a.ko', '0']);
+    const apply = await busctl(bus.address, ['call', ...MANAGER, 'Apply', 'sa{sv}', A_KO, '0']);
     assert.equal(apply.code, 0, apply.stderr);
     const revert = await busctl(bus.address, ['call', '--allow-interactive-authorization=no', ...MANAGER, 'Revert', 'sa{sv}', 'bbbbbbbbbbbb', '0']);
     assert.equal(revert.code, 0, revert.stderr);
@@ -93,18 +95,18 @@ describe('PolkitAuthority', () => {
 
   it('turns "not authorised" and "challenge" answers into PermissionDenied', async () => {
     polkit.answer = [false, false];
-    const no = await managerError(bus.address, 'Apply', ['/tmp/a.ko', '{}']);
+    const no = await managerError(bus.address, 'Apply', [A_KO, '{}']);
     assert.equal(no.name, 'org.spliced.Spliced1.Error.PermissionDenied');
     assert.match(no.message, /polkit denies it$/);
     polkit.answer = [false, true];
-    const challenge = await managerError(bus.address, 'Apply', ['/tmp/a.ko', '{}']);
+    const challenge = await managerError(bus.address, 'Apply', [A_KO, '{}']);
     assert.match(challenge.message, /authentication is required: retry interactively/);
   });
 
   it('fails closed with PermissionDenied when polkit cannot be asked', async () => {
     polkitBus!.disconnect();
     polkitBus = null;
-    const r = await managerError(bus.address, 'Apply', ['/tmp/a.ko', '{}']);
+    const r = await managerError(bus.address, 'Apply', [A_KO, '{}']);
     assert.equal(r.name, 'org.spliced.Spliced1.Error.PermissionDenied');
     assert.match(r.message, /^cannot check authorisation for org\.spliced\.apply with polkit: .*org\.freedesktop\.PolicyKit1/);
   });

@@ -12,7 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { startBus, type BusHandle } from '../../../src/bus';
 import { FakeEngine, patchRecord } from './fake-engine';
 import { shippedPolicy, startPrivateBus, type PrivateBus } from '../../support/private-bus';
-import { busctl, eventually, managerError, NOBODY, REPO } from './harness';
+import { busctl, eventually, managerError, NOBODY, REPO, tempModule } from './harness';
+
+const A_KO = tempModule('a.ko');
 
 const POLKITD = '/usr/lib/polkit-1/polkitd';
 const DAEMON_UID = 1; // Debian's "daemon" user: the automation account of the example rule
@@ -61,7 +63,7 @@ describe('real polkitd with the shipped actions and example rule', { skip: unava
       return r.stdout.trim() === 'b true' ? true : undefined;
     }, 10_000);
 
-    engine.applyOutcomes.set('/tmp/a.ko', patchRecord('aaaaaaaaaaaa'));
+    engine.applyOutcomes.set(A_KO, patchRecord('aaaaaaaaaaaa'));
     handle = await startBus(engine, { address: bus.address });
   });
   after(async () => {
@@ -76,14 +78,14 @@ describe('real polkitd with the shipped actions and example rule', { skip: unava
   });
 
   it('refuses Apply to a user outside any session (allow_any=no)', async () => {
-    const r = await managerError(bus.address, 'Apply', ['/tmp/a.ko', '{}'], { uid: NOBODY });
+    const r = await managerError(bus.address, 'Apply', [A_KO, '{}'], { uid: NOBODY });
     assert.equal(r.name, 'org.spliced.Spliced1.Error.PermissionDenied');
     assert.match(r.message, new RegExp(`^uid ${NOBODY} via :1\\.\\d+ is not authorised for org\\.spliced\\.apply: polkit denies it$`));
     assert.equal(engine.calls.length, 0);
   });
 
   it('lets a member of the group "spliced" apply and revert through the example rule', async () => {
-    const apply = await busctl(bus.address, ['call', ...MANAGER, 'Apply', 'sa{sv}', '/tmp/a.ko', '0'], { uid: DAEMON_UID });
+    const apply = await busctl(bus.address, ['call', ...MANAGER, 'Apply', 'sa{sv}', A_KO, '0'], { uid: DAEMON_UID });
     assert.equal(apply.code, 0, apply.stderr);
     await eventually(() => (engine.patches.length === 1 ? true : undefined));
     const revert = await busctl(bus.address, ['call', ...MANAGER, 'Revert', 'sa{sv}', 'aaaaaaaaaaaa', '0'], { uid: DAEMON_UID });

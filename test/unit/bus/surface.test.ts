@@ -15,7 +15,7 @@ describe('D-Bus surface files', () => {
   let daemon: Daemon;
   before(async () => {
     daemon = await startDaemon();
-    daemon.engine.applyOutcomes.set('/var/tmp/a.ko', patchRecord('aaaaaaaaaaaa'));
+    daemon.engine.applyOutcomes.set(daemon.file('a.ko'), patchRecord('aaaaaaaaaaaa'));
   });
   after(() => daemon.stop());
 
@@ -35,7 +35,7 @@ describe('D-Bus surface files', () => {
   it('Job interface XML matches a live job object', async () => {
     const apply = await busctl(daemon.bus.address, [
       'call', 'org.spliced.Spliced1', '/org/spliced/Spliced1', 'org.spliced.Spliced1.Manager',
-      'Apply', 'sa{sv}', '/var/tmp/a.ko', '0',
+      'Apply', 'sa{sv}', daemon.file('a.ko'), '0',
     ]);
     assert.equal(apply.code, 0, apply.stderr);
     const jobPath = JSON.parse(apply.stdout.replace(/^o /, ''));

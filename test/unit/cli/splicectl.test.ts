@@ -23,7 +23,7 @@ function splicectl(d: Daemon, args: string[], options: RunOptions = {}) {
 /** Start `splicectl apply` and resolve once it follows the job (it has read the job's properties). */
 async function followingJob(d: Daemon): Promise<{ finished: Promise<RunResult> }> {
   const watch = await monitor(d.bus.address);
-  const finished = splicectl(d, ['apply', '/srv/patches/a.ko']);
+  const finished = splicectl(d, ['apply', d.file('patches/a.ko')]);
   try {
     await eventually(() => watch.messages().some((m) => m.member === 'GetAll' && m.path === '/org/spliced/Spliced1/job/1') || undefined, 15_000);
   } finally {
@@ -105,10 +105,10 @@ describe('splicectl reads', () => {
   });
 
   it('log filters by patch and limit; uname prints the effective version', async () => {
-    d.engine.applyOutcomes.set('/tmp/a.ko', patchRecord('aaaaaaaaaaaa'));
-    d.engine.applyOutcomes.set('/tmp/b.ko', patchRecord('bbbbbbbbbbbb'));
-    assert.equal((await splicectl(d, ['apply', '/tmp/a.ko'])).code, 0);
-    assert.equal((await splicectl(d, ['apply', '/tmp/b.ko'])).code, 0);
+    d.engine.applyOutcomes.set(d.file('a.ko'), patchRecord('aaaaaaaaaaaa'));
+    d.engine.applyOutcomes.set(d.file('b.ko'), patchRecord('bbbbbbbbbbbb'));
+    assert.equal((await splicectl(d, ['apply', d.file('a.ko')])).code, 0);
+    assert.equal((await splicectl(d, ['apply', d.file('b.ko')])).code, 0);
     const all = await json(d, ['log']);
     assert.deepEqual(all.map((e: { kind: string; patchId: string }) => [e.kind, e.patchId]), [
       ['applied', 'bbbbbbbbbbbb'],
@@ -129,19 +129,19 @@ describe('splicectl apply and revert', () => {
   beforeEach(async () => {
     await d?.stop();
     d = await startDaemon();
-    d.engine.applyOutcomes.set('/srv/patches/a.ko', patchRecord('aaaaaaaaaaaa'));
-    d.engine.applyOutcomes.set('/srv/patches/b.ko', patchRecord('bbbbbbbbbbbb'));
+    d.engine.applyOutcomes.set(d.file('patches/a.ko'), patchRecord('aaaaaaaaaaaa'));
+    d.engine.applyOutcomes.set(d.file('patches/b.ko'), patchRecord('bbbbbbbbbbbb'));
   });
   after(() => d.stop());
 
   it('apply resolves the file against the working directory and shows progress until the job ends', async () => {
     d.engine.stepMs = SEEN_STEP_MS;
-    const r = await splicectl(d, ['apply', 'patches/a.ko'], { cwd: '/srv' });
+    const r = await splicectl(d, ['apply', 'patches/a.ko'], { cwd: d.files });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'Applied: aaaaaaaaaaaa\n');
     assert.match(r.stderr, /^\[ 40%\] loading the module$/m);
     assert.match(r.stderr, /^\[ 80%\] waiting for the livepatch transition$/m);
-    assert.equal(d.engine.calls[0].target, '/srv/patches/a.ko');
+    assert.equal(d.engine.calls[0].target, d.file('patches/a.ko'));
     // Not on a terminal: polkit must not try to ask for a password.
     assert.equal(d.authority.requests[0].interactive, false);
   });
@@ -154,31 +154,31 @@ describe('splicectl apply and revert', () => {
         uid: NOBODY,
         env: { SPLICED_BUS_ADDRESS: d.bus.address, HOME: '/tmp' },
       });
-    const r = await onTty('apply /srv/patches/a.ko');
+    const r = await onTty(`apply ${d.file('patches/a.ko')}`);
     assert.equal(r.code, 0, r.stdout);
     assert.ok(r.stdout.includes('\r\x1b[K[ 40%] loading the module\r\x1b[K[ 80%] waiting'), JSON.stringify(r.stdout));
     assert.match(r.stdout, /\r\x1b\[KApplied: aaaaaaaaaaaa\r\n$/);
-    await onTty('apply /srv/patches/b.ko --no-ask-password');
+    await onTty(`apply ${d.file('patches/b.ko')} --no-ask-password`);
     assert.deepEqual(d.authority.requests.map((q) => q.interactive), [true, false]);
   });
 
   it('--json prints only the result; --no-wait only the job', async () => {
-    const r = await splicectl(d, ['apply', '/srv/patches/a.ko', '--json']);
+    const r = await splicectl(d, ['apply', d.file('patches/a.ko'), '--json']);
     assert.equal(r.stderr, '');
     assert.deepEqual(JSON.parse(r.stdout), {
-      job: '/org/spliced/Spliced1/job/1', kind: 'apply', target: '/srv/patches/a.ko', state: 'succeeded',
+      job: '/org/spliced/Spliced1/job/1', kind: 'apply', target: d.file('patches/a.ko'), state: 'succeeded',
       patches: ['aaaaaaaaaaaa'],
     });
-    assert.deepEqual(await json(d, ['apply', '/srv/patches/b.ko', '--no-wait']), { job: '/org/spliced/Spliced1/job/2' });
+    assert.deepEqual(await json(d, ['apply', d.file('patches/b.ko'), '--no-wait']), { job: '/org/spliced/Spliced1/job/2' });
   });
 
   it('a failed job exits with its kind: 1 for WrongKernel, 75 for Busy', async () => {
-    d.engine.applyOutcomes.set('/srv/old.ko', new SplicedError('WrongKernel', 'built for 6.1.0-55-amd64'));
-    d.engine.applyOutcomes.set('/srv/busy.ko', new SplicedError('Busy', 'another livepatch transition is in progress'));
-    const wrong = await splicectl(d, ['apply', '/srv/old.ko']);
+    d.engine.applyOutcomes.set(d.file('old.ko'), new SplicedError('WrongKernel', 'built for 6.1.0-55-amd64'));
+    d.engine.applyOutcomes.set(d.file('busy.ko'), new SplicedError('Busy', 'another livepatch transition is in progress'));
+    const wrong = await splicectl(d, ['apply', d.file('old.ko')]);
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /\nsplicectl: built for 6\.1\.0-55-amd64 \(WrongKernel\)\n$/);
-    const busy = await json(d, ['apply', '/srv/busy.ko'], 75);
+    const busy = await json(d, ['apply', d.file('busy.ko')], 75);
     assert.deepEqual(busy.error, {
       kind: 'Busy', name: 'org.spliced.Spliced1.Error.Busy', message: 'another livepatch transition is in progress',
       job: '/org/spliced/Spliced1/job/2',
@@ -186,8 +186,8 @@ describe('splicectl apply and revert', () => {
   });
 
   it('revert keeps the stack order; --down-to reverts the patches above first', async () => {
-    await json(d, ['apply', '/srv/patches/a.ko']);
-    await json(d, ['apply', '/srv/patches/b.ko']);
+    await json(d, ['apply', d.file('patches/a.ko')]);
+    await json(d, ['apply', d.file('patches/b.ko')]);
     const refused = await splicectl(d, ['revert', 'aaaaaaaaaaaa']);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /splicectl: revert bbbbbbbbbbbb first \(RevertOrder\)\n$/);

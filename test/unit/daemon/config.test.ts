@@ -32,7 +32,20 @@ describe('configuration', () => {
     assert.equal(config.crashGuardSeconds, 120);
     assert.equal(config.disableFile, '/etc/spliced/disable');
     assert.equal(config.bus, 'system');
+    assert.equal(config.maxInputBytes, 64 * 1024 * 1024);
     assert.deepEqual(config.warnings, []);
+  });
+
+  it('takes max_input_size in bytes or with K, M, G, and refuses anything else', () => {
+    assert.equal(loadConfig({ SPLICED_CONFIG: configFile('max_input_size = 16M\n') }).maxInputBytes, 16 * 1024 * 1024);
+    assert.equal(loadConfig({ SPLICED_CONFIG: missingFile(), SPLICED_MAX_INPUT_SIZE: '4096' }).maxInputBytes, 4096);
+    for (const bad of ['0', '64 MB', '-1', '1.5M']) {
+      assert.throws(
+        () => loadConfig({ SPLICED_CONFIG: missingFile(), SPLICED_MAX_INPUT_SIZE: bad }),
+        (err) => isSplicedError(err, 'InvalidArgument') && /max_input_size: .* is not a positive size/.test(err.message),
+        bad,
+      );
+    }
   });
 
   it('reads key = value lines with comments, and environment variables win over the file', () => {

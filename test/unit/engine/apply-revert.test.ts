@@ -4,9 +4,23 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { FAKE_IDENTITY, writeModule } from './fake-kernel';
-import { createEngine, incoming, newMachine, startEngine } from './harness';
+import { createEngine, fileInput, incoming, newMachine, startEngine } from './harness';
 
 describe('apply', () => {
+  it('applies what it was given, never the file under that name now (replaced while the job waited)', async () => {
+    const machine = newMachine();
+    const { engine } = await startEngine(machine);
+    machine.kernel.delayMs = 100;
+    const first = engine.apply(fileInput(writeModule(incoming(machine), { name: 'first' })), { origin: 'dbus' });
+    const file = writeModule(incoming(machine), { name: 'original' });
+    const queued = engine.apply(fileInput(file), { origin: 'dbus' });
+    fs.renameSync(writeModule(incoming(machine), { name: 'replacement' }), file);
+    await Promise.all([first.done, queued.done]);
+    assert.equal(queued.state, 'succeeded', queued.error?.message);
+    assert.equal(queued.target, file);
+    assert.deepEqual(machine.kernel.actions, ['load first', 'load original']);
+  });
+
   it('loads the module, records it on top of the stack with its metadata, and emits patch-applied', async () => {
     const machine = newMachine();
     const { engine } = await startEngine(machine);
@@ -18,7 +32,7 @@ describe('apply', () => {
       fields: { 'spliced.cves': ['CVE-2025-0001, CVE-2025-0002'], 'spliced.version': ['6.1.159-1'] },
       functions: ['tcp_v4_rcv'],
     });
-    const job = await engine.apply(file, { origin: 'tool' }).done;
+    const job = await engine.apply(fileInput(file), { origin: 'tool' }).done;
     assert.equal(job.state, 'succeeded', job.error?.message);
     assert.equal(job.progress, 100);
     const patch = job.result!.patches[0];
@@ -48,7 +62,7 @@ describe('apply', () => {
       [{ name: 'otherbuild', fields: { 'spliced.kernel_build_id': ['ffff'] } }, 'WrongKernel'],
     ];
     for (const [module, kind] of cases) {
-      const job = await engine.apply(writeModule(incoming(machine), module), { origin: 'dbus' }).done;
+      const job = await engine.apply(fileInput(writeModule(incoming(machine), module)), { origin: 'dbus' }).done;
       assert.equal(job.state, 'failed');
       assert.equal(job.error?.kind, kind, module.name);
     }
@@ -71,7 +85,7 @@ describe('apply', () => {
     const { engine } = await startEngine(machine);
     const file = path.join(incoming(machine), 'garbage.ko');
     fs.writeFileSync(file, 'not json, not elf');
-    const job = await engine.apply(file, { origin: 'dbus' }).done;
+    const job = await engine.apply(fileInput(file), { origin: 'dbus' }).done;
     assert.equal(job.error?.kind, 'CorruptModule');
     assert.match(job.error!.message, /garbage\.ko/);
     assert.equal(job.error?.details.path, file);
@@ -83,7 +97,7 @@ describe('apply', () => {
     const failures: string[] = [];
     engine.on('patch-failed', (f) => failures.push(`${f.patch?.name}: ${f.error.kind}`));
     machine.kernel.failNext = new SplicedError('UnresolvedSymbol', 'needs symbol foo');
-    const job = await engine.apply(writeModule(incoming(machine), { name: 'needs_foo' }), { origin: 'dbus' }).done;
+    const job = await engine.apply(fileInput(writeModule(incoming(machine), { name: 'needs_foo' })), { origin: 'dbus' }).done;
     assert.equal(job.error?.kind, 'UnresolvedSymbol');
     assert.deepEqual(failures, ['needs_foo: UnresolvedSymbol']);
     const [patch] = engine.list();
@@ -96,8 +110,8 @@ describe('apply', () => {
   it('refuses a second module with the name of a loaded livepatch, naming the patch that has it', async () => {
     const machine = newMachine();
     const { engine } = await startEngine(machine);
-    const first = await engine.apply(writeModule(incoming(machine), { name: 'same' }), { origin: 'dbus' }).done;
-    const second = await engine.apply(writeModule(incoming(machine), { name: 'same', description: 'v2' }), {
+    const first = await engine.apply(fileInput(writeModule(incoming(machine), { name: 'same' })), { origin: 'dbus' }).done;
+    const second = await engine.apply(fileInput(writeModule(incoming(machine), { name: 'same', description: 'v2' })), {
       origin: 'dbus',
     }).done;
     assert.equal(second.error?.kind, 'AlreadyLoaded');
@@ -107,8 +121,8 @@ describe('apply', () => {
   it('marks patches an atomic-replace patch replaced as superseded and drops them from the stack', async () => {
     const machine = newMachine();
     const { engine } = await startEngine(machine);
-    await engine.apply(writeModule(incoming(machine), { name: 'p1' }), { origin: 'dbus' }).done;
-    await engine.apply(writeModule(incoming(machine), { name: 'cumulative', replaces: ['p1'] }), { origin: 'dbus' }).done;
+    await engine.apply(fileInput(writeModule(incoming(machine), { name: 'p1' })), { origin: 'dbus' }).done;
+    await engine.apply(fileInput(writeModule(incoming(machine), { name: 'cumulative', replaces: ['p1'] })), { origin: 'dbus' }).done;
     const byName = new Map(engine.list().map((p) => [p.name, p]));
     assert.equal(byName.get('p1')!.state, 'superseded');
     assert.equal(byName.get('p1')!.stackPosition, null);
@@ -122,7 +136,7 @@ describe('the job queue', () => {
     const { engine } = await startEngine(machine);
     machine.kernel.delayMs = 20;
     const jobs = ['a', 'b', 'c'].map((name) =>
-      engine.apply(writeModule(incoming(machine), { name }), { origin: 'dbus' }),
+      engine.apply(fileInput(writeModule(incoming(machine), { name })), { origin: 'dbus' }),
     );
     assert.equal(engine.status().state, 'busy');
     assert.deepEqual(
@@ -146,7 +160,7 @@ describe('the job queue', () => {
   it('reports progress and finishes each job exactly once', async () => {
     const machine = newMachine();
     const { engine } = await startEngine(machine);
-    const job = engine.apply(writeModule(incoming(machine), { name: 'p' }), { origin: 'dbus' });
+    const job = engine.apply(fileInput(writeModule(incoming(machine), { name: 'p' })), { origin: 'dbus' });
     const progress: number[] = [];
     let finished = 0;
     job.on('changed', (j) => progress.push(j.progress));
@@ -166,7 +180,7 @@ describe('revert', () => {
     const machine = newMachine();
     const running = await startEngine(machine);
     for (const name of ['bottom', 'middle', 'top']) {
-      await running.engine.apply(writeModule(incoming(machine), { name }), { origin: 'dbus' }).done;
+      await running.engine.apply(fileInput(writeModule(incoming(machine), { name })), { origin: 'dbus' }).done;
     }
     machine.kernel.actions.length = 0;
     return { machine, ...running };
@@ -234,8 +248,8 @@ describe('status', () => {
     assert.equal(engine.status().effectiveVersion, '6.1.158-1');
     const versioned = (name: string, version: string) =>
       writeModule(incoming(machine), { name, fields: { 'spliced.version': [version] } });
-    await engine.apply(versioned('fix159', '6.1.159-1'), { origin: 'dbus' }).done;
-    await engine.apply(versioned('fix160', '6.1.160-1'), { origin: 'dbus' }).done;
+    await engine.apply(fileInput(versioned('fix159', '6.1.159-1')), { origin: 'dbus' }).done;
+    await engine.apply(fileInput(versioned('fix160', '6.1.160-1')), { origin: 'dbus' }).done;
     assert.equal(engine.status().effectiveVersion, '6.1.160-1');
     await engine.revert('fix160').done;
     assert.equal(engine.status().effectiveVersion, '6.1.159-1');
@@ -244,7 +258,7 @@ describe('status', () => {
   it('requires a reboot when a patch is disabled in the kernel but its module stays loaded', async () => {
     const machine = newMachine();
     const { engine } = await startEngine(machine);
-    await engine.apply(writeModule(incoming(machine), { name: 'stuck' }), { origin: 'dbus' }).done;
+    await engine.apply(fileInput(writeModule(incoming(machine), { name: 'stuck' })), { origin: 'dbus' }).done;
     assert.equal(engine.status().rebootRequired, false);
     machine.kernel.live.get('stuck')!.enabled = false;
     machine.kernel.failNext = new SplicedError('PatchNotLoaded', 'cannot unload');
@@ -261,7 +275,7 @@ describe('engine lifecycle', () => {
     const { engine } = await createEngine(machine);
     assert.equal(engine.status().state, 'starting');
     assert.deepEqual(engine.list(), []);
-    const job = engine.apply(writeModule(incoming(machine), { name: 'early' }), { origin: 'dbus' });
+    const job = engine.apply(fileInput(writeModule(incoming(machine), { name: 'early' })), { origin: 'dbus' });
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(job.state, 'queued');
     assert.deepEqual(machine.kernel.actions, []);
@@ -273,8 +287,8 @@ describe('engine lifecycle', () => {
     const machine = newMachine();
     const { engine, store } = await startEngine(machine);
     machine.kernel.delayMs = 30;
-    const running = engine.apply(writeModule(incoming(machine), { name: 'a' }), { origin: 'dbus' });
-    const queued = engine.apply(writeModule(incoming(machine), { name: 'b' }), { origin: 'dbus' });
+    const running = engine.apply(fileInput(writeModule(incoming(machine), { name: 'a' })), { origin: 'dbus' });
+    const queued = engine.apply(fileInput(writeModule(incoming(machine), { name: 'b' })), { origin: 'dbus' });
     await new Promise((resolve) => setTimeout(resolve, 5));
     await engine.stop();
     assert.equal(running.state, 'succeeded');

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { FakeKernel, FAKE_IDENTITY, writeModule } from './fake-kernel';
-import { incoming, newMachine, reboot, startEngine, type Machine } from './harness';
+import { fileInput, incoming, newMachine, reboot, startEngine, type Machine } from './harness';
 
 async function applyAll(machine: Machine, names: string[]) {
   const running = await startEngine(machine);
   for (const name of names) {
-    const job = await running.engine.apply(writeModule(incoming(machine), { name }), { origin: 'dbus' }).done;
+    const job = await running.engine.apply(fileInput(writeModule(incoming(machine), { name })), { origin: 'dbus' }).done;
     assert.equal(job.state, 'succeeded', job.error?.message);
   }
   return running;
@@ -105,9 +105,9 @@ describe('kill switch', () => {
     assert.equal(engine.list()[0].state, 'not-loaded');
     assert.match(engine.list()[0].stateReason!, /spliced.disable=1/);
 
-    const dropped = await engine.apply(writeModule(incoming(second), { name: 'auto' }), { origin: 'drop-dir' }).done;
+    const dropped = await engine.apply(fileInput(writeModule(incoming(second), { name: 'auto' })), { origin: 'drop-dir' }).done;
     assert.equal(dropped.error?.kind, 'Disabled');
-    const explicit = await engine.apply(writeModule(incoming(second), { name: 'manual' }), { origin: 'dbus' }).done;
+    const explicit = await engine.apply(fileInput(writeModule(incoming(second), { name: 'manual' })), { origin: 'dbus' }).done;
     assert.equal(explicit.state, 'succeeded');
     assert.deepEqual(second.kernel.actions, ['load manual']);
   });
@@ -118,7 +118,7 @@ describe('crash guard', () => {
     const first = newMachine();
     await applyAll(first, ['old']);
     const { engine: before } = await startEngine(first); // restart in the same boot: the session that ends badly
-    const job = await before.apply(writeModule(incoming(first), { name: 'fresh' }), { origin: 'dbus' }).done;
+    const job = await before.apply(fileInput(writeModule(incoming(first), { name: 'fresh' })), { origin: 'dbus' }).done;
     assert.equal(job.state, 'succeeded');
     // No stop(): the machine crashed.
     const second = reboot(first);
@@ -165,7 +165,7 @@ describe('crash guard', () => {
     const { engine, report: thirdReport } = await startEngine(third);
     assert.equal(thirdReport.held.length, 1);
     const file = writeModule(incoming(third), { name: 'a' });
-    const again = await engine.apply(file, { origin: 'dbus' }).done;
+    const again = await engine.apply(fileInput(file), { origin: 'dbus' }).done;
     assert.equal(again.state, 'succeeded', again.error?.message);
     assert.equal(engine.getPatch('a').state, 'applied');
     assert.equal(engine.getPatch('a').stateReason, null);
@@ -177,10 +177,10 @@ describe('crash guard', () => {
     const second = await rebootAndDieDuringSecondReapply(first); // the machine dies while "b" is reapplied
     const third = reboot(second);
     const { engine } = await startEngine(third);
-    const other = await engine.apply(writeModule(incoming(third), { name: 'b', description: 'v2' }), { origin: 'dbus' }).done;
+    const other = await engine.apply(fileInput(writeModule(incoming(third), { name: 'b', description: 'v2' })), { origin: 'dbus' }).done;
     assert.equal(other.error?.kind, 'AlreadyLoaded', 'another module with the name of a held patch is refused');
     assert.match(other.error!.message, /revert it first/);
-    const job = await engine.apply(writeModule(incoming(third), { name: 'b' }), { origin: 'dbus' }).done;
+    const job = await engine.apply(fileInput(writeModule(incoming(third), { name: 'b' })), { origin: 'dbus' }).done;
     assert.equal(job.state, 'succeeded', job.error?.message);
     assert.deepEqual(
       engine.list().map((p) => [p.name, p.stackPosition, p.state]),

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { FakeBuilder, samplePatch } from './fake-builder';
 import { writeModule } from './fake-kernel';
-import { incoming, newMachine, startEngine } from './harness';
+import { fileInput, incoming, newMachine, startEngine } from './harness';
 
 function dropPatch(dir: string, name: string, text = samplePatch()): string {
   const file = path.join(dir, name);
@@ -20,7 +20,7 @@ describe('apply of a source patch', () => {
     const builder = new FakeBuilder();
     const { engine } = await startEngine(machine, { builder });
     const file = dropPatch(incoming(machine), 'fix.patch');
-    const job = engine.apply(file, { origin: 'dbus' });
+    const job = engine.apply(fileInput(file), { origin: 'dbus' });
     const seen: Array<[number, string]> = [];
     job.on('changed', (j) => seen.push([j.progress, j.status]));
     await job.done;
@@ -44,7 +44,7 @@ describe('apply of a source patch', () => {
     const machine = newMachine();
     const builder = new FakeBuilder();
     const { engine } = await startEngine(machine, { builder });
-    const job = await engine.apply(dropPatch(incoming(machine), 'no-extension'), { origin: 'dbus' }).done;
+    const job = await engine.apply(fileInput(dropPatch(incoming(machine), 'no-extension')), { origin: 'dbus' }).done;
     assert.equal(job.state, 'succeeded', job.error?.message);
     assert.equal(builder.calls.length, 1);
   });
@@ -58,7 +58,7 @@ describe('apply of a source patch', () => {
     engine.on('patch-failed', (f) => failures.push([f.patch?.id, f.error.kind]));
     const text = samplePatch('bad');
     const file = dropPatch(incoming(machine), 'bad.patch', text);
-    const job = await engine.apply(file, { origin: 'dbus', requestedBy: 'uid 0' }).done;
+    const job = await engine.apply(fileInput(file), { origin: 'dbus', requestedBy: 'uid 0' }).done;
     assert.equal(job.state, 'failed');
     assert.equal(job.error?.kind, 'UnsafePatch');
     assert.equal(job.error?.details.reason, 'struct-layout');
@@ -78,10 +78,10 @@ describe('apply of a source patch', () => {
     const machine = newMachine();
     const builder = new FakeBuilder();
     const { engine } = await startEngine(machine, { builder });
-    const first = await engine.apply(writeModule(incoming(machine), { name: 'first' }), { origin: 'dbus' }).done;
+    const first = await engine.apply(fileInput(writeModule(incoming(machine), { name: 'first' })), { origin: 'dbus' }).done;
     let release!: () => void;
     builder.hold = new Promise((resolve) => (release = resolve));
-    const building = engine.apply(dropPatch(incoming(machine), 'slow.patch'), { origin: 'dbus' });
+    const building = engine.apply(fileInput(dropPatch(incoming(machine), 'slow.patch')), { origin: 'dbus' });
     const revert = await engine.revert(first.result!.patches[0].id).done;
     assert.equal(revert.state, 'succeeded', revert.error?.message);
     assert.equal(building.state, 'running', 'still building');
@@ -97,7 +97,7 @@ describe('apply of a source patch', () => {
     const builder = new FakeBuilder();
     builder.hold = new Promise(() => undefined);
     const { engine } = await startEngine(machine, { builder });
-    const job = engine.apply(dropPatch(incoming(machine), 'fix.patch'), { origin: 'drop-dir' });
+    const job = engine.apply(fileInput(dropPatch(incoming(machine), 'fix.patch')), { origin: 'drop-dir' });
     await new Promise((resolve) => setImmediate(resolve));
     await engine.stop();
     assert.equal(builder.calls[0].signal.aborted, true);
@@ -110,7 +110,7 @@ describe('apply of a source patch', () => {
     const machine = newMachine();
     const builder = new FakeBuilder();
     const { engine } = await startEngine(machine, { builder, disabledReason: '/etc/spliced/disable exists' });
-    const job = await engine.apply(dropPatch(incoming(machine), 'fix.patch'), { origin: 'drop-dir' }).done;
+    const job = await engine.apply(fileInput(dropPatch(incoming(machine), 'fix.patch')), { origin: 'drop-dir' }).done;
     assert.equal(job.error?.kind, 'Disabled');
     assert.equal(builder.calls.length, 0);
   });
@@ -118,7 +118,7 @@ describe('apply of a source patch', () => {
   it('without a builder, refuses a patch with a named error instead of treating it as a module', async () => {
     const machine = newMachine();
     const { engine } = await startEngine(machine);
-    const job = await engine.apply(dropPatch(incoming(machine), 'fix.patch'), { origin: 'tool' }).done;
+    const job = await engine.apply(fileInput(dropPatch(incoming(machine), 'fix.patch')), { origin: 'tool' }).done;
     assert.equal(job.error?.kind, 'InvalidArgument');
     assert.match(job.error!.message, /is a source patch, and this spliced has no builder/);
   });

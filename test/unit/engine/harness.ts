@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { after } from 'node:test';
 import { SplicedEngine, type StartReport } from '../../../src/engine';
 import type { EngineLog } from '../../../src/engine/context';
-import type { SpliceBuilder } from '../../../src/engine/types';
+import type { ApplyInput, SpliceBuilder } from '../../../src/engine/types';
 import { ModuleStore, Store } from '../../../src/store';
 import { FakeKernel } from './fake-kernel';
 
@@ -85,4 +85,9 @@ export async function createEngine(machine: Machine, options: StartOptions = {})
 
 export function incoming(machine: Machine): string {
   return path.join(machine.dir, 'incoming');
+}
+
+/** What a door hands the engine for `file`: its content, read here, and its path as the name. */
+export function fileInput(file: string): ApplyInput {
+  return { content: fs.readFileSync(file), name: file };
 }

@@ -3,20 +3,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { writeModule } from './fake-kernel';
-import { incoming, newMachine, reboot, startEngine, type Machine } from './harness';
+import { fileInput, incoming, newMachine, reboot, startEngine, type Machine } from './harness';
 
 /** Start an apply that never returns at `hang`; the daemon "dies" there (we just abandon that engine). */
 async function dieDuringApply(machine: Machine, hang: 'before-kernel' | 'after-kernel', name = 'p') {
   const { engine, store } = await startEngine(machine);
   machine.kernel.hangNext = hang;
-  const job = engine.apply(writeModule(incoming(machine), { name }), { origin: 'dbus' });
+  const job = engine.apply(fileInput(writeModule(incoming(machine), { name })), { origin: 'dbus' });
   await waitFor(() => job.progress >= 30);
   assert.equal(store.pendingIntents().length, 1, 'the intent is written before the kernel action');
 }
 
 async function dieDuringRevert(machine: Machine, hang: 'before-kernel' | 'after-kernel') {
   const { engine, store } = await startEngine(machine);
-  const applied = await engine.apply(writeModule(incoming(machine), { name: 'p' }), { origin: 'dbus' }).done;
+  const applied = await engine.apply(fileInput(writeModule(incoming(machine), { name: 'p' })), { origin: 'dbus' }).done;
   assert.equal(applied.state, 'succeeded');
   machine.kernel.hangNext = hang;
   engine.revert('p');
@@ -124,7 +124,7 @@ describe('reconciliation of intents from an earlier boot', () => {
   it('a daemon killed during the boot reapply keeps the stack order on restart', async () => {
     const first = newMachine();
     const { engine: before } = await startEngine(first);
-    for (const name of ['a', 'b']) await before.apply(writeModule(incoming(first), { name }), { origin: 'dbus' }).done;
+    for (const name of ['a', 'b']) await before.apply(fileInput(writeModule(incoming(first), { name })), { origin: 'dbus' }).done;
     await before.stop();
     const second = reboot(first);
     second.kernel.hangNext = 'after-kernel';
