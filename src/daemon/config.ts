@@ -25,6 +25,9 @@ export interface Config {
   /** "system", "none" (no D-Bus: only `spliced tool` can drive it), or a D-Bus address. */
   bus: string;
   logLevel: LogLevel;
+  /** Key and certificate that sign splices built from source patches (both or neither); null: DKMS's pair if present. */
+  signingKey: string | null;
+  signingCertificate: string | null;
   /** Unknown keys found in the file (reported once the logger exists). */
   warnings: string[];
 }
@@ -41,6 +44,8 @@ const DEFAULTS: Omit<Config, 'file' | 'warnings'> = {
   bootIdFile: '/proc/sys/kernel/random/boot_id',
   bus: 'system',
   logLevel: 'info',
+  signingKey: null,
+  signingCertificate: null,
 };
 
 type Key = keyof typeof DEFAULTS;
@@ -56,6 +61,8 @@ const SETTINGS: Record<Key, { key: string; env: string; parse: (value: string) =
   bootIdFile: { key: 'boot_id_file', env: 'SPLICED_BOOT_ID_FILE', parse: absolutePath },
   bus: { key: 'bus', env: 'SPLICED_BUS', parse: nonEmpty },
   logLevel: { key: 'log_level', env: 'SPLICED_LOG_LEVEL', parse: logLevel },
+  signingKey: { key: 'signing_key', env: 'SPLICED_SIGNING_KEY', parse: absolutePath },
+  signingCertificate: { key: 'signing_certificate', env: 'SPLICED_SIGNING_CERTIFICATE', parse: absolutePath },
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -66,6 +73,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const [name, setting] of Object.entries(SETTINGS) as [Key, (typeof SETTINGS)[Key]][]) {
     const value = env[setting.env];
     if (value !== undefined && value !== '') set(config, name, value, `environment variable ${setting.env}`);
+  }
+  if ((config.signingKey === null) !== (config.signingCertificate === null)) {
+    throw invalid('signing_key and signing_certificate go together: set both or neither');
   }
   return config;
 }

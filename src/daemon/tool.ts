@@ -3,6 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import type { EngineStatus, Job, PatchRecord } from '../engine';
+import { describeModuleSignatures } from '../engine/signatures';
 import { asSplicedError, SplicedError } from '../errors';
 import { composeEngine } from './compose';
 import { loadConfig } from './config';
@@ -122,5 +123,6 @@ function formatStatus(s: EngineStatus): string {
     `applied:           ${s.applied.length}`,
     ...(s.heldByCrashGuard.length ? [`held by crash guard: ${s.heldByCrashGuard.join(', ')}`] : []),
     `reboot required:   ${s.rebootRequired ? `yes: ${s.rebootReasons.join('; ')}` : 'no'}`,
+    `module signatures: ${describeModuleSignatures(s.moduleSignatures)}`,
   ].join('\n');
 }

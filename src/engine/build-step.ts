@@ -9,6 +9,7 @@ import { spliceModuleName } from '../kernel/splice-modinfo';
 import { patchIdOf, refuseWhenDisabled } from './apply';
 import type { EngineContext } from './context';
 import type { ProgressReporter } from './job';
+import { refuseUnsignableBuild } from './signatures';
 import type { ApplyOptions, SpliceBuilder } from './types';
 
 /** Where builds happen: the builder port and a directory for the modules it writes (emptied at every start). */
@@ -91,6 +92,7 @@ export async function buildFromPatch(
       });
     }
     refuseWhenDisabled(ctx, file, options);
+    await refuseUnsignableBuild(ctx, file);
     progress.report(0, 'reading the patch');
     text = readPatch(file);
     await settings.builder.build(text, output, (step) => progress.report(step.progress, `building: ${step.message}`), signal);
