@@ -150,6 +150,8 @@ case "$GUEST_BOOT" in
   check_match "its reapply failed with SignatureRequired" \
     "$(splicectl list --json | jq -r '.[] | select(.state == "not-loaded") | .stateReason')" '^reapply failed: SignatureRequired: '
   check_eq "ModuleSignatures property" "$("${BUS[@]}" get-property "${MGR[@]}" ModuleSignatures)" 's "required"'
+  check_eq "Lockdown property (Debian's kernel has the lockdown LSM; no Secure Boot here)" \
+    "$("${BUS[@]}" get-property "${MGR[@]}" Lockdown)" 's "none"'
   check_match "splicectl status says signatures are required and why" "$(splicectl status)" \
     'Module signatures: +required \(module\.sig_enforce\); no signing key: source patches are refused'
   check_eq "status --json too" "$(splicectl status --json | jq -r '.moduleSignatures + " " + (.signingKey // "none")')" 'required none'
