@@ -20,6 +20,8 @@ function matches(lines: readonly string[], pattern: RegExp): string[] {
   });
 }
 
+const SIGNATURE_REFUSAL = /^Loading of .* is rejected$|^Lockdown: .*module loading is restricted/;
+
 /**
  * Log lines about this module: the module's own prefix, the livepatch core's, and the signature check's (6.1's
  * module_sig_check: "Loading of unsigned module is rejected" under sig_enforce; lockdown's "Lockdown: insmod: unsigned
@@ -30,8 +32,6 @@ function relevantLines(name: string, records: readonly KmsgRecord[]): string[] {
     .map((r) => r.message)
     .filter((m) => m.startsWith(`${name}:`) || m.startsWith('livepatch:') || SIGNATURE_REFUSAL.test(m));
 }
-
-const SIGNATURE_REFUSAL = /^Loading of .* is rejected$|^Lockdown: .*module loading is restricted/;
 
 export function classifyLoadFailure(attempt: LoadAttempt): SplicedError {
   const { path, name, release, failure } = attempt;
