@@ -25,7 +25,7 @@ async function main(): Promise<void> {
       modules: new ModuleStore(path.join(dir, 'modules')),
       log: quiet,
       bootId: 'bench',
-      settings: { transitionTimeoutMs: 1000, crashGuardWindowMs: 120_000, disabledReason: null, livepatchSupported: true },
+      settings: { transitionTimeoutMs: 1000, crashGuardWindowMs: 120_000, disabledReason: null, livepatchSupported: true, signingKey: null },
     });
     await engine.start();
     for (let i = 0; i < PATCHES; i++) {

@@ -14,6 +14,7 @@ export const ERROR_KINDS = {
   CorruptModule: 'the module file is not a valid kernel module',
   LoadFailed: 'the kernel refused to load the module',
   PatchNotLoaded: 'no such livepatch is loaded in the kernel',
+  SignatureRequired: 'the kernel loads only signed modules, and this one is unsigned, not trusted, or cannot be signed',
   // Engine and store (src/engine, src/store)
   NoSuchPatch: 'no patch with this id is known',
   RevertOrder: 'the patch cannot be reverted before the patches above it',

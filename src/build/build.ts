@@ -6,6 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { compileTouched, CompileResult } from './compile';
 import { parsePatch, ParsedPatch, PatchedFile } from './patchfile';
+import { signModule } from './sign';
+import type { SigningKey } from './signing-key';
 import { generateSplice, SpliceOutput } from './splice';
 import { KernelBuild, prepareTree, resolveKernelBuild, runningKernelBuild, sourceVersionOf, Tree, treeLabel } from './tree';
 
@@ -22,6 +24,8 @@ export interface BuildRequest {
   target?: KernelBuild | { release: string };
   /** Compile from linux-source-6.1 at this version instead of the target's own (run-pre checks it still matches). */
   sourceVersion?: string;
+  /** Sign the module with this key (src/build/sign.ts); unsigned when absent. */
+  signWith?: SigningKey;
   onProgress?: (progress: BuildProgress) => void;
 }
 
@@ -98,6 +102,7 @@ export async function buildSplice(request: BuildRequest, output: string): Promis
       workDir,
       step: (step) => p.progress({ stage: 'splice', message: step }),
     });
+    if (request.signWith) await signModule(p.tree, request.signWith, path.resolve(output));
     return reportOf(p, compiled, splice);
   } finally {
     await fs.rm(workDir, { recursive: true, force: true });

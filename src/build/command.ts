@@ -5,10 +5,12 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadConfig } from '../daemon/config';
 import { asSplicedError, SplicedError } from '../errors';
 import { BuildProgress, BuildReport, BuildRequest, buildSplice, compilePairs } from './build';
+import { chooseSigningKey, type SigningKey } from './signing-key';
 
-const USAGE = `usage: spliced build [--kernel-release RELEASE] [--source-version VERSION] PATCH -o OUT.ko [--json]
+const USAGE = `usage: spliced build [--kernel-release RELEASE] [--source-version VERSION] [--sign-key KEY --sign-cert CERT] PATCH -o OUT.ko [--json]
        spliced build pairs [--kernel-release RELEASE] [--source-version VERSION] PATCH OUTDIR [--json]`;
 
 /** Exit status of a named failure; 2 is a usage error. */
@@ -24,8 +26,27 @@ async function request(patchFile: string, release: string | undefined, sourceVer
   return { patchText, target: release === undefined ? undefined : { release }, sourceVersion, onProgress };
 }
 
+/**
+ * The key the module is signed with: --sign-key/--sign-cert when given (unusable: refused), else the daemon's choice
+ * (spliced.conf's pair, else DKMS's), so a splice built here is trusted wherever the daemon's would be.
+ */
+function signingKey(key: string | undefined, certificate: string | undefined): SigningKey | null {
+  if ((key === undefined) !== (certificate === undefined)) throw usageError('--sign-key and --sign-cert go together');
+  if (key !== undefined && certificate !== undefined) {
+    const choice = chooseSigningKey({ key: path.resolve(key), certificate: path.resolve(certificate) });
+    if (choice.key === null) throw new SplicedError('InvalidArgument', `cannot sign with ${key}: ${choice.problem}`, { key, certificate });
+    return { ...choice.key, source: '--sign-key/--sign-cert' };
+  }
+  const config = loadConfig();
+  const configured =
+    config.signingKey !== null && config.signingCertificate !== null ? { key: config.signingKey, certificate: config.signingCertificate } : null;
+  const choice = chooseSigningKey(configured);
+  if (choice.problem !== null) process.stderr.write(`spliced build: not signing: ${choice.problem}\n`);
+  return choice.key;
+}
+
 /** The --json report: flat, stable field names. */
-function jsonReport(r: BuildReport): object {
+function jsonReport(r: BuildReport, signedWith: SigningKey | null): object {
   return {
     ok: true,
     kernel: r.kernel,
@@ -45,6 +66,7 @@ function jsonReport(r: BuildReport): object {
       description: r.splice.header.description ?? null,
       cves: r.splice.header.cves,
       version: r.splice.header.version ?? null,
+      signedWith,
     }),
     totalMs: r.totalMs,
   };
@@ -65,6 +87,8 @@ export async function runBuildCommand(argv: string[]): Promise<number> {
         'kernel-release': { type: 'string' },
         'source-version': { type: 'string' },
         output: { type: 'string', short: 'o' },
+        'sign-key': { type: 'string' },
+        'sign-cert': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -77,17 +101,20 @@ export async function runBuildCommand(argv: string[]): Promise<number> {
     const release = values['kernel-release'];
     const sourceVersion = values['source-version'];
     let report: BuildReport;
+    let signedWith: SigningKey | null = null;
     if (positionals[0] === 'pairs') {
       if (positionals.length !== 3) throw usageError('pairs needs PATCH and OUTDIR');
       const outDir = positionals[2];
       report = await compilePairs(await request(positionals[1], release, sourceVersion), outDir);
-      await fs.writeFile(path.join(outDir, 'pairs.json'), JSON.stringify(jsonReport(report), null, 2) + '\n');
+      await fs.writeFile(path.join(outDir, 'pairs.json'), JSON.stringify(jsonReport(report, null), null, 2) + '\n');
     } else {
       if (positionals.length !== 1) throw usageError('give exactly one PATCH');
       if (!values.output) throw usageError('give the module to write with -o OUT.ko');
-      report = await buildSplice(await request(positionals[0], release, sourceVersion), values.output);
+      signedWith = signingKey(values['sign-key'], values['sign-cert']);
+      const built = await request(positionals[0], release, sourceVersion);
+      report = await buildSplice({ ...built, signWith: signedWith ?? undefined }, values.output);
     }
-    process.stdout.write(json ? JSON.stringify(jsonReport(report), null, 2) + '\n' : summary(report));
+    process.stdout.write(json ? JSON.stringify(jsonReport(report, signedWith), null, 2) + '\n' : summary(report, signedWith));
     return 0;
   } catch (err) {
     const e = err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
@@ -99,11 +126,12 @@ export async function runBuildCommand(argv: string[]): Promise<number> {
   }
 }
 
-function summary(r: BuildReport): string {
+function summary(r: BuildReport, signedWith: SigningKey | null): string {
   const objects = r.compiled.pairs.map((p) => `${p.object}${p.module ? ` [${p.module}]` : ''}`).join(', ');
   const took = `${(r.totalMs / 1000).toFixed(1)} s`;
   const source = r.kernel.sourceVersion === r.kernel.debianVersion ? '' : `, from linux-source-6.1 ${r.kernel.sourceVersion}`;
-  return r.splice ? `wrote ${r.splice.module} (${objects}${source}) in ${took}\n` : `compiled ${objects}${source} in ${took}\n`;
+  const signed = signedWith ? `, signed with ${signedWith.key}` : '';
+  return r.splice ? `wrote ${r.splice.module} (${objects}${source}${signed}) in ${took}\n` : `compiled ${objects}${source} in ${took}\n`;
 }
 
 if (require.main === module) {

@@ -25,6 +25,9 @@ function statusProperties(s: EngineStatus) {
     KernelBuildId: s.kernel.buildId,
     KernelVersion: s.kernel.version,
     LivepatchSupported: s.livepatchSupported,
+    ModuleSignatures: s.moduleSignatures.required ? 'required' : 'not-required',
+    Lockdown: s.moduleSignatures.lockdown ?? '',
+    SigningKey: s.moduleSignatures.signingKey ?? '',
     BaseVersion: s.baseVersion,
     EffectiveVersion: s.effectiveVersion,
     State: s.state,
@@ -181,6 +184,9 @@ export class ManagerInterface extends dbus.interface.Interface {
   get KernelBuildId() { return this.props.KernelBuildId; }
   get KernelVersion() { return this.props.KernelVersion; }
   get LivepatchSupported() { return this.props.LivepatchSupported; }
+  get ModuleSignatures() { return this.props.ModuleSignatures; }
+  get Lockdown() { return this.props.Lockdown; }
+  get SigningKey() { return this.props.SigningKey; }
   get BaseVersion() { return this.props.BaseVersion; }
   get EffectiveVersion() { return this.props.EffectiveVersion; }
   get State() { return this.props.State; }
@@ -218,6 +224,9 @@ ManagerInterface.configureMembers({
     KernelBuildId: read('s'),
     KernelVersion: read('s'),
     LivepatchSupported: read('b'),
+    ModuleSignatures: read('s'),
+    Lockdown: read('s'),
+    SigningKey: read('s'),
     BaseVersion: read('s'),
     EffectiveVersion: read('s'),
     State: read('s'),

@@ -3,6 +3,7 @@
 
 import { Variant } from 'dbus-next';
 import * as path from 'node:path';
+import { describeModuleSignatures } from '../engine/signatures';
 import { DBUS_ERROR_PREFIX, isErrorKind, SplicedError } from '../errors';
 import type { Invocation } from './args';
 import type { JobView, SplicedClient } from './client';
@@ -64,6 +65,7 @@ const statusCommand: Command = async (client) => {
     ['Pending', `${s.pendingPatches.length} (${none(s.pendingPatches)})`],
     ['Crash guard held', none(s.heldByCrashGuard)],
     ['Reboot required', s.rebootRequired ? `yes: ${s.rebootReasons.join('; ')}` : 'no'],
+    ['Module signatures', describeModuleSignatures({ ...s, required: s.moduleSignatures === 'required' })],
     ['Status', VERDICT_TEXT[s.verdict]],
   ]);
   return { text, json: s, exit: VERDICT_EXIT[s.verdict] };

@@ -35,6 +35,7 @@ export const EXIT_BY_KIND: Record<ErrorKind, number> = {
   CorruptModule: EXIT.failed,
   LoadFailed: EXIT.failed,
   PatchNotLoaded: EXIT.failed,
+  SignatureRequired: EXIT.failed,
   NoSuchPatch: EXIT.failed,
   RevertOrder: EXIT.failed,
   Disabled: EXIT.failed,

@@ -85,6 +85,10 @@ export interface Status {
   kernelBuildId: string;
   kernelVersion: string;
   livepatchSupported: boolean;
+  /** The kernel loads only signed modules (lockdown, sig_enforce). */
+  moduleSignatures: 'required' | 'not-required';
+  lockdown: string | null;
+  signingKey: string | null;
   baseVersion: string;
   effectiveVersion: string;
   state: string;
@@ -108,6 +112,9 @@ export function status(props: Record<string, Wire>, patches: PatchSummary[]): St
     kernelBuildId: String(props.KernelBuildId),
     kernelVersion: String(props.KernelVersion),
     livepatchSupported: supported,
+    moduleSignatures: props.ModuleSignatures === 'required' ? 'required' : 'not-required',
+    lockdown: orNull(props.Lockdown),
+    signingKey: orNull(props.SigningKey),
     baseVersion: String(props.BaseVersion),
     effectiveVersion: String(props.EffectiveVersion),
     state: String(props.State),

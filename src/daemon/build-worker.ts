@@ -12,7 +12,11 @@ function send(message: BuildWorkerMessage): Promise<void> {
 
 process.once('message', (request: BuildRequestMessage) => {
   void buildSplice(
-    { patchText: request.patchText, onProgress: (step) => void send({ type: 'step', stage: step.stage, message: step.message }) },
+    {
+      patchText: request.patchText,
+      signWith: request.signWith ?? undefined,
+      onProgress: (step) => void send({ type: 'step', stage: step.stage, message: step.message }),
+    },
     request.output,
   )
     .then(

@@ -5,12 +5,14 @@
 import { fork } from 'node:child_process';
 import * as path from 'node:path';
 import type { BuildStage } from '../build/build';
+import type { SigningKey } from '../build/signing-key';
 import type { BuildStep, SpliceBuilder } from '../engine';
 import { isErrorKind, SplicedError } from '../errors';
 
 export interface BuildRequestMessage {
   patchText: string;
   output: string;
+  signWith: SigningKey | null;
 }
 
 export type BuildWorkerMessage =
@@ -24,7 +26,8 @@ const STAGE_PROGRESS: Record<BuildStage, number> = { vet: 2, tree: 5, compile: 3
 /** Keep the end of the worker's stderr: if it dies without a word, its last lines say why. */
 const STDERR_TAIL_BYTES = 4096;
 
-export function forkedBuilder(tmpDir: string): SpliceBuilder {
+/** `signWith`: the key every splice is signed with (null: unsigned). */
+export function forkedBuilder(tmpDir: string, signWith: SigningKey | null): SpliceBuilder {
   return {
     build(patchText: string, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void> {
       return new Promise((resolve, reject) => {
@@ -60,7 +63,7 @@ export function forkedBuilder(tmpDir: string): SpliceBuilder {
           const how = exitSignal ? `was killed by ${exitSignal}` : `exited with status ${code}`;
           reject(new SplicedError('BuildFailed', `the build process ${how}${stderr ? `:\n${stderr.trim()}` : ''}`));
         });
-        child.send({ patchText, output } satisfies BuildRequestMessage);
+        child.send({ patchText, output, signWith } satisfies BuildRequestMessage);
       });
     },
   };

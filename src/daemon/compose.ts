@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { killSwitchReason, SplicedEngine, type EngineLog } from '../engine';
+import { chooseSigningKey, type SigningKey } from '../build/signing-key';
 import { SplicedError } from '../errors';
 import { KernelBackend } from '../kernel';
 import { ModuleStore, Store } from '../store';
@@ -27,11 +28,12 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
     store = Store.open(path.join(config.stateDir, 'spliced.db'));
     // Modules built from source patches wait here to be applied; the builder's scratch files go here too.
     const buildDir = path.join(config.stateDir, 'builds');
+    const signing = signingKeyOf(config, log);
     const engine = await SplicedEngine.create({
       kernel: new KernelBackend({ defaults: { transitionTimeoutMs: config.transitionTimeoutSeconds * 1000, busyRetries: 5 } }),
       store,
       modules: new ModuleStore(path.join(config.stateDir, 'modules')),
-      builds: { builder: forkedBuilder(buildDir), workDir: buildDir },
+      builds: { builder: forkedBuilder(buildDir, signing), workDir: buildDir },
       log,
       bootId: readBootId(config.bootIdFile),
       settings: {
@@ -39,6 +41,7 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
         crashGuardWindowMs: config.crashGuardSeconds * 1000,
         disabledReason: killSwitchReason({ cmdline: config.cmdlineFile, disableFile: config.disableFile }),
         livepatchSupported: fs.existsSync(LIVEPATCH_SYSFS),
+        signingKey: signing?.key ?? null,
       },
     });
     const opened = store;
@@ -55,6 +58,18 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
     lock.release();
     throw err;
   }
+}
+
+/** A configured key that cannot be used is logged, not fatal: the daemon must still reapply the stack. */
+function signingKeyOf(config: Config, log: EngineLog): SigningKey | null {
+  const configured =
+    config.signingKey !== null && config.signingCertificate !== null
+      ? { key: config.signingKey, certificate: config.signingCertificate }
+      : null;
+  const choice = chooseSigningKey(configured);
+  if (choice.problem !== null) log.warn({ problem: choice.problem }, `no usable signing key: ${choice.problem}`);
+  if (choice.key !== null) log.info({ key: choice.key.key, certificate: choice.key.certificate }, `splices are signed (${choice.key.source})`);
+  return choice.key;
 }
 
 function readBootId(file: string): string {

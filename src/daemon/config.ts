@@ -28,6 +28,9 @@ export interface Config {
   logLevel: LogLevel;
   /** Largest file taken through the drop directory, Apply, ApplyFd or `spliced tool apply`. */
   maxInputBytes: number;
+  /** Key and certificate that sign splices built from source patches (both or neither); null: DKMS's pair if present. */
+  signingKey: string | null;
+  signingCertificate: string | null;
   /** Unknown keys found in the file (reported once the logger exists). */
   warnings: string[];
 }
@@ -45,6 +48,8 @@ const DEFAULTS: Omit<Config, 'file' | 'warnings'> = {
   bus: 'system',
   logLevel: 'info',
   maxInputBytes: DEFAULT_MAX_INPUT_BYTES,
+  signingKey: null,
+  signingCertificate: null,
 };
 
 type Key = keyof typeof DEFAULTS;
@@ -61,6 +66,8 @@ const SETTINGS: Record<Key, { key: string; env: string; parse: (value: string) =
   bus: { key: 'bus', env: 'SPLICED_BUS', parse: nonEmpty },
   logLevel: { key: 'log_level', env: 'SPLICED_LOG_LEVEL', parse: logLevel },
   maxInputBytes: { key: 'max_input_size', env: 'SPLICED_MAX_INPUT_SIZE', parse: byteSize },
+  signingKey: { key: 'signing_key', env: 'SPLICED_SIGNING_KEY', parse: absolutePath },
+  signingCertificate: { key: 'signing_certificate', env: 'SPLICED_SIGNING_CERTIFICATE', parse: absolutePath },
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -71,6 +78,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const [name, setting] of Object.entries(SETTINGS) as [Key, (typeof SETTINGS)[Key]][]) {
     const value = env[setting.env];
     if (value !== undefined && value !== '') set(config, name, value, `environment variable ${setting.env}`);
+  }
+  if ((config.signingKey === null) !== (config.signingCertificate === null)) {
+    throw invalid('signing_key and signing_certificate go together: set both or neither');
   }
   return config;
 }

@@ -41,5 +41,8 @@ export function statusLine(status: EngineStatus): string {
   if (status.disabledReason) parts.push(`disabled: ${status.disabledReason}`);
   if (status.heldByCrashGuard.length > 0) parts.push(`${status.heldByCrashGuard.length} held by the crash guard`);
   if (status.rebootRequired) parts.push('reboot required');
+  if (status.moduleSignatures.required && status.moduleSignatures.signingKey === null) {
+    parts.push('module signatures required and no signing key: source patches are refused');
+  }
   return parts.join('; ');
 }

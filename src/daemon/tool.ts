@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { EngineStatus, Job, PatchRecord } from '../engine';
+import { describeModuleSignatures } from '../engine/signatures';
 import { asSplicedError, SplicedError } from '../errors';
 import { readNamedFile } from '../sources/read-once';
 import { composeEngine } from './compose';
@@ -128,5 +129,6 @@ function formatStatus(s: EngineStatus): string {
     `applied:           ${s.applied.length}`,
     ...(s.heldByCrashGuard.length ? [`held by crash guard: ${s.heldByCrashGuard.join(', ')}`] : []),
     `reboot required:   ${s.rebootRequired ? `yes: ${s.rebootReasons.join('; ')}` : 'no'}`,
+    `module signatures: ${describeModuleSignatures(s.moduleSignatures)}`,
   ].join('\n');
 }

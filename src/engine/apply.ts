@@ -9,6 +9,7 @@ import { nowIso, type PatchRow, type StoredModule } from '../store';
 import { buildOf, transitionOptions, type EngineContext } from './context';
 import type { ProgressReporter } from './job';
 import { isForRunningKernel } from './records';
+import { refuseUnsignedModule } from './signatures';
 import type { ApplyInput, ApplyOptions, PatchFunctionRecord, PatchOrigin } from './types';
 
 /** A patch's id: the first 12 hex digits of its module's sha256 (stable across reboots and renames). */
@@ -41,6 +42,7 @@ export async function applyModule(
     job.report(15, 'reading the module information');
     info = await ctx.kernel.readModuleInfo(stored.path);
     checkModule(ctx, info, path, patchIdOf(stored.sha256));
+    await refuseUnsignedModule(ctx, info, path);
     const recorded = (row = recordIntent(ctx, stored, info, options));
     job.report(30, 'loading the module and waiting for the livepatch transition');
     const load = await ctx.kernel.load(stored.path, transitionOptions(ctx.settings, options.transitionTimeoutMs));

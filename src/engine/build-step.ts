@@ -9,6 +9,7 @@ import { spliceModuleName } from '../kernel/splice-modinfo';
 import { patchIdOf, refuseWhenDisabled } from './apply';
 import type { EngineContext } from './context';
 import type { ProgressReporter } from './job';
+import { refuseUnsignableBuild } from './signatures';
 import type { ApplyInput, ApplyOptions, SpliceBuilder } from './types';
 
 /** Where builds happen: the builder port and a directory for the modules it writes (emptied at every start). */
@@ -74,6 +75,7 @@ export async function buildFromPatch(
       });
     }
     refuseWhenDisabled(ctx, file, options);
+    await refuseUnsignableBuild(ctx, file);
     progress.report(0, 'reading the patch');
     text = patchText(input);
     const output = path.join(settings.workDir, `job-${jobId}.ko`);

@@ -2,7 +2,7 @@
 // of /sys/kernel/livepatch that is re-read after every kernel action (never trusted across one).
 
 import { isSplicedError } from '../errors';
-import type { KernelIdentity, KernelPort, LivePatch, TransitionOptions } from '../kernel/types';
+import type { KernelIdentity, KernelPort, LivePatch, SignaturePolicy, TransitionOptions } from '../kernel/types';
 import type { KernelBuild, ModuleStore, Store } from '../store';
 
 /** The logging calls the engine makes (pino's signature). */
@@ -21,6 +21,8 @@ export interface EngineSettings {
   disabledReason: string | null;
   /** The running kernel has the livepatch interface (/sys/kernel/livepatch exists). */
   livepatchSupported: boolean;
+  /** The key modules built from source patches are signed with (src/build/signing-key.ts), or null: built unsigned. */
+  signingKey: string | null;
 }
 
 export interface EngineContext {
@@ -57,11 +59,19 @@ export async function removeFromKernel(ctx: EngineContext, name: string): Promis
 
 export class LiveView {
   private patches = new Map<string, LivePatch>();
+  private policy: SignaturePolicy = { required: false, lockdown: null, sigEnforce: false };
 
   constructor(private readonly kernel: KernelPort) {}
 
   async refresh(): Promise<void> {
-    this.patches = new Map((await this.kernel.list()).map((p) => [p.name, p]));
+    const [patches, policy] = await Promise.all([this.kernel.list(), this.kernel.signaturePolicy()]);
+    this.patches = new Map(patches.map((p) => [p.name, p]));
+    this.policy = policy;
+  }
+
+  /** As of the last refresh (for the status); a decision reads the kernel's policy afresh. */
+  signaturePolicy(): SignaturePolicy {
+    return this.policy;
   }
 
   get(name: string): LivePatch | undefined {

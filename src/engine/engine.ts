@@ -192,6 +192,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     return {
       kernel: identity,
       livepatchSupported: settings.livepatchSupported,
+      moduleSignatures: { ...live.signaturePolicy(), signingKey: settings.signingKey },
       baseVersion,
       effectiveVersion: effectiveVersion(
         baseVersion,

@@ -1,7 +1,7 @@
 // The engine's public API: what the D-Bus adapter (src/bus), `spliced tool` and the daemon code against.
 // Kept small and stable. The engine knows nothing of D-Bus; every failure is a SplicedError (src/errors.ts).
 
-import type { KernelIdentity } from '../kernel/types';
+import type { KernelIdentity, SignaturePolicy } from '../kernel/types';
 import type { SplicedError } from '../errors';
 
 /** Where a patch came from; kept in the store and the history. Only 'dbus' and 'tool' count as an explicit admin request. */
@@ -59,6 +59,8 @@ export interface EngineStatus {
   kernel: KernelIdentity;
   /** The running kernel can take livepatches (/sys/kernel/livepatch exists); false: `splicectl status` exits 4. */
   livepatchSupported: boolean;
+  /** Whether the kernel loads only signed modules (lockdown, sig_enforce), and the key built splices are signed with. */
+  moduleSignatures: ModuleSignatures;
   /** Kernel package version of the running kernel, e.g. "6.1.158-1" (from /proc/version; the release if none found). */
   baseVersion: string;
   /** Newest version whose fixes are all applied (like `uptrack-uname -r`); baseVersion when none. */
@@ -73,6 +75,11 @@ export interface EngineStatus {
   applied: string[];
   /** Ids in this kernel's stack the crash guard holds (not loaded until applied again or reverted). */
   heldByCrashGuard: string[];
+}
+
+export interface ModuleSignatures extends SignaturePolicy {
+  /** The private key built splices are signed with; null: none, so under `required` source patches are refused. */
+  signingKey: string | null;
 }
 
 export type HistoryEventKind =

@@ -13,7 +13,8 @@ import { isModuleLoaded, listPatches, readEnabled, readPatch, readTransition, wr
 import { readModuleInfo } from './modinfo';
 import { KmodLoader, ModuleLoaderError, type ModuleLoader } from './module-loader';
 import { REAL_ROOTS, type KernelRoots } from './roots';
-import type { KernelIdentity, KernelPort, LivePatch, LoadResult, ModuleInfo, TransitionOptions } from './types';
+import { readSignaturePolicy } from './signature-policy';
+import type { KernelIdentity, KernelPort, LivePatch, LoadResult, ModuleInfo, SignaturePolicy, TransitionOptions } from './types';
 
 export interface KernelBackendOptions {
   roots?: KernelRoots;
@@ -71,6 +72,10 @@ export class KernelBackend implements KernelPort {
 
   readModuleInfo(path: string): Promise<ModuleInfo> {
     return readModuleInfo(path);
+  }
+
+  signaturePolicy(): Promise<SignaturePolicy> {
+    return readSignaturePolicy(this.roots);
   }
 
   list(): Promise<LivePatch[]> {

@@ -20,9 +20,17 @@ function matches(lines: readonly string[], pattern: RegExp): string[] {
   });
 }
 
-/** Log lines about this module: the module's own prefix, or the livepatch core's. */
+const SIGNATURE_REFUSAL = /^Loading of .* is rejected$|^Lockdown: .*module loading is restricted/;
+
+/**
+ * Log lines about this module: the module's own prefix, the livepatch core's, and the signature check's (6.1's
+ * module_sig_check: "Loading of unsigned module is rejected" under sig_enforce; lockdown's "Lockdown: insmod: unsigned
+ * module loading is restricted" otherwise).
+ */
 function relevantLines(name: string, records: readonly KmsgRecord[]): string[] {
-  return records.map((r) => r.message).filter((m) => m.startsWith(`${name}:`) || m.startsWith('livepatch:'));
+  return records
+    .map((r) => r.message)
+    .filter((m) => m.startsWith(`${name}:`) || m.startsWith('livepatch:') || SIGNATURE_REFUSAL.test(m));
 }
 
 export function classifyLoadFailure(attempt: LoadAttempt): SplicedError {
@@ -57,6 +65,15 @@ export function classifyLoadFailure(attempt: LoadAttempt): SplicedError {
       'UnresolvedSymbol',
       `${name} needs ${symbols.join(', ')}, which the running kernel ${release} does not provide.`,
       { ...details, symbols },
+    );
+  }
+  // EKEYREJECTED under sig_enforce (unsigned, or signed by a key not in the kernel's keyrings), EPERM under lockdown.
+  if (['EKEYREJECTED', 'ENOKEY'].includes(failure.errno) || kernelLog.some((line) => SIGNATURE_REFUSAL.test(line))) {
+    return new SplicedError(
+      'SignatureRequired',
+      `the kernel loads only modules signed by a key it trusts, and refused ${name}: it is unsigned or its signing key is ` +
+        `not enrolled (mokutil --import the certificate, then reboot to confirm).${said}`,
+      details,
     );
   }
   switch (failure.errno) {

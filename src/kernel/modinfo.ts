@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ElfFormatError, parseElf } from '../elf/reader';
 import { SplicedError } from '../errors';
+import { appendedSignature } from './module-signature';
 import type { ModuleInfo } from './types';
 
 /** The kernel's name for a module file name: extension dropped, `-` turned into `_`. */
@@ -54,6 +55,7 @@ export async function readModuleInfo(path: string): Promise<ModuleInfo> {
     vermagic,
     release: vermagic.split(' ')[0],
     livepatch: fields.livepatch?.includes('Y') ?? false,
+    signed: appendedSignature(bytes) !== undefined,
     description: fields.description?.[0],
     fields,
   };

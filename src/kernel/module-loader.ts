@@ -27,7 +27,8 @@ const ERRNO_BY_MESSAGE: ReadonlyArray<[RegExp, string]> = [
   [/No such device/, 'ENODEV'],
   [/not currently loaded|No such file or directory/, 'ENOENT'],
   [/Operation not permitted/, 'EPERM'],
-  [/Key was rejected by service|Required key not available/, 'EKEYREJECTED'],
+  [/Key was rejected by service/, 'EKEYREJECTED'],
+  [/Required key not available/, 'ENOKEY'],
   [/Cannot allocate memory/, 'ENOMEM'],
 ];
 

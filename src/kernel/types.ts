@@ -20,6 +20,8 @@ export interface ModuleInfo {
   /** Release the module was built for: the first word of vermagic. */
   release: string;
   livepatch: boolean;
+  /** It carries an appended PKCS#7 signature (whether the kernel trusts its key is only known when loading it). */
+  signed: boolean;
   description?: string;
   /** Every modinfo key with all its values, in file order. */
   fields: Record<string, string[]>;
@@ -72,10 +74,25 @@ export interface LoadResult {
   durationMs: number;
 }
 
+/** /sys/kernel/security/lockdown's selected mode. */
+export type LockdownMode = 'none' | 'integrity' | 'confidentiality';
+
+/** Whether the kernel loads only modules signed by a key it trusts, and why. */
+export interface SignaturePolicy {
+  /** Unsigned modules (and modules signed by a key the kernel does not trust) are refused. */
+  required: boolean;
+  /** The lockdown mode; null when the kernel has no lockdown LSM. integrity and confidentiality force signatures. */
+  lockdown: LockdownMode | null;
+  /** module.sig_enforce=1 (or a kernel built with CONFIG_MODULE_SIG_FORCE). */
+  sigEnforce: boolean;
+}
+
 /** The livepatch backend the engine drives. Every method throws SplicedError on failure. */
 export interface KernelPort {
   identity(): Promise<KernelIdentity>;
   readModuleInfo(path: string): Promise<ModuleInfo>;
+  /** Read from sysfs at every call: lockdown and sig_enforce can be raised while the system runs. */
+  signaturePolicy(): Promise<SignaturePolicy>;
   list(): Promise<LivePatch[]>;
   /** Load a livepatch module and wait until its transition has finished. */
   load(path: string, options?: TransitionOptions): Promise<LoadResult>;

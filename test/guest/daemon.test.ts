@@ -1,17 +1,51 @@
 // The daemon as a user meets it, in the guest: installed like a package, driven with busctl and splicectl, through a
-// reboot, two kill -9s, the kill switch and a crash (test/guest/daemon/entry.sh holds the scenario).
+// reboot, two kill -9s, the kill switch, a crash, and a last boot with module.sig_enforce=1 (module signatures
+// required). test/guest/daemon/entry.sh holds the scenario.
 import { test } from 'node:test';
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildKernelFixtures } from '../fixtures/build-fixtures';
+import { signModule } from '../../src/build/sign';
+import { buildKernelFixtures, FIXTURE_KERNEL } from '../fixtures/build-fixtures';
 import { repoRoot, reportChecks, runGuest, stageInstall } from './harness';
+
+/** The guest kernel's keyrings hold only Debian's key (and a MOK cannot be enrolled under SeaBIOS): never trusted. */
+const SIGNER = 'spliced guest test key (not trusted)';
+
+/**
+ * A copy of a fixture livepatch signed with a throwaway key, the way spliced signs: scripts/sign-file and the
+ * .config of the kernel's headers package (the same files a prepared tree has). The key pair goes along, as
+ * DKMS's /var/lib/dkms/mok.key + mok.pub for the guest's last check.
+ */
+async function signedFixture(workDir: string): Promise<void> {
+  const dir = join(workDir, 'signed');
+  mkdirSync(dir);
+  const key = join(dir, 'mok.key');
+  const certificate = join(dir, 'mok.pub');
+  execFileSync('openssl', [
+    'req', '-new', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${SIGNER}/`,
+    '-keyout', key, '-outform', 'DER', '-out', certificate,
+  ], { stdio: 'ignore' });
+  const module = join(dir, 'spliced_lp_stack_01.ko');
+  copyFileSync(join(workDir, 'fixtures', 'stack', 'spliced_lp_stack_01.ko'), module);
+  await signModule({ sourceDir: `/usr/src/linux-headers-${FIXTURE_KERNEL}` }, { key, certificate, source: 'test' }, module);
+  writeFileSync(join(dir, 'signer.txt'), `${SIGNER}\n`);
+}
 
 test('spliced daemon in the guest', async (t) => {
   const workDir = mkdtempSync(join(tmpdir(), 'daemon-suite-'));
   await buildKernelFixtures(join(workDir, 'fixtures'));
+  await signedFixture(workDir);
   stageInstall(workDir);
   copyFileSync(join(repoRoot(), 'test/guest/daemon/entry.sh'), join(workDir, 'entry.sh'));
-  const result = await runGuest({ name: 'daemon', workDir, entry: 'entry.sh', timeoutMs: 12 * 60_000, maxBoots: 4 });
+  const result = await runGuest({
+    name: 'daemon',
+    workDir,
+    entry: 'entry.sh',
+    timeoutMs: 14 * 60_000,
+    maxBoots: 5,
+    bootKernelArgs: [[], [], [], [], ['module.sig_enforce=1']],
+  });
   await reportChecks(t, result, workDir);
 });

@@ -28,6 +28,8 @@ export interface GuestRun {
   memoryMiB?: number;
   /** Extra kernel command line words, e.g. "spliced.disable=1". */
   kernelArgs?: string[];
+  /** More words for single boots (index 0 = boot 1), after kernelArgs; boots past the end get none. */
+  bootKernelArgs?: string[][];
   /** Extra disks, made for this run only (see trees.ts). */
   disks?: GuestDisk[];
   /** Receives the guest console as it comes (the whole console is also in the result). */
@@ -53,11 +55,12 @@ function accelerator(): string[] {
 
 const diskImage = (scratch: string, index: number): string => join(scratch, `disk${index}.img`);
 
-function qemuArgs(image: GuestImage, scratch: string, run: GuestRun, kernel: string): string[] {
+function qemuArgs(image: GuestImage, scratch: string, run: GuestRun, kernel: string, boot: number): string[] {
   const { vmlinuz, initrd } = image.kernel(kernel);
   const append = [
     'root=/dev/vda', 'ro', 'console=ttyS0', 'panic=-1', 'loglevel=4',
     'systemd.mask=serial-getty@ttyS0.service', 'systemd.show_status=false', ...(run.kernelArgs ?? []),
+    ...(run.bootKernelArgs?.[boot - 1] ?? []),
   ].join(' ');
   const share = (path: string, tag: string, readonly: boolean): string[] => [
     '-virtfs', `local,path=${path},mount_tag=${tag},security_model=none,id=${tag}${readonly ? ',readonly=on' : ''}`,
@@ -123,7 +126,7 @@ export async function runGuest(run: GuestRun): Promise<GuestResult> {
       const kernel = kernels[Math.min(boots, kernels.length - 1)];
       boots++;
       consoleLog += `\n=== ${run.name}: boot ${boots} (${kernel}) ===\n`;
-      const { timedOut } = await boot(qemuArgs(image, scratch, run, kernel), deadline, (chunk) => {
+      const { timedOut } = await boot(qemuArgs(image, scratch, run, kernel, boots), deadline, (chunk) => {
         consoleLog += chunk;
         run.onConsole?.(chunk);
         if (process.env.SPLICED_GUEST_VERBOSE) process.stderr.write(chunk);

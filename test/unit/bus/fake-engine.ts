@@ -87,6 +87,7 @@ export function engineStatus(overrides: Partial<EngineStatus> = {}): EngineStatu
   return {
     kernel: { release: '6.1.0-56-amd64', buildId: 'b'.repeat(40), version: 'Linux version 6.1.0-56-amd64 (Debian 6.1.158-1)' },
     livepatchSupported: true,
+    moduleSignatures: { required: false, lockdown: 'none', sigEnforce: false, signingKey: null },
     baseVersion: '6.1.158-1',
     effectiveVersion: '6.1.158-1',
     state: 'idle',

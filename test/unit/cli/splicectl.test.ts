@@ -71,6 +71,20 @@ describe('splicectl reads', () => {
     assert.match(unsupported.stdout, /^Status: +unsupported kernel/m);
   });
 
+  it('status says plainly whether module signatures are required, why, and with which key built splices are signed', async () => {
+    const signatures = async () => (await splicectl(d, ['status'])).stdout.match(/^Module signatures: +(.*)$/m)?.[1];
+    assert.equal(await signatures(), 'not required; signing key: none');
+    d.engine.setStatus({ moduleSignatures: { required: true, lockdown: 'integrity', sigEnforce: false, signingKey: '/var/lib/dkms/mok.key' } });
+    assert.equal(await signatures(), 'required (lockdown: integrity); signing key: /var/lib/dkms/mok.key');
+    d.engine.setStatus({ moduleSignatures: { required: true, lockdown: 'none', sigEnforce: true, signingKey: null } });
+    assert.equal(await signatures(), 'required (module.sig_enforce); no signing key: source patches are refused');
+    const status = await json(d, ['status'], 2);
+    assert.deepEqual(
+      { moduleSignatures: status.moduleSignatures, lockdown: status.lockdown, signingKey: status.signingKey, supported: status.livepatchSupported },
+      { moduleSignatures: 'required', lockdown: 'none', signingKey: null, supported: true },
+    );
+  });
+
   it('list and show print the patches, --json gives the documented records', async () => {
     d.engine.patches = [
       patchRecord('aaaaaaaaaaaa'),

@@ -17,7 +17,7 @@ describe('the daemon builder (a build worker process per job)', () => {
     const steps: BuildStep[] = [];
     const output = path.join(tmp, 'x.ko');
     await assert.rejects(
-      forkedBuilder(tmp).build('this is not a patch\n', output, (s) => steps.push(s), new AbortController().signal),
+      forkedBuilder(tmp, null).build('this is not a patch\n', output, (s) => steps.push(s), new AbortController().signal),
       (err) => isSplicedError(err, 'InvalidArgument') && /contains no unified diff/.test(err.message),
     );
     assert.deepEqual(steps, [{ progress: 2, message: 'reading the patch' }]);
@@ -26,7 +26,7 @@ describe('the daemon builder (a build worker process per job)', () => {
 
   it('kills the worker when the build is aborted, and says the build was stopped', async () => {
     const controller = new AbortController();
-    const building = forkedBuilder(tmp).build('diff --git a/x b/x\n', path.join(tmp, 'y.ko'), () => undefined, controller.signal);
+    const building = forkedBuilder(tmp, null).build('diff --git a/x b/x\n', path.join(tmp, 'y.ko'), () => undefined, controller.signal);
     controller.abort();
     await assert.rejects(building, (err) => isSplicedError(err, 'BuildFailed') && /the build was stopped/.test(err.message));
   });

@@ -77,4 +77,15 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ SPLICED_CONFIG: configFile('state_dir\n') }), /expected "key = value"/);
     assert.throws(() => loadConfig({ SPLICED_CONFIG: missingFile(), SPLICED_STATE_DIR: 'relative' }), /SPLICED_STATE_DIR/);
   });
+
+  it('takes a signing key and certificate together, as absolute paths; none by default', () => {
+    assert.equal(loadConfig({ SPLICED_CONFIG: missingFile() }).signingKey, null);
+    const config = loadConfig({ SPLICED_CONFIG: configFile('signing_key = /etc/spliced/mok.key\nsigning_certificate = /etc/spliced/mok.der\n') });
+    assert.deepEqual([config.signingKey, config.signingCertificate], ['/etc/spliced/mok.key', '/etc/spliced/mok.der']);
+    assert.throws(
+      () => loadConfig({ SPLICED_CONFIG: configFile('signing_key = /etc/spliced/mok.key\n') }),
+      (err) => isSplicedError(err, 'InvalidArgument') && /set both or neither/.test(err.message),
+    );
+    assert.throws(() => loadConfig({ SPLICED_CONFIG: missingFile(), SPLICED_SIGNING_KEY: 'mok.key' }), /SPLICED_SIGNING_KEY/);
+  });
 });

@@ -19,6 +19,7 @@ describe('STATUS= line', () => {
   const status: EngineStatus = {
     kernel: { release: '6.1.0-56-amd64', buildId: 'b', version: 'v' },
     livepatchSupported: true,
+    moduleSignatures: { required: true, lockdown: 'integrity', sigEnforce: false, signingKey: null },
     baseVersion: '6.1.158-1',
     effectiveVersion: '6.1.159-1',
     state: 'disabled',
@@ -31,7 +32,8 @@ describe('STATUS= line', () => {
   it('says what systemctl status readers need: state, count, effective version, and any trouble', () => {
     assert.equal(
       statusLine(status),
-      'disabled; 1 patch applied; effective 6.1.159-1; disabled: /etc/spliced/disable exists; 2 held by the crash guard; reboot required',
+      'disabled; 1 patch applied; effective 6.1.159-1; disabled: /etc/spliced/disable exists; 2 held by the crash guard; reboot required; ' +
+        'module signatures required and no signing key: source patches are refused',
     );
   });
 });

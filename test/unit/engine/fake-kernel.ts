@@ -11,6 +11,7 @@ import type {
   LivePatch,
   LoadResult,
   ModuleInfo,
+  SignaturePolicy,
   TransitionOptions,
 } from '../../../src/kernel/types';
 
@@ -18,6 +19,8 @@ export interface FakeModule {
   name: string;
   release?: string;
   livepatch?: boolean;
+  /** Carries a signature (whether the fake kernel trusts it is not modelled). */
+  signed?: boolean;
   description?: string;
   /** Extra modinfo fields (e.g. spliced.version). */
   fields?: Record<string, string[]>;
@@ -62,6 +65,8 @@ export class FakeKernel implements KernelPort {
   maxConcurrent = 0;
   /** Milliseconds each load/revert takes. */
   delayMs = 0;
+  /** What /sys/kernel/security/lockdown and sig_enforce say. */
+  policy: SignaturePolicy = { required: false, lockdown: 'none', sigEnforce: false };
 
   constructor(readonly kernelIdentity: KernelIdentity = FAKE_IDENTITY) {}
 
@@ -77,9 +82,14 @@ export class FakeKernel implements KernelPort {
       vermagic: `${module.release} SMP preempt mod_unload modversions`,
       release: module.release ?? FAKE_IDENTITY.release,
       livepatch: module.livepatch ?? true,
+      signed: module.signed ?? false,
       description: module.description,
       fields: { ...(module.description ? { description: [module.description] } : {}), ...module.fields },
     };
+  }
+
+  async signaturePolicy(): Promise<SignaturePolicy> {
+    return { ...this.policy };
   }
 
   async list(): Promise<LivePatch[]> {

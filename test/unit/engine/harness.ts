@@ -30,6 +30,8 @@ export interface StartOptions {
   transitionTimeoutMs?: number;
   /** Builds source patches; without one the engine takes modules only. */
   builder?: SpliceBuilder;
+  /** The key built splices are signed with (settings.signingKey). */
+  signingKey?: string | null;
 }
 
 let boots = 0;
@@ -78,6 +80,7 @@ export async function createEngine(machine: Machine, options: StartOptions = {})
       crashGuardWindowMs: options.crashGuardWindowMs ?? 120_000,
       disabledReason: options.disabledReason ?? null,
       livepatchSupported: true,
+      signingKey: options.signingKey ?? null,
     },
   });
   return { engine, store, logs };

@@ -116,6 +116,10 @@ test('load failures are classified from the kernel log written during the attemp
     ['lp_fmt', 'ENOEXEC', [], 'CorruptModule'],
     ['lp_exist', 'EEXIST', [], 'AlreadyLoaded'],
     ['lp_cb', 'ENODEV', ["livepatch: pre-patch callback failed for object 'vmlinux'"], 'LoadFailed'],
+    // 6.1's module_sig_check under sig_enforce (unsigned, or a key not in the kernel's keyrings), and under lockdown.
+    ['lp_unsigned', 'EKEYREJECTED', ['Loading of unsigned module is rejected'], 'SignatureRequired'],
+    ['lp_nokey', 'EKEYREJECTED', ['Loading of module with unavailable key is rejected'], 'SignatureRequired'],
+    ['lp_lockdown', 'EPERM', ['Lockdown: insmod: unsigned module loading is restricted; see man kernel_lockdown.7'], 'SignatureRequired'],
   ];
   fake.log('unrelated: an older record that must not be blamed: Unknown symbol old_one');
   for (const [name, errno, log, kind] of cases) {
