@@ -1,5 +1,5 @@
-// What apt knows about the running kernel's feed: its image package, and the newest linux-source of the same series
-// the archive offers, newer than the running source, with the newest image package built for the flavour.
+// What apt knows about the running kernel's feed: its image package, the linux-source versions of the same series
+// the archive offers that are newer than the running source, and the image packages built for the flavour.
 // All through apt's tools (their runner is injected: unit tests replay recorded outputs).
 
 import { run, RunResult } from '../../build/process';
@@ -36,8 +36,8 @@ export interface FeedView {
   newerSourceVersions: string[];
   /** The newest of them; absent when the running kernel's source is the newest. */
   targetSourceVersion?: string;
-  /** The newest image package of the series and flavour, and its version (absent if apt knows none). */
-  newestImage?: ImageOffer;
+  /** The image packages of the series and flavour apt knows (newest version of each), newest ABI first. */
+  images: ImageOffer[];
 }
 
 async function mustRun(runner: ToolRunner, program: string, args: string[]): Promise<string> {
@@ -49,21 +49,24 @@ async function mustRun(runner: ToolRunner, program: string, args: string[]): Pro
   return res.stdout;
 }
 
-async function newestImageOf(k: KernelRelease, runner: ToolRunner): Promise<ImageOffer | undefined> {
+async function imagesOf(k: KernelRelease, runner: ToolRunner): Promise<ImageOffer[]> {
   const names = (await mustRun(runner, 'apt-cache', ['pkgnames', imagePackagePrefix(k)])).split('\n').map((l) => l.trim());
-  const images = names.filter((n) => abiOfImagePackage(k, n) !== undefined).sort((a, b) => abiOfImagePackage(k, b)! - abiOfImagePackage(k, a)!);
-  if (images.length === 0) return undefined;
-  // One show for all of them: a listed name may be virtual (no stanza), then the next ABI down is the newest real one.
-  const stanzas = parseStanzas(await mustRun(runner, 'apt-cache', ['show', ...images]));
-  for (const name of images) {
-    const versions = stanzas.filter((s) => s.Package === name).sort((a, b) => compareVersions(b.Version, a.Version));
-    const newest: Stanza | undefined = versions[0];
-    if (newest) {
-      const builtFrom = builtFromLinux(newest);
-      return { package: name, abi: abiOfImagePackage(k, name)!, version: newest.Version, ...(builtFrom && { builtFrom }) };
-    }
-  }
-  return undefined;
+  const abis = new Map(names.flatMap((n) => (abiOfImagePackage(k, n) === undefined ? [] : [[n, abiOfImagePackage(k, n)!] as const])));
+  const byAbi = [...abis.keys()].sort((a, b) => abis.get(b)! - abis.get(a)!);
+  if (byAbi.length === 0) return [];
+  // One show for all of them; a listed name without a stanza (virtual) is no offer.
+  const stanzas = parseStanzas(await mustRun(runner, 'apt-cache', ['show', ...byAbi]));
+  return byAbi.flatMap((name) => {
+    const newest: Stanza | undefined = stanzas.filter((s) => s.Package === name).sort((a, b) => compareVersions(b.Version, a.Version))[0];
+    if (!newest) return [];
+    const builtFrom = builtFromLinux(newest);
+    return [{ package: name, abi: abis.get(name)!, version: newest.Version, ...(builtFrom && { builtFrom }) }];
+  });
+}
+
+/** The newest image package built from a source version (the feed's target image for that version). */
+export function imageBuiltFrom(view: FeedView, sourceVersion: string): ImageOffer | undefined {
+  return view.images.find((image) => (image.builtFrom ?? image.version) === sourceVersion);
 }
 
 /** apt's view of the feed for a running kernel given by its release and source version. */
@@ -75,12 +78,12 @@ export async function aptView(running: { release: string; sourceVersion: string 
   const source = sourcePackage(k);
   const versions = parseMadison(await mustRun(runner, 'apt-cache', ['madison', source]), source);
   const newerSourceVersions = versions.filter((v) => compareVersions(v, running.sourceVersion) > 0).sort(compareVersions);
-  const newestImage = await newestImageOf(k, runner);
+  const images = await imagesOf(k, runner);
   return {
     running: { ...k, sourceVersion: running.sourceVersion, imagePackage: image, ...(imageInstalledVersion && { imageInstalledVersion }) },
     sourcePackage: source,
     newerSourceVersions,
     ...(newerSourceVersions.length > 0 && { targetSourceVersion: newerSourceVersions.at(-1) }),
-    ...(newestImage && { newestImage }),
+    images,
   };
 }

@@ -3,9 +3,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseInstalled, parseMadison, parseStanzas } from '../../../src/sources/feed/apt-output';
-import { aptView } from '../../../src/sources/feed/apt-view';
+import { aptView, imageBuiltFrom } from '../../../src/sources/feed/apt-view';
 import { isSplicedError } from '../../../src/errors';
 import { APT_FIXTURES, recordedApt } from './recorded-apt';
+
+/** What the recorded archive holds: image ABI → version (and the linux version it was built from). */
+const IMAGE_VERSIONS: Record<number, string> = {
+  57: '6.1.192-3', 56: '6.1.192-2', 55: '6.1.192-1', 54: '6.1.190-1', 53: '6.1.187-1', 52: '6.1.180-1',
+  51: '6.1.177-1', 50: '6.1.176-1', 49: '6.1.174-1', 48: '6.1.172-1', 47: '6.1.170-3',
+};
 
 const fixture = (name: string) => readFileSync(join(APT_FIXTURES, name), 'utf8');
 
@@ -45,8 +51,16 @@ test('running 6.1.0-55 (6.1.192-1): apt offers linux-source-6.1 6.1.192-2 and -3
     sourcePackage: 'linux-source-6.1',
     newerSourceVersions: ['6.1.192-2', '6.1.192-3'],
     targetSourceVersion: '6.1.192-3',
-    newestImage: { package: 'linux-image-6.1.0-57-amd64', abi: 57, version: '6.1.192-3', builtFrom: '6.1.192-3' },
+    images: [57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47].map((abi) => ({
+      package: `linux-image-6.1.0-${abi}-amd64`,
+      abi,
+      version: IMAGE_VERSIONS[abi],
+      builtFrom: IMAGE_VERSIONS[abi],
+    })),
   });
+  assert.equal(imageBuiltFrom(view, '6.1.192-2')?.package, 'linux-image-6.1.0-56-amd64');
+  assert.equal(imageBuiltFrom(view, '6.1.192-3')?.package, 'linux-image-6.1.0-57-amd64');
+  assert.equal(imageBuiltFrom(view, '6.1.999-1'), undefined);
   assert.ok(calls.every((c) => c.startsWith('apt-cache ') || c.startsWith('dpkg-query ')));
 });
 
