@@ -36,6 +36,8 @@ export function parseChangelog(text: string): ChangelogEntry[] {
   const entries: ChangelogEntry[] = [];
   let entry: ChangelogEntry | undefined;
   let line: ChangelogLine | undefined;
+  /** Where the current bullet's text starts: its continuation lines are indented at least this far. */
+  let textColumn = 0;
   const finishLine = () => {
     if (line && entry) {
       line.cves = unique(line.text.match(CVE_RE) ?? []);
@@ -73,10 +75,12 @@ export function parseChangelog(text: string): ChangelogEntry[] {
       finishLine();
       const level = bullet[2] === '*' ? 1 : bullet[2] === '-' ? 2 : 3;
       line = { text: bullet[3].trim(), level, cves: [] };
-    } else if (line && /^\s+\S/.test(raw) && !/^\s+\[.*\]\s*$/.test(raw)) {
+      textColumn = bullet[1].length + 2;
+    } else if (line && raw.length - raw.trimStart().length >= textColumn && raw.trim() !== '') {
       line.text += ` ${raw.trim()}`;
     } else {
-      // A blank line or a "[ Maintainer ]" group heading ends the bullet.
+      // A blank line, a "[ Maintainer ]" heading or a less indented line (the upstream ChangeLog URL heading a
+      // group of sub-items) ends the bullet.
       finishLine();
     }
   }

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { debianVersionFromProcVersion } from '../../build/tree';
 import { asSplicedError, SplicedError } from '../../errors';
+import { filesNamedBy } from './changelog';
 import { deltaPatch } from './delta';
 import { Plan, planFeed } from './plan';
 
@@ -35,7 +36,10 @@ function report(plan: Plan): object {
         urgency: e.urgency,
         date: e.date,
         cves: e.cves,
-        lines: e.lines.map((l) => (l.cves.length > 0 ? { text: l.text, cves: l.cves } : { text: l.text })),
+        lines: e.lines.map((l) => {
+          const files = filesNamedBy(l, target.delta.files.map((f) => f.path));
+          return { text: l.text, ...(l.cves.length > 0 && { cves: l.cves }), ...(files.length > 0 && { files }) };
+        }),
       })),
       delta: {
         files: target.delta.files.map((f) => ({ path: f.path, kind: f.kind, change: f.change })),

@@ -12,7 +12,7 @@ import { ChangelogEntry, entriesBetween, parseChangelog } from './changelog';
 import { computeDelta, Delta, SourceSide } from './delta';
 import { archOfFlavour } from './delta-filter';
 import { CachedSource, cachedSource, pruneSources } from './source-cache';
-import { changelogOf, filesOf } from './source-deb';
+import { changelogOf, debTree, filesOf } from './source-deb';
 
 export interface PlanRequest {
   running: { release: string; sourceVersion: string };
@@ -49,7 +49,7 @@ async function timed<T>(timings: Record<string, number>, step: string, body: () 
 const sideOf = (source: CachedSource, series: string): SourceSide => ({
   version: source.version,
   manifest: source.manifest,
-  read: (files) => filesOf(source.deb, series, files),
+  read: (files) => filesOf(debTree(source.deb, series), files),
 });
 
 /** The running kernel's prepared tree and kbuild's list of the .c files it compiles. */

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { download, writeMarker } from '../../build/tree';
 import { withLock } from '../../build/lock';
 import { compareVersions } from './debian-version';
-import { Manifest, manifestOf } from './source-deb';
+import { debTree, Manifest, manifestOf } from './source-deb';
 
 export function feedCacheRoot(): string {
   return path.resolve(process.env.SPLICED_FEED_CACHE_DIR ?? '/var/cache/spliced/feed');
@@ -44,7 +44,7 @@ export async function cachedSource(pkg: string, series: string, version: string,
       .then((text) => JSON.parse(text) as { deb: string; files: Manifest })
       .catch(() => undefined);
     if (cached?.deb === path.basename(deb)) return { version, deb, manifest: cached.files };
-    const manifest = await manifestOf(deb, series);
+    const manifest = await manifestOf(debTree(deb, series));
     await writeMarker(manifestFile, { deb: path.basename(deb), files: manifest });
     return { version, deb, manifest };
   });

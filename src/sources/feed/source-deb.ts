@@ -11,11 +11,18 @@ import { MemberSink, readTar, TarMember } from './tar-reader';
 const tarballIn = (series: string) => `./usr/src/linux-source-${series}.tar.xz`;
 const changelogIn = (series: string) => `./usr/share/doc/linux-source-${series}/changelog.Debian.gz`;
 
-/** Paths in the tarball start with "linux-source-6.1/": members are named relative to the tree root. */
-const treePath = (member: string) => member.replace(/^[^/]+\//, '');
+/** Offers each member of a source tree, its path relative to the tree root, to `visit`. */
+export type TreeReader = (visit: (member: TarMember) => MemberSink | undefined) => Promise<void>;
 
-/** Streams the source tarball of `deb`, offering each member (path relative to the tree root) to `visit`. */
-export async function readSourceTree(deb: string, series: string, visit: (member: TarMember) => MemberSink | undefined): Promise<void> {
+/** Reads a tar stream of a source tree whose paths start with its top directory ("linux-source-6.1/"). */
+export function readTreeTar(input: AsyncIterable<Buffer>, visit: (member: TarMember) => MemberSink | undefined): Promise<void> {
+  return readTar(input, (m) => visit({ ...m, path: m.path.replace(/^[^/]+\//, '') }));
+}
+
+/** The source tree in the tarball of a linux-source deb, streamed (dpkg-deb, tar and xz; nothing written to disk). */
+export const debTree = (deb: string, series: string): TreeReader => (visit) => readSourceTree(deb, series, visit);
+
+async function readSourceTree(deb: string, series: string, visit: (member: TarMember) => MemberSink | undefined): Promise<void> {
   const script = 'dpkg-deb --fsys-tarfile "$1" | tar -xO "$2" | xz -dc';
   const child = spawn('bash', ['-o', 'pipefail', '-c', script, 'bash', deb, tarballIn(series)], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -28,7 +35,7 @@ export async function readSourceTree(deb: string, series: string, visit: (member
     child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
   let parseError: unknown;
-  await readTar(child.stdout, (m) => visit({ ...m, path: treePath(m.path) })).catch((err: unknown) => {
+  await readTreeTar(child.stdout, visit).catch((err: unknown) => {
     parseError = err;
     child.kill();
   });
@@ -42,9 +49,9 @@ export async function readSourceTree(deb: string, series: string, visit: (member
 /** A digest per member of the source tree: sha256 of a file's bytes, "symlink:<target>" of a link. */
 export type Manifest = Record<string, string>;
 
-export async function manifestOf(deb: string, series: string): Promise<Manifest> {
+export async function manifestOf(tree: TreeReader): Promise<Manifest> {
   const manifest: Manifest = {};
-  await readSourceTree(deb, series, (member) => {
+  await tree((member) => {
     if (member.type === 'symlink') manifest[member.path] = `symlink:${member.linkTarget}`;
     if (member.type !== 'file') return undefined;
     const hash = createHash('sha256');
@@ -54,9 +61,9 @@ export async function manifestOf(deb: string, series: string): Promise<Manifest>
 }
 
 /** The contents of some regular files of the source tree (missing ones are absent from the result). */
-export async function filesOf(deb: string, series: string, wanted: ReadonlySet<string>): Promise<Map<string, Buffer>> {
+export async function filesOf(tree: TreeReader, wanted: ReadonlySet<string>): Promise<Map<string, Buffer>> {
   const found = new Map<string, Buffer>();
-  await readSourceTree(deb, series, (member) => {
+  await tree((member) => {
     if (member.type !== 'file' || !wanted.has(member.path)) return undefined;
     const parts: Buffer[] = [];
     return { write: (chunk) => parts.push(chunk), end: () => found.set(member.path, Buffer.concat(parts)) };
