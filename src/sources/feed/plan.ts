@@ -1,0 +1,98 @@
+// The feed's plan for the running kernel, without the daemon: what apt offers (apt-view), the source delta from the
+// running source to a target version restricted to this kernel's build (delta), and the Debian changelog entries
+// in between (changelog). The cumulative splice built from it is the daemon's next step (issue 10), not done here.
+
+import { withLock } from '../../build/lock';
+import { reachOf } from '../../build/includers';
+import { objectIndex } from '../../build/objects';
+import { prepareTree, Tree } from '../../build/tree';
+import { isSplicedError, SplicedError } from '../../errors';
+import { aptView, FeedView, ImageOffer, imageBuiltFrom, runTool, ToolRunner } from './apt-view';
+import { ChangelogEntry, entriesBetween, parseChangelog } from './changelog';
+import { computeDelta, Delta, SourceSide } from './delta';
+import { archOfFlavour } from './delta-filter';
+import { CachedSource, cachedSource, pruneSources } from './source-cache';
+import { changelogOf, debTree, filesOf } from './source-deb';
+
+export interface PlanRequest {
+  running: { release: string; sourceVersion: string };
+  /** A newer source version to plan for; the newest the archive offers when absent. */
+  targetVersion?: string;
+  runner?: ToolRunner;
+}
+
+export interface Plan {
+  view: FeedView;
+  target?: {
+    sourceVersion: string;
+    image?: ImageOffer;
+    changelog: ChangelogEntry[];
+    delta: Delta;
+  };
+  /** Milliseconds per step, for the report. */
+  timings: Record<string, number>;
+}
+
+/** How far a changed, not-compiled .c file is followed through #include before it counts as included anyway. */
+const INCLUDE_LIMIT = 50;
+const TREE_LOCK_TIMEOUT_MS = 30 * 60_000;
+
+async function timed<T>(timings: Record<string, number>, step: string, body: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  try {
+    return await body();
+  } finally {
+    timings[step] = Date.now() - started;
+  }
+}
+
+const sideOf = (source: CachedSource, series: string): SourceSide => ({
+  version: source.version,
+  manifest: source.manifest,
+  read: (files) => filesOf(debTree(source.deb, series), files),
+});
+
+/** The running kernel's prepared tree and kbuild's list of the .c files it compiles. */
+async function compiledSources(tree: Tree): Promise<Set<string>> {
+  const index = await withLock(tree.lockPath, tree.release, TREE_LOCK_TIMEOUT_MS, () => objectIndex(tree));
+  return new Set(index.keys());
+}
+
+export async function planFeed(request: PlanRequest): Promise<Plan> {
+  const timings: Record<string, number> = {};
+  const view = await timed(timings, 'aptView', () => aptView(request.running, request.runner ?? runTool));
+  const target = request.targetVersion ?? view.targetSourceVersion;
+  if (target === undefined) return { view, timings };
+  if (!view.newerSourceVersions.includes(target)) {
+    throw new SplicedError(
+      'InvalidArgument',
+      `${view.sourcePackage} ${target} is not a newer version apt offers (newer: ${view.newerSourceVersions.join(', ') || 'none'})`,
+      { target },
+    );
+  }
+  const { series, flavour, release, sourceVersion } = view.running;
+  const [older, newer] = await timed(timings, 'sources', async () => [
+    await cachedSource(view.sourcePackage, series, sourceVersion),
+    await cachedSource(view.sourcePackage, series, target),
+  ]);
+  const changelog = await timed(timings, 'changelog', async () =>
+    entriesBetween(parseChangelog(await changelogOf(newer.deb, series)), sourceVersion, target),
+  );
+  const tree = await timed(timings, 'runningTree', () => prepareTree({ release, debianVersion: sourceVersion }));
+  const compiled = await timed(timings, 'objects', () => compiledSources(tree));
+  const isCompiled = (file: string) => compiled.has(file);
+  const delta = await timed(timings, 'delta', () =>
+    computeDelta(sideOf(older, series), sideOf(newer, series), {
+      arch: archOfFlavour(flavour),
+      isCompiled,
+      isIncluded: (file) =>
+        reachOf(tree.sourceDir, file, isCompiled, INCLUDE_LIMIT).then(
+          (reach) => reach.units.length > 0,
+          // Reaching very many units is still reaching: the builder refuses it with its reason.
+          (err: unknown) => (isSplicedError(err, 'UnsafePatch') ? true : Promise.reject(err)),
+        ),
+    }),
+  );
+  await pruneSources([sourceVersion, target]);
+  return { view, target: { sourceVersion: target, image: imageBuiltFrom(view, target), changelog, delta }, timings };
+}
