@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { interfaceShape } from './introspection';
 import { patchRecord } from './fake-engine';
 import { busctl, NOBODY, REPO, run, startDaemon, type Daemon } from './harness';
+import { publicRepo } from '../../support/repo';
 
 const shipped = (file: string) => readFileSync(path.join(REPO, 'dbus', file), 'utf8');
 
@@ -61,7 +62,7 @@ describe('D-Bus surface files', () => {
 
     const own = await run(
       process.execPath,
-      ['-e', `require(${JSON.stringify(require.resolve('dbus-next'))}).sessionBus({ busAddress: process.argv[1] })
+      ['-e', `require(${JSON.stringify(path.join(publicRepo(), 'node_modules/dbus-next'))}).sessionBus({ busAddress: process.argv[1] })
         .requestName('org.spliced.Spliced1', 4).then(r => { console.log('owned', r); process.exit(0); },
         e => { console.log(e.type); process.exit(3); });`, daemon.bus.address],
       { uid: NOBODY },

@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { shippedPolicy, startPrivateBus, type PrivateBus } from '../../support/private-bus';
 import { eventually, NOBODY, REPO, run, type RunOptions } from '../bus/harness';
+import { splicectlMain } from '../../support/repo';
 
-const MAIN = path.join(REPO, 'dist/src/cli/main.js');
 
 describe('splicectl and the real daemon', () => {
   let bus: PrivateBus;
@@ -19,7 +19,7 @@ describe('splicectl and the real daemon', () => {
   let log = '';
 
   const splicectl = (args: string[], options: RunOptions = {}) =>
-    run(process.execPath, [MAIN, ...args], { ...options, env: { SPLICED_BUS_ADDRESS: bus.address } });
+    run(process.execPath, [splicectlMain(options.uid), ...args], { ...options, env: { SPLICED_BUS_ADDRESS: bus.address } });
 
   before(async () => {
     bus = await startPrivateBus(shippedPolicy());

@@ -8,13 +8,14 @@ import { SplicedError } from '../../../src/errors';
 import { patchRecord } from '../bus/fake-engine';
 import { shippedPolicy, startPrivateBus } from '../../support/private-bus';
 import { eventually, monitor, NOBODY, REPO, run, startDaemon, type Daemon, type RunOptions, type RunResult } from '../bus/harness';
+import { splicectlMain } from '../../support/repo';
 
 const MAIN = path.join(REPO, 'dist/src/cli/main.js');
 /** Slow enough for splicectl to subscribe to the job before its first step, even on a busy machine. */
 const SEEN_STEP_MS = 400;
 
 function splicectl(d: Daemon, args: string[], options: RunOptions = {}) {
-  return run(process.execPath, [MAIN, ...args], {
+  return run(process.execPath, [splicectlMain(options.uid), ...args], {
     ...options,
     env: { SPLICED_BUS_ADDRESS: d.bus.address, ...options.env },
   });
@@ -164,7 +165,7 @@ describe('splicectl apply and revert', () => {
     d.engine.stepMs = SEEN_STEP_MS;
     // script(1) gives splicectl a terminal; stdout and stderr both arrive on it.
     const onTty = (args: string) =>
-      run('script', ['-qec', `${process.execPath} ${MAIN} ${args}`, '/dev/null'], {
+      run('script', ['-qec', `${process.execPath} ${splicectlMain(NOBODY)} ${args}`, '/dev/null'], {
         uid: NOBODY,
         env: { SPLICED_BUS_ADDRESS: d.bus.address, HOME: '/tmp' },
       });
