@@ -9,7 +9,7 @@ import { DropDir } from '../../../src/sources/drop-dir';
 import type { QuarantineReason } from '../../../src/sources/quarantine';
 import { FakeBuilder, samplePatch } from './fake-builder';
 import { writeModule } from './fake-kernel';
-import { incoming, newMachine, startEngine, type StartOptions } from './harness';
+import { fileInput, incoming, newMachine, startEngine, type StartOptions } from './harness';
 
 const INTEGRITY = { required: true, lockdown: 'integrity', sigEnforce: false } as const;
 const SIG_ENFORCE = { required: true, lockdown: 'none', sigEnforce: true } as const;
@@ -32,7 +32,7 @@ describe('module signatures required', () => {
   for (const [why, policy] of [['lockdown integrity', INTEGRITY], ['sig_enforce', SIG_ENFORCE]] as const) {
     it(`${why}, no signing key: a source patch is refused with SignatureRequired before any build`, async () => {
       const { machine, builder, engine } = await lockedDown(policy);
-      const job = await engine.apply(patchFile(incoming(machine)), { origin: 'dbus' }).done;
+      const job = await engine.apply(fileInput(patchFile(incoming(machine))), { origin: 'dbus' }).done;
       assert.equal(job.state, 'failed');
       assert.equal(job.error?.kind, 'SignatureRequired');
       assert.match(job.error!.message, policy.sigEnforce ? /module\.sig_enforce/ : /lockdown: integrity/);
@@ -44,7 +44,7 @@ describe('module signatures required', () => {
   it('with a signing key, the patch is built (and signed by the builder) and applied', async () => {
     const { machine, builder, engine } = await lockedDown(INTEGRITY, { signingKey: '/var/lib/dkms/mok.key' });
     builder.outcome = () => ({ name: 'built_signed', signed: true });
-    const job = await engine.apply(patchFile(incoming(machine)), { origin: 'dbus' }).done;
+    const job = await engine.apply(fileInput(patchFile(incoming(machine))), { origin: 'dbus' }).done;
     assert.equal(job.state, 'succeeded', job.error?.message);
     assert.equal(builder.calls.length, 1);
     assert.deepEqual(machine.kernel.actions, ['load built_signed']);
@@ -52,7 +52,7 @@ describe('module signatures required', () => {
 
   it('an unsigned module is refused with SignatureRequired before the kernel is asked, and the refusal is in the history', async () => {
     const { machine, engine } = await lockedDown(SIG_ENFORCE);
-    const job = await engine.apply(writeModule(incoming(machine), { name: 'unsigned_lp' }), { origin: 'dbus' }).done;
+    const job = await engine.apply(fileInput(writeModule(incoming(machine), { name: 'unsigned_lp' })), { origin: 'dbus' }).done;
     assert.equal(job.error?.kind, 'SignatureRequired');
     assert.match(job.error!.message, /is not signed.*module\.sig_enforce/);
     assert.deepEqual(machine.kernel.actions, []);
@@ -63,7 +63,7 @@ describe('module signatures required', () => {
 
   it('a signed module goes to the kernel (which alone knows whether it trusts the key)', async () => {
     const { machine, engine } = await lockedDown(SIG_ENFORCE);
-    const job = await engine.apply(writeModule(incoming(machine), { name: 'signed_lp', signed: true }), { origin: 'dbus' }).done;
+    const job = await engine.apply(fileInput(writeModule(incoming(machine), { name: 'signed_lp', signed: true })), { origin: 'dbus' }).done;
     assert.equal(job.state, 'succeeded', job.error?.message);
     assert.deepEqual(machine.kernel.actions, ['load signed_lp']);
   });
@@ -72,7 +72,7 @@ describe('module signatures required', () => {
     const machine = newMachine();
     const { engine } = await startEngine(machine, { builder: new FakeBuilder() });
     machine.kernel.policy = { ...SIG_ENFORCE };
-    const job = await engine.apply(writeModule(incoming(machine), { name: 'late_lp' }), { origin: 'dbus' }).done;
+    const job = await engine.apply(fileInput(writeModule(incoming(machine), { name: 'late_lp' })), { origin: 'dbus' }).done;
     assert.equal(job.error?.kind, 'SignatureRequired');
   });
 
@@ -83,7 +83,7 @@ describe('module signatures required', () => {
     fs.mkdirSync(drop);
     patchFile(drop);
     const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-    const dropDir = new DropDir({ incoming: drop, quarantine, engine, log: quiet, settleMs: 50 });
+    const dropDir = new DropDir({ incoming: drop, quarantine, engine, log: quiet, settleMs: 50, maxBytes: 1 << 20 });
     await dropDir.start();
     const deadline = Date.now() + 10_000;
     while (!fs.existsSync(path.join(quarantine, 'fix.patch.reason.json')) && Date.now() < deadline) {
@@ -102,9 +102,9 @@ describe('module signatures not required', () => {
     const machine = newMachine();
     const builder = new FakeBuilder();
     const { engine } = await startEngine(machine, { builder });
-    const module = await engine.apply(writeModule(incoming(machine), { name: 'plain_lp' }), { origin: 'dbus' }).done;
+    const module = await engine.apply(fileInput(writeModule(incoming(machine), { name: 'plain_lp' })), { origin: 'dbus' }).done;
     assert.equal(module.state, 'succeeded', module.error?.message);
-    const patch = await engine.apply(patchFile(incoming(machine)), { origin: 'dbus' }).done;
+    const patch = await engine.apply(fileInput(patchFile(incoming(machine))), { origin: 'dbus' }).done;
     assert.equal(patch.state, 'succeeded', patch.error?.message);
     assert.equal(builder.calls.length, 1);
   });
