@@ -93,7 +93,9 @@ export async function applyWithJournal(tree: Tree, patch: ParsedPatch): Promise<
  * from the patched source; deleting them makes the next make regenerate them from the pristine one.
  */
 async function filesMadeWhilePatched(tree: Tree, journalFile: string): Promise<string[]> {
-  const res = await run('find', ['.', '-newer', journalFile, '-type', 'f', '-print0'], { cwd: tree.sourceDir });
+  // -ignore_readdir_race: a file that vanishes during the walk (kbuild's `.tmp_<pid>` probes of a make running in the
+  // tree) is not an error; seen failing a restore while a test helper ran make in the tree outside the lock.
+  const res = await run('find', ['.', '-ignore_readdir_race', '-newer', journalFile, '-type', 'f', '-print0'], { cwd: tree.sourceDir });
   if (res.code !== 0) throw new SplicedError('Internal', `listing the files built from the patched tree failed: ${tail(res.stderr)}`);
   return res.stdout.split('\0').filter(Boolean);
 }
