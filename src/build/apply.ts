@@ -4,10 +4,11 @@
 // Callers hold the tree lock (src/build/lock.ts) around apply and restore.
 
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { SplicedError } from '../errors';
 import type { ParsedPatch } from './patchfile';
-import { run, tail } from './process';
+import { run, RunResult, tail } from './process';
 import { make } from './kmake';
 import type { Tree } from './tree';
 
@@ -27,14 +28,29 @@ function journalDir(tree: Tree): string {
   return path.join(tree.cacheDir, 'journal');
 }
 
-function patchArgs(tree: Tree, patch: ParsedPatch, extra: string[]): string[] {
+function patchArgs(dir: string, patch: ParsedPatch): string[] {
   // --fuzz=0: context must match exactly (line offsets are fine); a fuzzy hunk may land in the wrong place.
-  return [`-p${patch.strip}`, '--batch', '--forward', '--fuzz=0', '--no-backup-if-mismatch', '-r', '-', '-d', tree.sourceDir, ...extra];
+  return [`-p${patch.strip}`, '--batch', '--forward', '--fuzz=0', '--no-backup-if-mismatch', '-r', '-', '-d', dir];
 }
 
-/** Checks that the patch applies cleanly to the pristine tree; refuses with patch's own report otherwise. */
+/**
+ * Checks that the patch applies cleanly to the pristine tree; refuses with patch's own report otherwise. It is
+ * applied for real to copies of the touched files: `patch --dry-run` cannot follow a series that changes a file twice.
+ */
 export async function checkApplies(tree: Tree, patch: ParsedPatch): Promise<void> {
-  const res = await run('patch', patchArgs(tree, patch, ['--dry-run']), { input: patch.kernelText });
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'spliced-check-'));
+  let res: RunResult;
+  try {
+    for (const file of patch.files.filter((f) => f.role !== 'other')) {
+      const source = path.join(tree.sourceDir, file.path);
+      if (!(await fs.stat(source).catch(() => undefined))?.isFile()) continue;
+      await fs.mkdir(path.dirname(path.join(scratch, file.path)), { recursive: true });
+      await fs.copyFile(source, path.join(scratch, file.path));
+    }
+    res = await run('patch', patchArgs(scratch, patch), { input: patch.kernelText });
+  } finally {
+    await fs.rm(scratch, { recursive: true, force: true });
+  }
   if (res.code !== 0) {
     throw new SplicedError(
       'BuildFailed',
@@ -64,7 +80,7 @@ export async function applyWithJournal(tree: Tree, patch: ParsedPatch): Promise<
   await fs.writeFile(path.join(dir, 'journal.json.tmp'), JSON.stringify(journal, null, 2));
   await fs.rename(path.join(dir, 'journal.json.tmp'), path.join(dir, 'journal.json'));
 
-  const res = await run('patch', patchArgs(tree, patch, []), { input: patch.kernelText });
+  const res = await run('patch', patchArgs(tree.sourceDir, patch), { input: patch.kernelText });
   if (res.code !== 0) {
     await restoreTree(tree);
     throw new SplicedError('BuildFailed', `applying the patch failed:\n${tail(res.stdout + res.stderr)}`);
@@ -77,8 +93,12 @@ export async function applyWithJournal(tree: Tree, patch: ParsedPatch): Promise<
  * from the patched source; deleting them makes the next make regenerate them from the pristine one.
  */
 async function filesMadeWhilePatched(tree: Tree, journalFile: string): Promise<string[]> {
-  const res = await run('find', ['.', '-newer', journalFile, '-type', 'f', '-print0'], { cwd: tree.sourceDir });
-  if (res.code !== 0) throw new SplicedError('Internal', `listing the files built from the patched tree failed: ${tail(res.stderr)}`);
+  // A file or directory that vanishes during the walk is not an error: kbuild's `.tmp_<pid>` probe directories of a
+  // make running in the tree (seen failing restores while a test helper ran make there outside the lock);
+  // -ignore_readdir_race does not cover a directory gone before find opens it.
+  const res = await run('find', ['.', '-ignore_readdir_race', '-newer', journalFile, '-type', 'f', '-print0'], { cwd: tree.sourceDir });
+  const vanished = (line: string) => line === '' || line.endsWith(': No such file or directory');
+  if (res.code !== 0 && !res.stderr.split('\n').every(vanished)) throw new SplicedError('Internal', `listing the files built from the patched tree failed: ${tail(res.stderr)}`);
   return res.stdout.split('\0').filter(Boolean);
 }
 

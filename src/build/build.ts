@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { compileTouched, CompileResult } from './compile';
-import { parsePatch, ParsedPatch, PatchedFile } from './patchfile';
+import { parsePatch, ParsedPatch, PatchedFile, treeLookup } from './patchfile';
 import { signModule } from './sign';
 import type { SigningKey } from './signing-key';
 import { generateSplice, SpliceOutput } from './splice';
@@ -58,15 +58,17 @@ async function targetBuild(request: BuildRequest): Promise<KernelBuild> {
   return sourceVersion === undefined || sourceVersion === target.debianVersion ? target : { ...target, sourceVersion };
 }
 
-/** Vets the patch first (cheap, refuses early), then gets the target's tree. */
+/** Vets the patch first (cheap, refuses early), then gets the target's tree and reads the patch against it. */
 async function prepare(request: BuildRequest): Promise<Prepared> {
   const startedAt = Date.now();
   const progress = request.onProgress ?? (() => undefined);
   progress({ stage: 'vet', message: 'reading the patch' });
-  const patch = parsePatch(request.patchText);
+  parsePatch(request.patchText);
   const build = await targetBuild(request);
   progress({ stage: 'tree', message: `kernel tree for ${treeLabel({ ...build, sourceVersion: sourceVersionOf(build) })}` });
   const tree = await prepareTree(build, (step) => progress({ stage: 'tree', message: step }));
+  // Read again against the tree's own files: the strip level the kernel layout suggested must hold there.
+  const patch = parsePatch(request.patchText, treeLookup(tree.sourceDir));
   return { tree, patch, startedAt, progress };
 }
 

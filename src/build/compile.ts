@@ -6,12 +6,11 @@ import * as path from 'node:path';
 import { SplicedError } from '../errors';
 import { applyWithJournal, checkApplies, restoreTree } from './apply';
 import { make } from './kmake';
-import { withLock } from './lock';
 import { reachOf } from './includers';
 import { KernelObject, objectIndex } from './objects';
 import type { ParsedPatch } from './patchfile';
 import { tail } from './process';
-import { checkTreeCompiler, StepListener, Tree, treeLabel } from './tree';
+import { checkTreeCompiler, StepListener, Tree, withTreeLock } from './tree';
 
 /** One translation unit compiled before and after the patch. */
 export interface ObjectPair {
@@ -39,7 +38,6 @@ export interface CompileResult {
 
 /** A header reaching more files than this is widely used: refused rather than hundreds of compiles. */
 export const MAX_HEADER_INCLUDERS = 24;
-const LOCK_TIMEOUT_MS = 30 * 60_000;
 
 /** Which TUs to compile for this patch, in a stable order, given kbuild's object index. */
 export async function touchedUnits(
@@ -114,7 +112,7 @@ async function preObjects(tree: Tree, objects: KernelObject[], outDir: string): 
  * what run-pre's self-check (bench/runpre-selfcheck.ts) compares with the distribution's own binaries.
  */
 export async function compileUnpatched(tree: Tree, objects: KernelObject[], outDir: string): Promise<void> {
-  await withLock(tree.lockPath, treeLabel(tree), LOCK_TIMEOUT_MS, async () => {
+  await withTreeLock(tree, async () => {
     await restoreTree(tree);
     await checkTreeCompiler(tree);
     await preObjects(tree, objects, outDir);
@@ -132,7 +130,7 @@ export async function compileTouched(
   step: StepListener = () => undefined,
 ): Promise<CompileResult> {
   const started = Date.now();
-  return withLock(tree.lockPath, treeLabel(tree), LOCK_TIMEOUT_MS, async () => {
+  return withTreeLock(tree, async () => {
     // A journal left by an interrupted build means the tree is still patched: undo that first.
     const repairedTree = await restoreTree(tree);
     await checkTreeCompiler(tree);

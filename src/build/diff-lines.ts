@@ -6,14 +6,47 @@
 /** Pre line → post line for lines the patch leaves alone; undefined for removed or changed lines. */
 export type LineMap = (preLine: number) => number | undefined;
 
-/** The line map of one file from its unified-diff text (the hunks of that file only). */
+/**
+ * The line map of one file from its unified-diff text (the hunks of that file only). A series that changes the file
+ * in several mails gives its diffs one after the other: the map is their composition.
+ */
 export function lineMapOf(fileDiff: string): LineMap {
+  const maps = diffsOf(fileDiff).map(singleLineMap);
+  return (line) => maps.reduce<number | undefined>((at, map) => (at === undefined ? undefined : map(at)), line);
+}
+
+const HUNK_RE = /^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/;
+
+/** Splits successive diffs of one file at a `--- ` header that follows hunks (hunk lines counted, so never inside one). */
+function diffsOf(text: string): string[] {
+  const diffs: string[][] = [[]];
+  let left = 0;
+  let sawHunk = false;
+  for (const line of text.split('\n')) {
+    const head = left === 0 ? HUNK_RE.exec(line) : null;
+    if (head) {
+      left = (head[2] === undefined ? 1 : Number(head[2])) + (head[4] === undefined ? 1 : Number(head[4]));
+      sawHunk = true;
+    } else if (left > 0) {
+      // A context line counts on both sides, a removed or added line on one.
+      left -= line.startsWith('-') || line.startsWith('+') ? 1 : line.startsWith('\\') ? 0 : 2;
+      left = Math.max(left, 0);
+    } else if (line.startsWith('--- ') && sawHunk) {
+      diffs.push([]);
+      sawHunk = false;
+    }
+    diffs[diffs.length - 1].push(line);
+  }
+  return diffs.map((lines) => lines.join('\n'));
+}
+
+function singleLineMap(fileDiff: string): LineMap {
   const hunks: { preStart: number; preEnd: number; mapped: Map<number, number>; delta: number }[] = [];
   let current: (typeof hunks)[number] | undefined;
   let pre = 0;
   let post = 0;
   for (const line of fileDiff.split('\n')) {
-    const head = /^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/.exec(line);
+    const head = HUNK_RE.exec(line);
     if (head) {
       pre = Number(head[1]);
       post = Number(head[3]);

@@ -1,5 +1,5 @@
-// Module generation, step 2: link the extracted objects into a livepatch .ko through kbuild against the installed
-// headers of the target kernel (so vermagic and modversions CRCs are exactly the kernel's), with a generated C file
+// Module generation, step 2: link the extracted objects into a livepatch .ko through kbuild against the headers of
+// the target kernel (so vermagic and modversions CRCs are exactly the kernel's), with a generated C file
 // declaring the klp_patch; then add the livepatch relocations (klp-postprocess.ts). The module records where it came
 // from in the .modinfo fields of src/kernel/splice-modinfo.ts (patch sha256, kernel build id, functions, and from the
 // patch header: description, CVEs, version).
@@ -18,7 +18,7 @@ export interface ModuleRequest {
   name: string;
   /** Extracted objects, one per changed translation unit, each naming its target ("vmlinux" or a module). */
   parts: Extracted[];
-  /** Headers of the target kernel, e.g. /usr/src/linux-headers-6.1.0-56-amd64. */
+  /** Headers of the target kernel: a kbuild tree, e.g. the prepared tree (or /usr/src/linux-headers-6.1.0-56-amd64). */
   headersDir: string;
   patchSha256: string;
   buildId: string;
@@ -31,6 +31,8 @@ export interface ModuleRequest {
   sourceVersion?: string;
   /** Make arguments (CC=gcc-12, -j). */
   makeArgs?: string[];
+  /** Runs the link while kbuild reads headersDir: the tree's lock, as another build may have a patch applied there. */
+  withHeaders?: <T>(link: () => Promise<T>) => Promise<T>;
 }
 
 // Control characters would need C escapes JSON does not produce; a one-line field has no use for them anyway.
@@ -120,7 +122,8 @@ export async function buildLivepatchModule(request: ModuleRequest): Promise<Buff
     // Prebuilt objects: no .c beside them, so kbuild links them as they are; modpost reads a .cmd file per object.
     await Promise.all(request.parts.map((p, i) => writeFile(join(dir, objects[i]), p.object)));
     await Promise.all(objects.map((o) => writeFile(join(dir, `.${o}.cmd`), `cmd_${join(dir, o)} := prebuilt by spliced\n`)));
-    const make = await run('make', ['-C', request.headersDir, `M=${dir}`, ...(request.makeArgs ?? ['CC=gcc-12']), 'modules']);
+    const link = () => run('make', ['-C', request.headersDir, `M=${dir}`, ...(request.makeArgs ?? ['CC=gcc-12']), 'modules']);
+    const make = await (request.withHeaders ? request.withHeaders(link) : link());
     if (make.code !== 0) {
       throw new SplicedError('BuildFailed', `kbuild could not link the livepatch module: ${lastLines(make.stderr || make.stdout)}`);
     }

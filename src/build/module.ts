@@ -5,7 +5,7 @@
 import { diffObjects, DiffResult } from './diff';
 import { lineMapOf } from './diff-lines';
 import { extractPatch, Extracted } from './klp-extract';
-import { buildLivepatchModule } from './klp-module';
+import { buildLivepatchModule, ModuleRequest } from './klp-module';
 import { KernelSymbols } from './klp-symbols';
 import { runPreCheck } from './runpre';
 import { RunningKernel } from './runpre-sources';
@@ -38,6 +38,7 @@ export interface SpliceRequest {
   version?: string;
   sourceVersion?: string;
   makeArgs?: string[];
+  withHeaders?: ModuleRequest['withHeaders'];
 }
 
 export interface SpliceReport {
@@ -72,6 +73,7 @@ export async function buildSplice(request: SpliceRequest): Promise<SpliceReport>
     version: request.version,
     sourceVersion: request.sourceVersion,
     makeArgs: request.makeArgs,
+    withHeaders: request.withHeaders,
   });
   return {
     module,

@@ -1,6 +1,7 @@
 // What a patch says about itself before its first diff: a one-line description (git format-patch's Subject, else
 // the first non-empty line), the CVE ids it names, and an optional `Spliced-Version:` trailer (the Debian version
-// whose fix it brings). The builder records them in the module's .modinfo (src/kernel/splice-modinfo.ts).
+// whose fix it brings). The builder records them in the module's .modinfo (src/kernel/splice-modinfo.ts). A series
+// (an mbox of several mails) has one header per mail, merged into the module's one.
 
 import { SplicedError } from '../errors';
 
@@ -38,4 +39,22 @@ export function parsePatchHeader(patch: string): PatchHeader {
     throw new SplicedError('InvalidArgument', `the patch's Spliced-Version "${version}" is not a Debian package version (like 6.1.192-2)`, { version });
   }
   return { ...(description !== undefined && { description }), cves, ...(version !== undefined && { version }) };
+}
+
+/** The header of a series: the descriptions joined in order, every CVE once, the one version they name. */
+export function mergeHeaders(headers: PatchHeader[]): PatchHeader {
+  if (headers.length === 1) return headers[0];
+  const descriptions = headers.flatMap((h) => (h.description === undefined ? [] : [h.description]));
+  const cves = [...new Set(headers.flatMap((h) => h.cves))];
+  const versions = [...new Set(headers.flatMap((h) => (h.version === undefined ? [] : [h.version])))];
+  if (versions.length > 1) {
+    throw new SplicedError('InvalidArgument', `the patches of the series name different Spliced-Versions (${versions.join(', ')}); a splice brings one version's fixes`, {
+      versions,
+    });
+  }
+  return {
+    ...(descriptions.length > 0 && { description: descriptions.join('; ') }),
+    cves,
+    ...(versions.length === 1 && { version: versions[0] }),
+  };
 }

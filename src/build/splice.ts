@@ -21,7 +21,7 @@ import type { ParsedPatch } from './patchfile';
 import { moduleFileSource, withModuleCode } from './runpre-module';
 import { kcoreSource, RunningKernel, vmlinuxFileSource } from './runpre-sources';
 import { targetImage, targetModuleFiles } from './target-image';
-import { StepListener, Tree } from './tree';
+import { StepListener, Tree, withTreeLock } from './tree';
 
 export interface SpliceInput {
   tree: Tree;
@@ -116,12 +116,10 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
   if (assembly.length > 0) {
     throw new SplicedError('UnsafePatch', `cannot livepatch assembly: ${assembly.map((f) => f.path).join(', ')}`, { reason: 'assembly' });
   }
-  // The installed headers package, else the prepared tree itself (modules_prepare done, Debian's Module.symvers).
-  const installed = `/usr/src/linux-headers-${input.tree.release}`;
-  const headersDir = existsSync(join(installed, 'Module.symvers')) ? installed : input.tree.sourceDir;
-  if (!existsSync(join(headersDir, 'Module.symvers'))) {
-    throw new SplicedError('BuildFailed', `no Module.symvers for ${input.tree.release} (${installed} or the tree); install linux-headers-${input.tree.release}`);
-  }
+  // The prepared tree is the module's headers (modules_prepare done, Debian's .config and Module.symvers), installed
+  // headers package or not: one way on every host. Another build may patch it in place, so kbuild reads it under the
+  // tree's lock (withTreeLock), held for the link only.
+  const headersDir = input.tree.sourceDir;
   const header = input.patch.header;
   const target = await targetKernel(input.tree, input.step ?? (() => undefined));
   const name = spliceModuleName(input.patch.sha256);
@@ -148,6 +146,7 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
     ...header,
     sourceVersion: input.tree.sourceVersion,
     makeArgs: input.tree.makeArgs.filter((a) => /^(-j|CC=|KERNELRELEASE=)/.test(a)),
+    withHeaders: (link) => withTreeLock(input.tree, link),
   }).catch((err: unknown) => {
     // Say which source was compared: with --source-version, a mismatch usually means that source is not the kernel's.
     if (!isSplicedError(err, 'RunPreMismatch')) throw err;

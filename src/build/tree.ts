@@ -358,6 +358,14 @@ export function treeLabel(tree: KernelBuild & { sourceVersion: string }): string
   return `${tree.release} (${tree.debianVersion}${source})`;
 }
 
+/**
+ * Runs `body` holding the tree's lock: whatever patches the tree in place (compile.ts) or reads its sources and
+ * headers while another build might be patching them (the module link) goes through here.
+ */
+export function withTreeLock<T>(tree: Tree, body: () => Promise<T>): Promise<T> {
+  return withLock(tree.lockPath, treeLabel(tree), LOCK_TIMEOUT_MS, body);
+}
+
 /** Whether a tree for this build is prepared already (no side effects). */
 export async function cachedTree(build: KernelBuild): Promise<Tree | undefined> {
   const cacheDir = treeCacheDir(build);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { applyWithJournal, checkApplies, restoreTree } from '../../../src/build/apply';
 import { compileTouched } from '../../../src/build/compile';
 import { withLock } from '../../../src/build/lock';
-import { parsePatch } from '../../../src/build/patchfile';
+import { parsePatch, treeLookup } from '../../../src/build/patchfile';
 import { make } from '../../../src/build/kmake';
 import { isSplicedError } from '../../../src/errors';
 import { fixturePairs, fixturePatch, fixtureTree, PATCHES, scratchDir } from './kernel-tree';
@@ -183,4 +183,30 @@ test('a tree whose kernel was built by another compiler than the host\'s gcc-12 
     compileTouched(tree, fixturePatch('02-logic-uptime.patch'), out()),
     (err) => isSplicedError(err, 'BuildFailed') && err.details.wanted === 'gcc-12 (Debian 12.2.0-99) 12.2.0' && /gcc-12 \(Debian/.test(String(err.details.have)),
   );
+});
+
+test('an mbox series that changes one file in two mails is checked and compiled as one patch', async () => {
+  const tree = await fixtureTree();
+  const first = readFileSync(join(PATCHES, '01-string-meminfo.patch'), 'utf8').replace(/^[\s\S]*?(?=^--- )/m, '');
+  const second = first.replace('-\tshow_val_kb(m, "MemTotal:       "', '-\tshow_val_kb(m, "MemTotal(s):    "').replace('+\tshow_val_kb(m, "MemTotal(s):    "', '+\tshow_val_kb(m, "MemTotal(t):    "');
+  const mail = (n: number, subject: string, diff: string) =>
+    `From 0000000000000000000000000000000000000${n}00 Mon Sep 17 00:00:00 2001\nFrom: A <a@example.org>\nSubject: [PATCH ${n}/2] ${subject}\n\n---\n${diff}-- \n2.39.2\n\n`;
+  const series = parsePatch(mail(1, 'relabel', first) + mail(2, 'relabel again', second), treeLookup(tree.sourceDir));
+  await checkApplies(tree, series);
+  const { pairs } = await compileTouched(tree, series, out());
+  assert.deepEqual(pairs.map((p) => p.object), ['fs/proc/meminfo.o']);
+  assert.ok(readFileSync(pairs[0].post).includes('MemTotal(t):'));
+  assert.ok(!readFileSync(pairs[0].post).includes('MemTotal(s):'));
+});
+
+test('against the real tree every fixture reads at the level the kernel layout suggests', async () => {
+  const tree = await fixtureTree();
+  const names = readdirSync(PATCHES).filter((n) => n.endsWith('.patch') && !n.includes('assembly'));
+  for (const name of names) {
+    const text = readFileSync(join(PATCHES, name), 'utf8');
+    assert.deepEqual(parsePatch(text, treeLookup(tree.sourceDir)).files, parsePatch(text).files, name);
+  }
+  // arch/x86/kernel/signal.c and kernel/signal.c both exist: a/ is a prefix, arch/x86/ is not.
+  const signal = '--- a/arch/x86/kernel/signal.c\n+++ b/arch/x86/kernel/signal.c\n@@ -1 +1 @@\n-a\n+b\n';
+  assert.equal(parsePatch(signal, treeLookup(tree.sourceDir)).files[0].path, 'arch/x86/kernel/signal.c');
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parsePatchHeader } from '../../../src/build/patch-header';
+import { mergeHeaders, parsePatchHeader } from '../../../src/build/patch-header';
 import { isSplicedError } from '../../../src/errors';
 
 const DIFF = '--- a/fs/proc/meminfo.c\n+++ b/fs/proc/meminfo.c\n@@ -1 +1 @@\n-a\n+b\n';
@@ -45,5 +45,16 @@ test('a Spliced-Version that is not a Debian version is refused', () => {
   assert.throws(
     () => parsePatchHeader(`Subject: x\nSpliced-Version: 6.1.192-2; rm -rf /\n${DIFF}`),
     (err) => isSplicedError(err, 'InvalidArgument') && /Spliced-Version/.test(err.message),
+  );
+});
+
+test('a series: descriptions joined, CVEs once each, one Spliced-Version (two different ones are refused)', () => {
+  assert.deepEqual(
+    mergeHeaders([{ description: 'a', cves: ['CVE-2024-1'], version: '6.1.192-2' }, { cves: ['CVE-2024-2', 'CVE-2024-1'] }, { description: 'c', cves: [], version: '6.1.192-2' }]),
+    { description: 'a; c', cves: ['CVE-2024-1', 'CVE-2024-2'], version: '6.1.192-2' },
+  );
+  assert.throws(
+    () => mergeHeaders([{ cves: [], version: '6.1.192-1' }, { cves: [], version: '6.1.192-2' }]),
+    (err) => isSplicedError(err, 'InvalidArgument') && /6\.1\.192-1, 6\.1\.192-2/.test(err.message),
   );
 });
