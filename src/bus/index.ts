@@ -8,10 +8,10 @@ import { PolkitAuthority, type Authority } from './authority';
 import { Authorizer } from './authorizer';
 import { CallTracker } from './caller';
 import { connectBus } from './connect';
-import { guardSend, onConnectionLost, uniqueNameOf, unexportObject } from './dbus-next-gaps';
+import { guardSend, onConnectionLost, uniqueNameOf, unexportObject, type ReceivedMessage } from './dbus-next-gaps';
 import { JobObjects } from './job-object';
 import { ManagerInterface } from './manager-object';
-import { BUS_NAME, MANAGER_PATH } from './names';
+import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH } from './names';
 import { refusePropertySet } from './read-only';
 
 export type { Authority, AuthorizationRequest, Verdict } from './authority';
@@ -51,8 +51,19 @@ export interface BusHandle {
 
 const DEFAULT_JOB_LINGER_MS = 60_000;
 
+/** The one call whose handler owns a passed descriptor (ApplyFd closes it when its job ends); others are closed. */
+function isApplyFdCall(message: ReceivedMessage): boolean {
+  return (
+    message.type === dbus.MessageType.METHOD_CALL &&
+    message.path === MANAGER_PATH &&
+    message.interface === MANAGER_INTERFACE &&
+    message.member === 'ApplyFd' &&
+    message.signature === 'ha{sv}'
+  );
+}
+
 export async function startBus(engine: Engine, options: BusOptions = {}): Promise<BusHandle> {
-  const bus = await connectBus(options.address);
+  const bus = await connectBus(options.address, isApplyFdCall);
   const disarm = onConnectionLost(
     bus,
     options.onConnectionLost ??
