@@ -25,6 +25,8 @@ export interface BusOptions {
   trustRoot?: boolean;
   /** How long a finished job object stays on the bus (default 60 s). */
   jobLingerMs?: number;
+  /** Jobs one caller (uid) may have queued or running at once (default 4; trusted root is not limited). */
+  maxQueuedJobsPerCaller?: number;
   /**
    * Called once if the bus connection breaks (the daemon should log it and exit so systemd restarts it).
    * Without it the error is thrown, which ends the process.
@@ -50,6 +52,7 @@ export interface BusHandle {
 }
 
 const DEFAULT_JOB_LINGER_MS = 60_000;
+const DEFAULT_MAX_QUEUED_JOBS_PER_CALLER = 4;
 
 /** The one call whose handler owns a passed descriptor (ApplyFd closes it when its job ends); others are closed. */
 function isApplyFdCall(message: ReceivedMessage): boolean {
@@ -81,6 +84,8 @@ export async function startBus(engine: Engine, options: BusOptions = {}): Promis
   const jobs = new JobObjects(bus, options.jobLingerMs ?? DEFAULT_JOB_LINGER_MS);
   const authorizer = new Authorizer(bus, options.authority ?? new PolkitAuthority(bus), {
     trustRoot: options.trustRoot ?? true,
+    maxQueuedJobsPerCaller: options.maxQueuedJobsPerCaller ?? DEFAULT_MAX_QUEUED_JOBS_PER_CALLER,
+    jobs: () => engine.jobs(),
   });
   const manager = new ManagerInterface({ engine, jobs, calls, authorizer });
   bus.export(MANAGER_PATH, manager);

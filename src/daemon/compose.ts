@@ -9,6 +9,7 @@ import { KernelBackend } from '../kernel';
 import { ModuleStore, Store } from '../store';
 import type { Config } from './config';
 import { forkedBuilder } from './builder';
+import { limitConcurrentBuilds } from './build-slots';
 import { lockStateDir } from './lock';
 
 export interface Composed {
@@ -31,7 +32,7 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
       kernel: new KernelBackend({ defaults: { transitionTimeoutMs: config.transitionTimeoutSeconds * 1000, busyRetries: 5 } }),
       store,
       modules: new ModuleStore(path.join(config.stateDir, 'modules')),
-      builds: { builder: forkedBuilder(buildDir), workDir: buildDir },
+      builds: { builder: limitConcurrentBuilds(forkedBuilder(buildDir), config.maxConcurrentBuilds), workDir: buildDir },
       log,
       bootId: readBootId(config.bootIdFile),
       settings: {

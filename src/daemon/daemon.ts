@@ -130,7 +130,12 @@ async function connectUnlessStopped(
 ): Promise<BusConnection | null> {
   let onConnectionLost!: (error: SplicedError) => void;
   const lost = new Promise<SplicedError>((resolve) => (onConnectionLost = resolve));
-  const starting = startBus(engine, { ...(config.bus === 'system' ? {} : { address: config.bus }), log, onConnectionLost });
+  const starting = startBus(engine, {
+    ...(config.bus === 'system' ? {} : { address: config.bus }),
+    log,
+    onConnectionLost,
+    maxQueuedJobsPerCaller: config.maxQueuedJobsPerCaller,
+  });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(

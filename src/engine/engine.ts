@@ -109,7 +109,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   }
 
   apply(path: string, options: ApplyOptions): Job {
-    const job = new EngineJob('apply', path);
+    const job = new EngineJob('apply', path, options.requestedBy ?? null);
     // A source patch is built first, outside the kernel queue; its module is then applied like any other.
     const fromPatch = isSourcePatch(path);
     const module = fromPatch && this.buildSettings ? buildOutputPath(this.buildSettings, job.id) : path;
@@ -148,7 +148,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   }
 
   revert(id: string, options: RevertOptions = {}): Job {
-    return this.enqueue(new EngineJob('revert', id), async (job) => {
+    return this.enqueue(new EngineJob('revert', id, options.requestedBy ?? null), async (job) => {
       const patch = this.resolve(id);
       const plan = planRevert(this.ctx, patch, options);
       const outcome = await revertPatches(this.ctx, job, plan, options);

@@ -133,6 +133,8 @@ export interface Job extends TypedEmitter<JobEvents> {
   readonly kind: JobKind;
   /** The file path (apply) or the patch id (revert) the job was created for. */
   readonly target: string;
+  /** Who asked for it (ApplyOptions.requestedBy), null for the daemon's own sources. */
+  readonly requestedBy: string | null;
   readonly state: JobState;
   /** 0–100. */
   readonly progress: number;

@@ -32,6 +32,7 @@ export class FakeJob extends EventEmitter implements Job {
     readonly id: number,
     readonly kind: JobKind,
     readonly target: string,
+    readonly requestedBy: string | null,
   ) {
     super();
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
@@ -120,7 +121,7 @@ export class FakeEngine extends EventEmitter implements Engine {
 
   apply(path: string, options: ApplyOptions): Job {
     this.calls.push({ method: 'apply', target: path, options });
-    const job = this.newJob('apply', path);
+    const job = this.newJob('apply', path, options.requestedBy);
     this.run(job, () => {
       // Like the real engine, read the file when the job runs: a passed descriptor must still be open then.
       const file = path.startsWith('/proc/self/fd/') ? readlinkSync(path) : path;
@@ -142,7 +143,7 @@ export class FakeEngine extends EventEmitter implements Engine {
 
   revert(id: string, options?: RevertOptions): Job {
     this.calls.push({ method: 'revert', target: id, options });
-    const job = this.newJob('revert', id);
+    const job = this.newJob('revert', id, options?.requestedBy);
     this.run(job, () => {
       const patch = this.getPatch(id);
       const stack = this.applied();
@@ -197,8 +198,8 @@ export class FakeEngine extends EventEmitter implements Engine {
     return this.patches.filter((p) => p.state === 'applied');
   }
 
-  private newJob(kind: JobKind, target: string): FakeJob {
-    const job = new FakeJob(this.nextJobId++, kind, target);
+  private newJob(kind: JobKind, target: string, requestedBy: string | undefined): FakeJob {
+    const job = new FakeJob(this.nextJobId++, kind, target, requestedBy ?? null);
     this.running.push(job);
     this.emit('job-created', job);
     return job;

@@ -34,7 +34,9 @@ export interface Daemon {
 }
 
 /** A private bus with the adapter serving a fresh FakeEngine. trustRoot defaults to false: tests run as root. */
-export async function startDaemon(options: { trustRoot?: boolean; jobLingerMs?: number } = {}): Promise<Daemon> {
+export async function startDaemon(
+  options: { trustRoot?: boolean; jobLingerMs?: number; maxQueuedJobsPerCaller?: number } = {},
+): Promise<Daemon> {
   const bus = await startPrivateBus(shippedPolicy());
   const engine = new FakeEngine();
   const authority = new ScriptedAuthority();
@@ -47,6 +49,7 @@ export async function startDaemon(options: { trustRoot?: boolean; jobLingerMs?: 
     authority,
     trustRoot: options.trustRoot ?? false,
     jobLingerMs: options.jobLingerMs ?? 10_000,
+    maxQueuedJobsPerCaller: options.maxQueuedJobsPerCaller,
   });
   return {
     bus,
