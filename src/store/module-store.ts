@@ -26,13 +26,16 @@ export class ModuleStore {
     return path.join(this.dir, file);
   }
 
-  /** Copy `source` into the store (durably: data and directory entry are synced) unless an identical copy is there. */
+  /**
+   * Copy `source` into the store (durably: data and directory entry are synced) unless an intact copy is there; a
+   * copy whose bytes no longer match its name (a damaged disk) is replaced.
+   */
   put(source: string): StoredModule {
     const bytes = readModuleFile(source);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const sha256 = sha256Of(bytes);
     const file = `${sha256}.ko`;
     const target = this.pathOf(file);
-    if (!fs.existsSync(target)) {
+    if (!this.intact(file, sha256)) {
       const temporary = `${target}.tmp-${process.pid}`;
       const fd = fs.openSync(temporary, 'w', 0o600);
       try {
@@ -45,6 +48,40 @@ export class ModuleStore {
       syncDirectory(this.dir);
     }
     return { sha256, file, path: target };
+  }
+
+  /**
+   * The path of the stored copy `file` once its bytes are checked against `sha256`, the hash recorded when it was
+   * stored: what the kernel loads is exactly what was applied. `label` names the patch in the error.
+   */
+  verify(file: string, sha256: string, label: string): string {
+    const stored = this.pathOf(file);
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(stored);
+    } catch (err) {
+      throw new SplicedError('UnreadableModule', `cannot read the stored copy of ${label}: ${(err as Error).message}`, {
+        path: stored,
+      });
+    }
+    const actual = sha256Of(bytes);
+    if (actual !== sha256) {
+      throw new SplicedError(
+        'CorruptModule',
+        `the stored copy of ${label} does not match its sha256 (damaged disk?): ${stored} hashes to ${actual}; ` +
+          'apply the module again to store a good copy',
+        { path: stored, sha256, actual },
+      );
+    }
+    return stored;
+  }
+
+  private intact(file: string, sha256: string): boolean {
+    try {
+      return sha256Of(fs.readFileSync(this.pathOf(file))) === sha256;
+    } catch {
+      return false;
+    }
   }
 
   /** Drop a stored copy no patch refers to (e.g. the file was refused). */
@@ -69,6 +106,10 @@ function readModuleFile(source: string): Buffer {
     if (err instanceof SplicedError) throw err;
     throw new SplicedError('UnreadableModule', `cannot read ${source}: ${(err as Error).message}`, { path: source });
   }
+}
+
+function sha256Of(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 function syncDirectory(dir: string): void {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { FakeKernel, FAKE_IDENTITY, writeModule } from './fake-kernel';
@@ -88,6 +90,24 @@ describe('boot reapply', () => {
     assert.match(b.stateReason!, /reapply failed: LoadFailed/);
     assert.equal(c.state, 'not-loaded');
     assert.match(c.stateReason!, new RegExp(`because ${b.id} \\(b\\) below it is not loaded`));
+  });
+
+  it('refuses a stored module whose bytes no longer match its sha256: not loaded, reported, the rest follows the rules', async () => {
+    const first = newMachine();
+    const running = await applyAndStopCleanly(first, ['a', 'b', 'c']);
+    const b = running.engine.list()[1];
+    // A damaged disk: the stored copy of b changed under its name.
+    const stored = path.join(first.dir, 'modules', `${running.store.patch(b.id)!.sha256}.ko`);
+    fs.writeFileSync(stored, fs.readFileSync(stored, 'utf8').replace('"b"', '"x"'));
+    const second = reboot(first);
+    const { engine, report } = await startEngine(second);
+    assert.deepEqual(second.kernel.actions, ['load a'], 'the damaged copy is never handed to the kernel');
+    assert.match(report.notLoaded.get(b.id)!, /^reapply failed: CorruptModule: the stored copy of b \(\w+\) does not match its sha256/);
+    const [, bAfter, c] = engine.list();
+    assert.equal(bAfter.state, 'not-loaded');
+    assert.equal(c.state, 'not-loaded');
+    const failed = engine.history().find((e) => e.kind === 'failed' && e.patchId === b.id);
+    assert.match(failed?.reason ?? '', /CorruptModule/);
   });
 });
 

@@ -116,4 +116,22 @@ describe('module store', () => {
     const modules = new ModuleStore(dir);
     assert.throws(() => modules.put(path.join(dir, 'missing.ko')), (err) => isSplicedError(err, 'UnreadableModule'));
   });
+
+  it('replaces a damaged copy on put(), and verify() refuses one that no longer matches its name', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spliced-modules-'));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const modules = new ModuleStore(path.join(dir, 'modules'));
+    fs.writeFileSync(path.join(dir, 'x.ko'), 'module bytes');
+    const stored = modules.put(path.join(dir, 'x.ko'));
+    assert.equal(modules.verify(stored.file, stored.sha256, 'x'), stored.path);
+    fs.writeFileSync(stored.path, 'garbage');
+    assert.throws(
+      () => modules.verify(stored.file, stored.sha256, 'x'),
+      (err) => isSplicedError(err, 'CorruptModule') && /does not match its sha256/.test(err.message),
+    );
+    modules.put(path.join(dir, 'x.ko'));
+    assert.equal(fs.readFileSync(stored.path, 'utf8'), 'module bytes');
+    fs.rmSync(stored.path);
+    assert.throws(() => modules.verify(stored.file, stored.sha256, 'x'), (err) => isSplicedError(err, 'UnreadableModule'));
+  });
 });
