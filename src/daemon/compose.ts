@@ -22,7 +22,7 @@ const LIVEPATCH_SYSFS = '/sys/kernel/livepatch';
 
 export async function composeEngine(config: Config, log: EngineLog): Promise<Composed> {
   fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
-  const lock = lockStateDir(config.stateDir);
+  const lock = await lockStateDir(config.stateDir);
   let store: Store | null = null;
   try {
     store = Store.open(path.join(config.stateDir, 'spliced.db'));
@@ -48,12 +48,12 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
       close: async () => {
         await engine.stop();
         opened.close();
-        lock.release();
+        await lock.release();
       },
     };
   } catch (err) {
     store?.close();
-    lock.release();
+    await lock.release();
     throw err;
   }
 }
