@@ -25,7 +25,8 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
   const lock = await lockStateDir(config.stateDir);
   let store: Store | null = null;
   try {
-    store = Store.open(path.join(config.stateDir, 'spliced.db'));
+    const opened = Store.openOrSetAside(path.join(config.stateDir, 'spliced.db'));
+    store = opened.store;
     // Modules built from source patches wait here to be applied; the builder's scratch files go here too.
     const buildDir = path.join(config.stateDir, 'builds');
     const engine = await SplicedEngine.create({
@@ -35,6 +36,7 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
       builds: { builder: limitConcurrentBuilds(forkedBuilder(buildDir), config.maxConcurrentBuilds), workDir: buildDir },
       log,
       bootId: readBootId(config.bootIdFile),
+      setAsideDatabase: opened.setAside,
       settings: {
         transitionTimeoutMs: config.transitionTimeoutSeconds * 1000,
         crashGuardWindowMs: config.crashGuardSeconds * 1000,
@@ -42,12 +44,12 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
         livepatchSupported: fs.existsSync(LIVEPATCH_SYSFS),
       },
     });
-    const opened = store;
+    const open = store;
     return {
       engine,
       close: async () => {
         await engine.stop();
-        opened.close();
+        open.close();
         await lock.release();
       },
     };

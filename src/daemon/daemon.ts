@@ -99,6 +99,7 @@ async function startEngine(engine: SplicedEngine, log: pino.Logger): Promise<voi
         reapplied: report.reapplied,
         alreadyLoaded: report.alreadyLoaded,
         held: report.held,
+        recovered: report.recovered,
         notLoaded: Object.fromEntries(report.notLoaded),
         reconciled: report.reconciled.map((r) => ({ patch: r.patchId, action: r.intent.action, finding: r.finding })),
         durationMs: Date.now() - started,

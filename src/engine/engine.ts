@@ -5,13 +5,14 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { asSplicedError, SplicedError } from '../errors';
 import type { KernelPort } from '../kernel/types';
-import type { ModuleStore, PatchRow, Session, Store } from '../store';
+import type { ModuleStore, PatchRow, SetAsideDatabase, Session, Store } from '../store';
 import { applyModule } from './apply';
 import { applyCrashGuard, reapplyStack, type BootReport } from './boot';
 import { buildFromPatch, buildOutputPath, clearBuildDir, isSourcePatch, type BuildSettings } from './build-step';
 import { buildOf, LiveView, type EngineContext, type EngineLog, type EngineSettings } from './context';
 import { EngineJob, JobQueue, progressRange, type JobPrelude } from './job';
 import { reconcileIntents, type Reconciliation } from './reconcile';
+import { recordLivePatches } from './recover';
 import { isForRunningKernel, toRecord } from './records';
 import { planRevert, revertPatches } from './revert';
 import type {
@@ -37,6 +38,8 @@ export interface EngineDeps {
   settings: EngineSettings;
   /** How source patches are built; absent: Apply takes modules only (a patch fails with a named error). */
   builds?: BuildSettings;
+  /** The damaged database moved aside when the store was opened: start() rebuilds the record from the live kernel. */
+  setAsideDatabase?: SetAsideDatabase | null;
 }
 
 /** Share of an apply-from-patch job's progress taken by the build. */
@@ -44,6 +47,8 @@ const BUILD_SHARE = 60;
 
 export interface StartReport extends BootReport {
   reconciled: Reconciliation[];
+  /** Ids recorded from the live kernel after a damaged database was moved aside. */
+  recovered: string[];
 }
 
 export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine {
@@ -59,6 +64,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   private constructor(
     private readonly ctx: EngineContext,
     private readonly buildSettings: BuildSettings | null,
+    private readonly setAsideDatabase: SetAsideDatabase | null,
   ) {
     super();
     // Jobs wait for the boot sequence: nothing is applied or reverted before the recorded stack is in place.
@@ -71,21 +77,22 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     const live = new LiveView(deps.kernel);
     await live.refresh();
     if (deps.builds) clearBuildDir(deps.builds);
-    const { builds, ...shared } = deps;
-    return new SplicedEngine({ ...shared, identity, live }, builds ?? null);
+    const { builds, setAsideDatabase, ...shared } = deps;
+    return new SplicedEngine({ ...shared, identity, live }, builds ?? null, setAsideDatabase ?? null);
   }
 
   /** Apply the crash guard, reconcile interrupted intents, reapply the recorded stack. Run once, before READY=1. */
   async start(): Promise<StartReport> {
     const { store, bootId } = this.ctx;
     try {
+      const recovered = this.setAsideDatabase ? await recordLivePatches(this.ctx, this.setAsideDatabase) : [];
       const firstSessionOfBoot = store.lastSessionOfBoot(bootId) === undefined;
       this.session = store.startSession(bootId);
       const held = applyCrashGuard(this.ctx, firstSessionOfBoot);
       const reconciled = await reconcileIntents(this.ctx);
       const report = await reapplyStack(this.ctx, held);
       this.notLoaded = report.notLoaded;
-      return { ...report, reconciled };
+      return { ...report, reconciled, recovered };
     } finally {
       this.started = true;
       this.releaseQueue();

@@ -82,7 +82,9 @@ export type HistoryEventKind =
   | 'superseded'
   | 'reapplied-at-boot'
   | 'skipped-by-crash-guard'
-  | 'reconciled';
+  | 'reconciled'
+  /** The database was found damaged at start and rebuilt; earlier history is in the file moved aside. */
+  | 'history-lost';
 
 export interface HistoryEvent {
   seq: number;

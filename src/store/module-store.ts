@@ -84,6 +84,14 @@ export class ModuleStore {
     }
   }
 
+  /** Every stored copy (named `<sha256>.ko`; anything else in the directory is not one). */
+  list(): StoredModule[] {
+    return fs
+      .readdirSync(this.dir)
+      .filter((file) => /^[0-9a-f]{64}\.ko$/.test(file))
+      .map((file) => ({ sha256: file.slice(0, 64), file, path: this.pathOf(file) }));
+  }
+
   /** Drop a stored copy no patch refers to (e.g. the file was refused). */
   remove(file: string): void {
     fs.rmSync(this.pathOf(file), { force: true });

@@ -236,3 +236,29 @@ describe('crash guard', () => {
     );
   });
 });
+
+describe('a damaged database at start', () => {
+  it('is moved aside; the record is rebuilt from live sysfs and the module store, and the history says it was lost', async () => {
+    const machine = newMachine();
+    const before = await applyAll(machine, ['a', 'b']);
+    const ids = before.engine.list().map((p) => p.id);
+    await before.engine.stop();
+    before.store.close();
+    fs.writeFileSync(path.join(machine.dir, 'spliced.db'), 'this is not a database '.repeat(500));
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(path.join(machine.dir, `spliced.db${suffix}`), { force: true });
+    machine.kernel.actions.length = 0;
+    const { engine, report } = await startEngine(machine);
+    assert.deepEqual(machine.kernel.actions, [], 'nothing was loaded or unloaded');
+    assert.deepEqual(report.recovered, ids);
+    const list = engine.list();
+    assert.deepEqual(list.map((p) => [p.id, p.name, p.state, p.stackPosition]), [
+      [ids[0], 'a', 'applied', 1],
+      [ids[1], 'b', 'applied', 2],
+    ]);
+    assert.deepEqual(engine.status().applied, ids);
+    const lost = engine.history().find((e) => e.kind === 'history-lost');
+    assert.match(lost?.reason ?? '', /^the database was damaged .* moved to .*spliced\.db\.corrupt-\d{8}T\d{6}Z; rebuilt from \/sys\/kernel\/livepatch and the module store: 2 live patches recorded; earlier history is in the moved file$/);
+    assert.ok(fs.readdirSync(machine.dir).some((f) => f.startsWith('spliced.db.corrupt-')));
+  });
+});
+

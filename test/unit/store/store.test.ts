@@ -135,3 +135,48 @@ describe('module store', () => {
     assert.throws(() => modules.verify(stored.file, stored.sha256, 'x'), (err) => isSplicedError(err, 'UnreadableModule'));
   });
 });
+
+describe('a damaged database', () => {
+  function dbDir(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spliced-db-'));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  it('opens a sound database as it is', () => {
+    const file = path.join(dbDir(), 'spliced.db');
+    Store.open(file).close();
+    const opened = Store.openOrSetAside(file);
+    after(() => opened.store.close());
+    assert.equal(opened.setAside, null);
+  });
+
+  for (const [what, damage] of [
+    ['a file that is not a database at all', (file: string) => fs.writeFileSync(file, 'garbage '.repeat(2000))],
+    [
+      'a database whose pages were overwritten',
+      (file: string) => {
+        const fd = fs.openSync(file, 'r+');
+        // Past the 100-byte header: the b-tree pages of the tables.
+        fs.writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 4096);
+        fs.closeSync(fd);
+      },
+    ],
+  ] as const) {
+    it(`moves ${what} aside and starts a new one`, () => {
+      const dir = dbDir();
+      const file = path.join(dir, 'spliced.db');
+      const store = Store.open(file);
+      for (let i = 0; i < 50; i++) store.insertPatch(patch(`p${i}`));
+      store.close();
+      damage(file);
+      const opened = Store.openOrSetAside(file);
+      after(() => opened.store.close());
+      assert.ok(opened.setAside, 'the damage was noticed');
+      assert.match(path.basename(opened.setAside.path), /^spliced\.db\.corrupt-\d{8}T\d{6}Z$/);
+      assert.ok(fs.existsSync(opened.setAside.path));
+      assert.deepEqual(opened.store.allPatches(), []);
+    });
+  }
+});
+
