@@ -56,6 +56,10 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   private notLoaded: Map<string, string> = new Map();
   private started = false;
   private stopping = false;
+  /** Why start() failed: mutating jobs are refused until spliced is restarted. */
+  private startError: string | null = null;
+  /** Shown as State `failed` with this reason. */
+  private failedReason: string | null = null;
   private session: Session | null = null;
   private releaseQueue!: () => void;
   /** Aborts running builds when the engine stops: a build is redone from the patch, never half-used. */
@@ -93,11 +97,21 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
       const report = await reapplyStack(this.ctx, held);
       this.notLoaded = report.notLoaded;
       return { ...report, reconciled, recovered };
+    } catch (err) {
+      this.startError = asSplicedError(err).message;
+      this.failedReason = `start-up failed: ${this.startError}`;
+      throw err;
     } finally {
       this.started = true;
       this.releaseQueue();
       this.emitStatus();
     }
+  }
+
+  /** Show State `failed` with `reason` (the daemon's last resort, just before it exits). */
+  markFailed(reason: string): void {
+    this.failedReason = reason;
+    this.emitStatus();
   }
 
   /** Record that the daemon is alive (the crash guard measures "shortly before the end" from the last of these). */
@@ -203,14 +217,17 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
           .filter((row) => row.status !== 'superseded')
           .map((row) => ({ version: row.version, applied: row.status === 'applied' && live.isApplied(row.name) })),
       ),
-      state: !this.started
-        ? 'starting'
-        : this.queue.busy
-          ? 'busy'
-          : settings.disabledReason !== null
-            ? 'disabled'
-            : 'idle',
-      disabledReason: settings.disabledReason,
+      state:
+        this.failedReason !== null
+          ? 'failed'
+          : !this.started
+            ? 'starting'
+            : this.queue.busy
+              ? 'busy'
+              : settings.disabledReason !== null
+                ? 'disabled'
+                : 'idle',
+      disabledReason: this.failedReason ?? settings.disabledReason,
       ...this.rebootNeed(mine),
       applied: applied.map((row) => row.id),
       heldByCrashGuard: stack.filter((row) => row.heldReason !== null).map((row) => row.id),
@@ -260,6 +277,9 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     const guarded = async (j: EngineJob) => {
       if (this.stopping) {
         throw new SplicedError('Internal', 'spliced is stopping; try again once it has started again');
+      }
+      if (this.startError !== null) {
+        throw new SplicedError('Internal', `spliced could not start: ${this.startError}; fix the cause and restart spliced`);
       }
       return work(j);
     };

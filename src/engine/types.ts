@@ -53,7 +53,8 @@ export interface PatchRecord {
 }
 
 /** starting: boot reconciliation/reapply still running; busy: a job is running; disabled: kill switch set. */
-export type EngineState = 'starting' | 'idle' | 'busy' | 'disabled';
+/** `failed`: start-up failed (or the daemon is exiting after a fault); `disabledReason` says why. */
+export type EngineState = 'starting' | 'idle' | 'busy' | 'disabled' | 'failed';
 
 export interface EngineStatus {
   kernel: KernelIdentity;
@@ -64,7 +65,10 @@ export interface EngineStatus {
   /** Newest version whose fixes are all applied (like `uptrack-uname -r`); baseVersion when none. */
   effectiveVersion: string;
   state: EngineState;
-  /** Why spliced is disabled ("spliced.disable=1 on the kernel command line", "/etc/spliced/disable exists"), else null. */
+  /**
+   * Why spliced is disabled ("spliced.disable=1 on the kernel command line", "/etc/spliced/disable exists") or failed
+   * ("start-up failed: …"), else null.
+   */
   disabledReason: string | null;
   /** True when the live kernel cannot be brought to the recorded state without a reboot (see rebootReasons). */
   rebootRequired: boolean;

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { FakeKernel, FAKE_IDENTITY, writeModule } from './fake-kernel';
-import { incoming, newMachine, reboot, startEngine, type Machine } from './harness';
+import { createEngine, incoming, newMachine, reboot, startEngine, type Machine } from './harness';
 
 async function applyAll(machine: Machine, names: string[]) {
   const running = await startEngine(machine);
@@ -259,6 +259,24 @@ describe('a damaged database at start', () => {
     const lost = engine.history().find((e) => e.kind === 'history-lost');
     assert.match(lost?.reason ?? '', /^the database was damaged .* moved to .*spliced\.db\.corrupt-\d{8}T\d{6}Z; rebuilt from \/sys\/kernel\/livepatch and the module store: 2 live patches recorded; earlier history is in the moved file$/);
     assert.ok(fs.readdirSync(machine.dir).some((f) => f.startsWith('spliced.db.corrupt-')));
+  });
+});
+
+describe('a start that fails', () => {
+  it('shows State failed with the reason, and refuses jobs until spliced is restarted', async () => {
+    const machine = newMachine();
+    const { engine, store } = await createEngine(machine);
+    store.startSession = () => {
+      throw new Error('database or disk is full');
+    };
+    await assert.rejects(engine.start(), /disk is full/);
+    const status = engine.status();
+    assert.equal(status.state, 'failed');
+    assert.equal(status.disabledReason, 'start-up failed: database or disk is full');
+    const job = await engine.apply(writeModule(incoming(machine), { name: 'a' }), { origin: 'dbus' }).done;
+    assert.equal(job.state, 'failed');
+    assert.match(job.error!.message, /^spliced could not start: database or disk is full; fix the cause and restart spliced/);
+    assert.deepEqual(machine.kernel.actions, []);
   });
 });
 
