@@ -1,6 +1,6 @@
 // After a damaged database was moved aside at start (Store.openOrSetAside), rebuild the record of what runs: every
 // livepatch live in /sys/kernel/livepatch whose module is in the module store (matched by the livepatch name in the
-// copy's .modinfo, the copy checked against its sha256) is recorded as applied, in the kernel's listing order.
+// copy's .modinfo, the copy checked against its sha256) is recorded as applied, in the kernel's load order.
 // Live patches without a stored copy are not ours to record; stored copies not live stay in the store, unrecorded.
 
 import { asSplicedError } from '../errors';
