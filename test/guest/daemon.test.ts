@@ -1,5 +1,6 @@
 // The daemon as a user meets it, in the guest: installed like a package, driven with busctl and splicectl, through a
-// reboot, two kill -9s, the kill switch and a crash (test/guest/daemon/entry.sh holds the scenario).
+// reboot, two kill -9s, the kill switch, a damaged database and stored module, and a crash (test/guest/daemon/entry.sh
+// holds the scenario).
 import { test } from 'node:test';
 import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
