@@ -27,7 +27,6 @@ export interface ReceivedMessage {
 }
 
 // dbus-next's own reader of the variable part of a message header (not declared in its types).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const DBusBuffer = require('dbus-next/lib/dbus-buffer') as new (
   buffer: Buffer,
   start: number,
@@ -35,7 +34,6 @@ const DBusBuffer = require('dbus-next/lib/dbus-buffer') as new (
   fds: number[],
   options: object,
 ) => { readArray(type: unknown, size: number): [number, [unknown, [unknown]]][] };
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const HEADER_FIELDS_TYPE = (require('dbus-next/lib/header-signature.json') as [{ child: [unknown] }])[0].child[0];
 
 const HEADER_FIELD_NAMES: Record<number, keyof ReceivedMessage | 'unixFds'> = {
@@ -96,8 +94,9 @@ function parseHeader(fixedHeader: Buffer, rest: Buffer): ParsedHeader {
       if (name !== undefined) Object.assign(header, { [name]: value });
     }
   } catch {
-    // dbus-next's own parse of the same bytes reports it; no descriptor is kept for such a message.
-    header.unixFds = 0;
+    // dbus-next's own parse of the same bytes reports it. Its descriptors are unknown: all queued ones are taken (as
+    // dbus-next would) and, the header unknown, none is kept.
+    header.unixFds = Number.POSITIVE_INFINITY;
   }
   return header;
 }
