@@ -1,6 +1,7 @@
 // An exclusive lock on one cached kernel tree, shared by every process that prepares or compiles in it (and, through
-// tryTakeLock, the daemon's state-directory lock). The lock file names its owner (pid, the boot it runs in, the process start time); a lock whose owner is gone
-// (crash, kill -9, reboot, pid reused) is taken over, so a crashed build never blocks the next one.
+// tryTakeLock, the daemon's state-directory lock). The lock file names its owner (pid, the boot it runs in, the
+// process start time); a lock whose owner is gone (crash, kill -9, reboot, pid reused) is taken over, so a crashed
+// build never blocks the next one.
 // Node has no flock(2), and an owner record is enough on one host.
 
 import { promises as fs } from 'node:fs';

@@ -10,7 +10,7 @@ import type { Caller } from './caller';
 import type { PolkitAction } from './names';
 
 export interface AuthorizerOptions {
-  /** Callers with uid 0 skip the Authority and the job limit (default true; host tests turn it off, running as root). */
+  /** Callers with uid 0 skip the Authority and the job limit (default true; off in host tests, which run as root). */
   trustRoot: boolean;
   /** Jobs one uid may have queued or running at once. */
   maxQueuedJobsPerCaller: number;

@@ -11,7 +11,8 @@ export const MAX_ID_CHARS = 256;
 
 export function checkId(id: string): string {
   if (id.length > MAX_ID_CHARS) {
-    throw new SplicedError('InvalidArgument', `a patch id or name is at most ${MAX_ID_CHARS} characters, got ${id.length}`);
+    const message = `a patch id or name is at most ${MAX_ID_CHARS} characters, got ${id.length}`;
+    throw new SplicedError('InvalidArgument', message);
   }
   return id;
 }
@@ -19,7 +20,8 @@ export function checkId(id: string): string {
 /** The page size of GetHistory's `limit` argument (0: the default). */
 export function historyPage(limit: number): number {
   if (limit > MAX_HISTORY_PAGE) {
-    throw new SplicedError('InvalidArgument', `limit must be at most ${MAX_HISTORY_PAGE} events per page, got ${limit}`);
+    const message = `limit must be at most ${MAX_HISTORY_PAGE} events per page, got ${limit}`;
+    throw new SplicedError('InvalidArgument', message);
   }
   return limit === 0 ? DEFAULT_HISTORY_PAGE : limit;
 }

@@ -33,7 +33,10 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
       kernel: new KernelBackend({ defaults: { transitionTimeoutMs: config.transitionTimeoutSeconds * 1000, busyRetries: 5 } }),
       store,
       modules: new ModuleStore(path.join(config.stateDir, 'modules')),
-      builds: { builder: limitConcurrentBuilds(forkedBuilder(buildDir), config.maxConcurrentBuilds), workDir: buildDir },
+      builds: {
+        builder: limitConcurrentBuilds(forkedBuilder(buildDir), config.maxConcurrentBuilds),
+        workDir: buildDir,
+      },
       log,
       bootId: readBootId(config.bootIdFile),
       setAsideDatabase: opened.setAside,

@@ -4,28 +4,30 @@
 // Live patches without a stored copy are not ours to record; stored copies not live stay in the store, unrecorded.
 
 import { asSplicedError } from '../errors';
-import type { SetAsideDatabase, StoredModule } from '../store';
+import type { ModuleInfo } from '../kernel/types';
+import { nowIso, type SetAsideDatabase, type StoredModule } from '../store';
 import { liveFunctions, newPatchRow } from './apply';
 import { buildOf, type EngineContext } from './context';
-import { nowIso } from '../store';
 
 /** Returns the ids recorded, bottom of the new stack first. */
 export async function recordLivePatches(ctx: EngineContext, setAside: SetAsideDatabase): Promise<string[]> {
   await ctx.live.refresh();
-  const storedByName = new Map<string, { stored: StoredModule; info: Awaited<ReturnType<typeof ctx.kernel.readModuleInfo>> }>();
+  const storedByName = new Map<string, { stored: StoredModule; info: ModuleInfo }>();
   for (const stored of ctx.modules.list()) {
     try {
       const info = await ctx.kernel.readModuleInfo(ctx.modules.verify(stored.file, stored.sha256, stored.file));
       if (ctx.live.get(info.name) !== undefined) storedByName.set(info.name, { stored, info });
     } catch (err) {
-      ctx.log.warn({ file: stored.path, kind: asSplicedError(err).kind }, `recovery skips ${stored.file}: ${asSplicedError(err).message}`);
+      const error = asSplicedError(err);
+      ctx.log.warn({ file: stored.path, kind: error.kind }, `recovery skips ${stored.file}: ${error.message}`);
     }
   }
   const recorded: string[] = [];
   for (const live of ctx.live.all()) {
     const found = storedByName.get(live.name);
     if (!found) {
-      ctx.log.warn({ name: live.name }, `recovery: livepatch ${live.name} is live but its module is not in the store; not recorded`);
+      const why = `recovery: livepatch ${live.name} is live but its module is not in the store; not recorded`;
+      ctx.log.warn({ name: live.name }, why);
       continue;
     }
     // The origin of the request is lost with the database; `tool` marks a record made by spliced itself.
@@ -41,7 +43,8 @@ export async function recordLivePatches(ctx: EngineContext, setAside: SetAsideDa
     `the database was damaged (${setAside.reason}) and was moved to ${setAside.path}; rebuilt from ` +
     `/sys/kernel/livepatch and the module store: ${recorded.length} live patches recorded; ` +
     'earlier history is in the moved file';
-  ctx.store.addEvent({ kind: 'history-lost', patch: { id: '', name: '', kernelRelease: ctx.identity.release }, bootId: ctx.bootId, reason });
+  const noPatch = { id: '', name: '', kernelRelease: ctx.identity.release };
+  ctx.store.addEvent({ kind: 'history-lost', patch: noPatch, bootId: ctx.bootId, reason });
   ctx.log.error({ setAside: setAside.path, recorded }, reason);
   return recorded;
 }
