@@ -22,6 +22,7 @@ export const ERROR_KINDS = {
   NotApplicable: 'the patch is for another kernel build',
   InvalidArgument: 'an argument is invalid',
   PermissionDenied: 'the caller is not authorised',
+  LimitExceeded: 'the caller has as many jobs queued as it may have',
   // Clients (src/cli)
   Unavailable: 'spliced cannot be reached over D-Bus',
   // Builder (src/build, src/elf)

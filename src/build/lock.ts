@@ -1,6 +1,7 @@
-// An exclusive lock on one cached kernel tree, shared by every process that prepares or compiles in it.
-// The lock file names its owner (pid, the boot it runs in, the process start time); a lock whose owner is gone
-// (crash, kill -9, reboot, pid reused) is taken over, so a crashed build never blocks the next one.
+// An exclusive lock on one cached kernel tree, shared by every process that prepares or compiles in it (and, through
+// tryTakeLock, the daemon's state-directory lock). The lock file names its owner (pid, the boot it runs in, the
+// process start time); a lock whose owner is gone (crash, kill -9, reboot, pid reused) is taken over, so a crashed
+// build never blocks the next one.
 // Node has no flock(2), and an owner record is enough on one host.
 
 import { promises as fs } from 'node:fs';
@@ -48,7 +49,22 @@ async function ownerAlive(path: string, text: string): Promise<boolean> {
   return owner.bootId === (await bootId()) && owner.startTime === (await startTimeOf(owner.pid));
 }
 
-async function tryTake(path: string): Promise<boolean> {
+/** The pid a lock file names, if it names one. */
+export async function lockOwnerPid(path: string): Promise<number | undefined> {
+  const text = await fs.readFile(path, 'utf8').catch(() => '');
+  try {
+    const pid = (JSON.parse(text) as Partial<Owner>).pid;
+    return typeof pid === 'number' ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One attempt: true if the lock at `path` is now ours. false if a live owner holds it, or if a dead owner's file was
+ * just removed (try again: another waiter may win that race, which is fine).
+ */
+export async function tryTakeLock(path: string): Promise<boolean> {
   try {
     await fs.writeFile(path, JSON.stringify(await self()), { flag: 'wx' });
     return true;
@@ -65,7 +81,7 @@ async function tryTake(path: string): Promise<boolean> {
 /** Waits until the lock at `path` is ours; `what` names the tree in the timeout message. */
 export async function acquireLock(path: string, what: string, timeoutMs: number): Promise<Lock> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await tryTake(path))) {
+  while (!(await tryTakeLock(path))) {
     if (Date.now() > deadline) {
       throw new SplicedError('Busy', `the kernel tree ${what} is in use by another build (lock ${path})`, { lock: path });
     }

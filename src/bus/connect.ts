@@ -2,15 +2,21 @@
 
 import * as dbus from 'dbus-next';
 import { SplicedError } from '../errors';
+import { assignFdsPerMessage, type ReceivedMessage } from './dbus-next-gaps';
 
 /**
  * Connect to the bus at `address`, or to the system bus; resolves once the bus has given us a unique name.
- * Unix fd passing is negotiated (ApplyFd); it needs a path socket, which the system bus is.
+ * Unix fd passing is negotiated (ApplyFd); it needs a path socket, which the system bus is. A descriptor received
+ * with a message is closed at once unless `keepsFd` says the message's handler takes ownership of it.
  */
-export function connectBus(address?: string): Promise<dbus.MessageBus> {
+export function connectBus(
+  address?: string,
+  keepsFd: (message: ReceivedMessage) => boolean = () => false,
+): Promise<dbus.MessageBus> {
   const bus = address
     ? dbus.sessionBus({ busAddress: address, negotiateUnixFd: true } as dbus.SessionBusOptions)
     : dbus.systemBus({ negotiateUnixFd: true });
+  assignFdsPerMessage(bus, keepsFd);
   const where = address ?? 'the system bus';
   return new Promise((resolve, reject) => {
     const onError = (err: unknown) => {

@@ -1,13 +1,120 @@
 // What dbus-next 0.10.2 does at run time but its types.d.ts does not declare.
 
 import type { EventEmitter } from 'node:events';
+import { closeSync } from 'node:fs';
 import { Message, MessageType, type MessageBus } from 'dbus-next';
 import { DBUS_ERROR_PREFIX, SplicedError } from '../errors';
 
 interface UntypedBus {
   name: string | null;
   unexport(path: string): void;
-  _connection: EventEmitter;
+  _connection: EventEmitter & { stream: ReceivingStream };
+}
+
+/** usocket's USocket (what dbus-next reads a path socket with): descriptors received so far wait in `_wrap.fds`. */
+interface ReceivingStream {
+  read(size?: number, fdCount?: number | null): Buffer | { data: Buffer | null; fds: number[] } | null;
+  _wrap?: { fds: number[] } | null;
+}
+
+/** The header fields of a received message that decide whether a handler will take ownership of its descriptors. */
+export interface ReceivedMessage {
+  type: number;
+  path?: string;
+  interface?: string;
+  member?: string;
+  signature?: string;
+}
+
+// dbus-next's own reader of the variable part of a message header (not declared in its types).
+const DBusBuffer = require('dbus-next/lib/dbus-buffer') as new (
+  buffer: Buffer,
+  start: number,
+  endian: number,
+  fds: number[],
+  options: object,
+) => { readArray(type: unknown, size: number): [number, [unknown, [unknown]]][] };
+const HEADER_FIELDS_TYPE = (require('dbus-next/lib/header-signature.json') as [{ child: [unknown] }])[0].child[0];
+
+const HEADER_FIELD_NAMES: Record<number, keyof ReceivedMessage | 'unixFds'> = {
+  1: 'path',
+  2: 'interface',
+  3: 'member',
+  8: 'signature',
+  9: 'unixFds',
+};
+const LITTLE_ENDIAN = 'l'.charCodeAt(0);
+const FIXED_HEADER_BYTES = 16;
+
+/**
+ * Descriptors passed with messages, accounted for per message. dbus-next 0.10.2 hands every descriptor queued at read
+ * time to the message being read (a second fd-carrying message read in the same chunk then throws "No FDs available"
+ * outside any handler, which ends the process), and never closes any (a loop of fd-carrying calls exhausts the
+ * process's descriptors). So each message gets exactly the descriptors its UNIX_FDS header field counts; the one its
+ * body names first is left open when `keeps(message)` says its handler takes ownership of it (and closes it), every
+ * other is closed at once. The body still reads the numbers of closed descriptors; nothing uses them.
+ * Install before the connection's handshake ends (connectBus does).
+ */
+export function assignFdsPerMessage(bus: MessageBus, keeps: (message: ReceivedMessage) => boolean): void {
+  const stream = (bus as unknown as UntypedBus)._connection.stream;
+  if (!('_wrap' in stream)) return; // a plain socket: no descriptors can arrive
+  const read = stream.read;
+  let fixedHeader: Buffer | null = null;
+  stream.read = function (this: ReceivingStream, size?: number, fdCount?: number | null) {
+    // dbus-next reads a message as read(16), the fixed header, then read(rest, null): the rest with "all" descriptors.
+    if (fdCount !== null) {
+      const chunk = read.apply(this, arguments as unknown as [number?, number?]);
+      if (size === FIXED_HEADER_BYTES && Buffer.isBuffer(chunk)) fixedHeader = chunk;
+      return chunk;
+    }
+    const chunk = read.call(this, size, 0) as { data: Buffer | null; fds: number[] } | null;
+    if (!chunk?.data || !fixedHeader || !this._wrap) return chunk;
+    const header = parseHeader(fixedHeader, chunk.data);
+    const fds = this._wrap.fds.splice(0, header.unixFds);
+    const kept = header.unixFds > 0 && keeps(header) ? firstBodyFd(fixedHeader[0], chunk.data, header, fds) : undefined;
+    for (const fd of fds) if (fd !== kept) closeQuietly(fd);
+    return { data: chunk.data, fds };
+  };
+}
+
+interface ParsedHeader extends ReceivedMessage {
+  unixFds: number;
+  /** Where the body starts in the bytes after the fixed header (the fields are padded to 8). */
+  bodyStart: number;
+}
+
+function parseHeader(fixedHeader: Buffer, rest: Buffer): ParsedHeader {
+  const endian = fixedHeader[0];
+  const fieldsLength = endian === LITTLE_ENDIAN ? fixedHeader.readUInt32LE(12) : fixedHeader.readUInt32BE(12);
+  const header: ParsedHeader = { type: fixedHeader[1], unixFds: 0, bodyStart: Math.ceil(fieldsLength / 8) * 8 };
+  try {
+    const fields = new DBusBuffer(rest, 0, endian, [], {}).readArray(HEADER_FIELDS_TYPE, fieldsLength);
+    for (const [code, [, [value]]] of fields) {
+      const name = HEADER_FIELD_NAMES[code];
+      if (name !== undefined) Object.assign(header, { [name]: value });
+    }
+  } catch {
+    // dbus-next's own parse of the same bytes reports it. Its descriptors are unknown: all queued ones are taken (as
+    // dbus-next would) and, the header unknown, none is kept.
+    header.unixFds = Number.POSITIVE_INFINITY;
+  }
+  return header;
+}
+
+/** The descriptor the body's first argument names, for a body that starts with an 'h'. */
+function firstBodyFd(endian: number, rest: Buffer, header: ParsedHeader, fds: number[]): number | undefined {
+  const { bodyStart } = header;
+  if (!header.signature?.startsWith('h') || rest.length < bodyStart + 4) return undefined;
+  const index = endian === LITTLE_ENDIAN ? rest.readUInt32LE(bodyStart) : rest.readUInt32BE(bodyStart);
+  return fds[index];
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed: nothing to account for.
+  }
 }
 
 /** Drop every interface of the object at `path` (with an interface argument, 0.10.2 never drops the object). */

@@ -8,10 +8,10 @@ import { PolkitAuthority, type Authority } from './authority';
 import { Authorizer } from './authorizer';
 import { CallTracker } from './caller';
 import { connectBus } from './connect';
-import { guardSend, onConnectionLost, uniqueNameOf, unexportObject } from './dbus-next-gaps';
+import { guardSend, onConnectionLost, uniqueNameOf, unexportObject, type ReceivedMessage } from './dbus-next-gaps';
 import { JobObjects } from './job-object';
 import { ManagerInterface } from './manager-object';
-import { BUS_NAME, MANAGER_PATH } from './names';
+import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH } from './names';
 import { refusePropertySet } from './read-only';
 import { DEFAULT_MAX_INPUT_BYTES } from '../sources/read-once';
 
@@ -26,6 +26,8 @@ export interface BusOptions {
   trustRoot?: boolean;
   /** How long a finished job object stays on the bus (default 60 s). */
   jobLingerMs?: number;
+  /** Jobs one caller (uid) may have queued or running at once (default 4; trusted root is not limited). */
+  maxQueuedJobsPerCaller?: number;
   /**
    * Called once if the bus connection breaks (the daemon should log it and exit so systemd restarts it).
    * Without it the error is thrown, which ends the process.
@@ -53,9 +55,21 @@ export interface BusHandle {
 }
 
 const DEFAULT_JOB_LINGER_MS = 60_000;
+const DEFAULT_MAX_QUEUED_JOBS_PER_CALLER = 4;
+
+/** The one call whose handler owns a passed descriptor (ApplyFd closes it when its job ends); others are closed. */
+function isApplyFdCall(message: ReceivedMessage): boolean {
+  return (
+    message.type === dbus.MessageType.METHOD_CALL &&
+    message.path === MANAGER_PATH &&
+    message.interface === MANAGER_INTERFACE &&
+    message.member === 'ApplyFd' &&
+    message.signature === 'ha{sv}'
+  );
+}
 
 export async function startBus(engine: Engine, options: BusOptions = {}): Promise<BusHandle> {
-  const bus = await connectBus(options.address);
+  const bus = await connectBus(options.address, isApplyFdCall);
   const disarm = onConnectionLost(
     bus,
     options.onConnectionLost ??
@@ -73,6 +87,8 @@ export async function startBus(engine: Engine, options: BusOptions = {}): Promis
   const jobs = new JobObjects(bus, options.jobLingerMs ?? DEFAULT_JOB_LINGER_MS);
   const authorizer = new Authorizer(bus, options.authority ?? new PolkitAuthority(bus), {
     trustRoot: options.trustRoot ?? true,
+    maxQueuedJobsPerCaller: options.maxQueuedJobsPerCaller ?? DEFAULT_MAX_QUEUED_JOBS_PER_CALLER,
+    jobs: () => engine.jobs(),
   });
   const maxInputBytes = options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES;
   const manager = new ManagerInterface({ engine, jobs, calls, authorizer, maxInputBytes });

@@ -5,18 +5,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as dbus from 'dbus-next';
 import { SplicedError } from '../errors';
+import { TRANSITION_TIMEOUT_MS } from '../engine/context';
 import { describeFd, readNamedFile, readReceivedFd } from '../sources/read-once';
 import type { Engine, EngineStatus, PatchRecord } from '../engine/types';
 import type { Authorizer } from './authorizer';
 import type { CallTracker } from './caller';
 import { replyOrDBusError } from './dbus-error';
 import type { JobObjects } from './job-object';
+import { checkId, historyPage } from './limits';
 import { ACTION_APPLY, ACTION_REVERT, MANAGER_INTERFACE } from './names';
 import { parseOptions } from './options';
 import { historyRow, patchDict, patchRow, type HistoryRow, type PatchRow } from './wire';
 
-const APPLY_OPTIONS = { interactive: 'b', transition_timeout_ms: 'u' } as const;
-const REVERT_OPTIONS = { interactive: 'b', down_to: 'b', transition_timeout_ms: 'u' } as const;
+const APPLY_OPTIONS = { interactive: 'b', transition_timeout_ms: TRANSITION_TIMEOUT_MS } as const;
+const REVERT_OPTIONS = { interactive: 'b', down_to: 'b', transition_timeout_ms: TRANSITION_TIMEOUT_MS } as const;
 
 /** The Manager's properties, computed from the engine's status. */
 function statusProperties(s: EngineStatus) {
@@ -135,7 +137,7 @@ export class ManagerInterface extends dbus.interface.Interface {
     return replyOrDBusError(async () => {
       const opts = parseOptions(REVERT_OPTIONS, options);
       // Unknown ids fail here, before anyone is asked for a password.
-      this.deps.engine.getPatch(id);
+      this.deps.engine.getPatch(checkId(id));
       const requestedBy = await this.deps.authorizer.authorize(caller, ACTION_REVERT, opts.interactive ?? false);
       const job = this.deps.engine.revert(id, {
         downTo: opts.down_to,
@@ -151,13 +153,13 @@ export class ManagerInterface extends dbus.interface.Interface {
   }
 
   GetPatch(id: string): Promise<Record<string, dbus.Variant>> {
-    return replyOrDBusError(() => patchDict(this.deps.engine.getPatch(id)));
+    return replyOrDBusError(() => patchDict(this.deps.engine.getPatch(checkId(id))));
   }
 
   GetHistory(patchId: string, limit: number): Promise<HistoryRow[]> {
     return replyOrDBusError(() =>
       this.deps.engine
-        .history({ patchId: patchId === '' ? undefined : patchId, limit: limit === 0 ? undefined : limit })
+        .history({ patchId: patchId === '' ? undefined : checkId(patchId), limit: historyPage(limit) })
         .map(historyRow),
     );
   }

@@ -4,7 +4,12 @@
 import type { Variant } from 'dbus-next';
 import { SplicedError } from '../errors';
 
-type OptionType = 'b' | 'u';
+/** A `u` that must lie in [min, max]. */
+export interface BoundedUint {
+  min: number;
+  max: number;
+}
+type OptionType = 'b' | 'u' | BoundedUint;
 type Value<T extends OptionType> = T extends 'b' ? boolean : number;
 export type OptionSpec = Record<string, OptionType>;
 export type ParsedOptions<S extends OptionSpec> = { [K in keyof S]?: Value<S[K]> };
@@ -18,14 +23,23 @@ export function parseOptions<S extends OptionSpec>(spec: S, options: Record<stri
         option: key,
       });
     }
-    if (variant.signature !== expected) {
+    const signature = typeof expected === 'string' ? expected : 'u';
+    if (variant.signature !== signature) {
       throw new SplicedError(
         'InvalidArgument',
-        `option "${key}" must have D-Bus type "${expected}", not "${variant.signature}"`,
+        `option "${key}" must have D-Bus type "${signature}", not "${variant.signature}"`,
         { option: key },
       );
     }
-    parsed[key] = variant.value;
+    const value = variant.value as unknown;
+    if (typeof expected === 'object' && ((value as number) < expected.min || (value as number) > expected.max)) {
+      throw new SplicedError(
+        'InvalidArgument',
+        `option "${key}" must be between ${expected.min} and ${expected.max}, got ${String(value)}`,
+        { option: key },
+      );
+    }
+    parsed[key] = value;
   }
   return parsed as ParsedOptions<S>;
 }

@@ -42,6 +42,7 @@ export const EXIT_BY_KIND: Record<ErrorKind, number> = {
   NotApplicable: EXIT.failed,
   InvalidArgument: EXIT.usage,
   PermissionDenied: EXIT.permissionDenied,
+  LimitExceeded: EXIT.tryAgain,
   Unavailable: EXIT.unavailable,
   BuildFailed: EXIT.failed,
   UnsafePatch: EXIT.failed,

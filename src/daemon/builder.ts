@@ -31,7 +31,7 @@ export function forkedBuilder(tmpDir: string, signWith: SigningKey | null): Spli
   return {
     build(patchText: string, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void> {
       return new Promise((resolve, reject) => {
-        if (signal.aborted) return reject(stopping());
+        if (signal.aborted) return reject(buildStopped());
         // execArgv []: not the daemon's --jitless; the differ wants the JIT.
         const child = fork(path.join(__dirname, 'build-worker.js'), [], {
           execArgv: [],
@@ -54,7 +54,7 @@ export function forkedBuilder(tmpDir: string, signWith: SigningKey | null): Spli
         child.on('error', (err) => reject(new SplicedError('BuildFailed', `cannot start the build process: ${err.message}`)));
         child.on('exit', (code, exitSignal) => {
           signal.removeEventListener('abort', kill);
-          if (signal.aborted) return reject(stopping());
+          if (signal.aborted) return reject(buildStopped());
           const result = outcome as BuildWorkerMessage | null;
           if (result?.type === 'built') return resolve();
           if (result?.type === 'failed') {
@@ -69,6 +69,6 @@ export function forkedBuilder(tmpDir: string, signWith: SigningKey | null): Spli
   };
 }
 
-function stopping(): SplicedError {
+export function buildStopped(): SplicedError {
   return new SplicedError('BuildFailed', 'the build was stopped: spliced is stopping; apply the patch again once it runs');
 }

@@ -10,6 +10,7 @@ import { KernelBackend } from '../kernel';
 import { ModuleStore, Store } from '../store';
 import type { Config } from './config';
 import { forkedBuilder } from './builder';
+import { limitConcurrentBuilds } from './build-slots';
 import { lockStateDir } from './lock';
 
 export interface Composed {
@@ -22,10 +23,11 @@ const LIVEPATCH_SYSFS = '/sys/kernel/livepatch';
 
 export async function composeEngine(config: Config, log: EngineLog): Promise<Composed> {
   fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
-  const lock = lockStateDir(config.stateDir);
+  const lock = await lockStateDir(config.stateDir);
   let store: Store | null = null;
   try {
-    store = Store.open(path.join(config.stateDir, 'spliced.db'));
+    const opened = Store.openOrSetAside(path.join(config.stateDir, 'spliced.db'));
+    store = opened.store;
     // Modules built from source patches wait here to be applied; the builder's scratch files go here too.
     const buildDir = path.join(config.stateDir, 'builds');
     const signing = signingKeyOf(config, log);
@@ -33,9 +35,13 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
       kernel: new KernelBackend({ defaults: { transitionTimeoutMs: config.transitionTimeoutSeconds * 1000, busyRetries: 5 } }),
       store,
       modules: new ModuleStore(path.join(config.stateDir, 'modules')),
-      builds: { builder: forkedBuilder(buildDir, signing), workDir: buildDir },
+      builds: {
+        builder: limitConcurrentBuilds(forkedBuilder(buildDir, signing), config.maxConcurrentBuilds),
+        workDir: buildDir,
+      },
       log,
       bootId: readBootId(config.bootIdFile),
+      setAsideDatabase: opened.setAside,
       settings: {
         transitionTimeoutMs: config.transitionTimeoutSeconds * 1000,
         crashGuardWindowMs: config.crashGuardSeconds * 1000,
@@ -44,18 +50,18 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
         signingKey: signing?.key ?? null,
       },
     });
-    const opened = store;
+    const open = store;
     return {
       engine,
       close: async () => {
         await engine.stop();
-        opened.close();
-        lock.release();
+        open.close();
+        await lock.release();
       },
     };
   } catch (err) {
     store?.close();
-    lock.release();
+    await lock.release();
     throw err;
   }
 }

@@ -5,6 +5,7 @@
 // reported and ignored; a bad value stops the daemon with a message naming file and line.
 
 import * as fs from 'node:fs';
+import { TRANSITION_TIMEOUT_MS } from '../engine/context';
 import { SplicedError } from '../errors';
 import { DEFAULT_MAX_INPUT_BYTES } from '../sources/read-once';
 
@@ -25,6 +26,10 @@ export interface Config {
   bootIdFile: string;
   /** "system", "none" (no D-Bus: only `spliced tool` can drive it), or a D-Bus address. */
   bus: string;
+  /** Jobs one D-Bus caller (uid; root is not limited) may have queued or running at once. */
+  maxQueuedJobsPerCaller: number;
+  /** Build worker processes that may run at once; further builds wait for a slot. */
+  maxConcurrentBuilds: number;
   logLevel: LogLevel;
   /** Largest file taken through the drop directory, Apply, ApplyFd or `spliced tool apply`. */
   maxInputBytes: number;
@@ -46,6 +51,8 @@ const DEFAULTS: Omit<Config, 'file' | 'warnings'> = {
   cmdlineFile: '/proc/cmdline',
   bootIdFile: '/proc/sys/kernel/random/boot_id',
   bus: 'system',
+  maxQueuedJobsPerCaller: 4,
+  maxConcurrentBuilds: 1,
   logLevel: 'info',
   maxInputBytes: DEFAULT_MAX_INPUT_BYTES,
   signingKey: null,
@@ -57,13 +64,19 @@ type Key = keyof typeof DEFAULTS;
 /** Config file key and environment variable of each setting. */
 const SETTINGS: Record<Key, { key: string; env: string; parse: (value: string) => Config[Key] }> = {
   stateDir: { key: 'state_dir', env: 'SPLICED_STATE_DIR', parse: absolutePath },
-  transitionTimeoutSeconds: { key: 'transition_timeout', env: 'SPLICED_TRANSITION_TIMEOUT', parse: positiveSeconds },
+  transitionTimeoutSeconds: {
+    key: 'transition_timeout',
+    env: 'SPLICED_TRANSITION_TIMEOUT',
+    parse: (value) => secondsBetween(value, TRANSITION_TIMEOUT_MS.min / 1000, TRANSITION_TIMEOUT_MS.max / 1000),
+  },
   crashGuardSeconds: { key: 'crash_guard_window', env: 'SPLICED_CRASH_GUARD_WINDOW', parse: positiveSeconds },
   heartbeatSeconds: { key: 'heartbeat_interval', env: 'SPLICED_HEARTBEAT_INTERVAL', parse: positiveSeconds },
   disableFile: { key: 'disable_file', env: 'SPLICED_DISABLE_FILE', parse: absolutePath },
   cmdlineFile: { key: 'cmdline_file', env: 'SPLICED_CMDLINE_FILE', parse: absolutePath },
   bootIdFile: { key: 'boot_id_file', env: 'SPLICED_BOOT_ID_FILE', parse: absolutePath },
   bus: { key: 'bus', env: 'SPLICED_BUS', parse: nonEmpty },
+  maxQueuedJobsPerCaller: { key: 'max_queued_jobs_per_caller', env: 'SPLICED_MAX_QUEUED_JOBS_PER_CALLER', parse: count },
+  maxConcurrentBuilds: { key: 'max_concurrent_builds', env: 'SPLICED_MAX_CONCURRENT_BUILDS', parse: count },
   logLevel: { key: 'log_level', env: 'SPLICED_LOG_LEVEL', parse: logLevel },
   maxInputBytes: { key: 'max_input_size', env: 'SPLICED_MAX_INPUT_SIZE', parse: byteSize },
   signingKey: { key: 'signing_key', env: 'SPLICED_SIGNING_KEY', parse: absolutePath },
@@ -134,6 +147,20 @@ function byteSize(value: string): number {
   const bytes = match ? Number(match[1]) * SIZE_UNITS[match[2]] : 0;
   if (!(bytes > 0 && Number.isSafeInteger(bytes))) throw new Error(`"${value}" is not a positive size (bytes, or with K, M or G)`);
   return bytes;
+}
+
+function secondsBetween(value: string, min: number, max: number): number {
+  const seconds = positiveSeconds(value);
+  if (seconds < min || seconds > max) throw new Error(`"${value}" is not between ${min} and ${max} seconds`);
+  return seconds;
+}
+
+const MAX_COUNT = 1000;
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > MAX_COUNT) throw new Error(`"${value}" is not a whole number from 1 to ${MAX_COUNT}`);
+  return n;
 }
 
 function nonEmpty(value: string): string {

@@ -11,6 +11,7 @@ import { asSplicedError, SplicedError } from '../errors';
 import { DropDir } from '../sources/drop-dir';
 import { composeEngine } from './compose';
 import { loadConfig, type Config } from './config';
+import { installLastResort } from './last-resort';
 import { createLogger } from './logger';
 import { statusLine, systemdNotifier, type Notifier } from './notify';
 import type { StopRequest } from './signals';
@@ -18,21 +19,30 @@ import type { StopRequest } from './signals';
 /** `stop` is caught by main.ts before this module loads. */
 export async function runDaemon(stop: StopRequest): Promise<number> {
   let log: pino.Logger | null = null;
+  const notify = systemdNotifier();
+  const running: Running = { engine: null };
+  installLastResort({ log: () => log, notify, markFailed: (reason) => running.engine?.markFailed(reason) });
   try {
     const config = loadConfig();
     log = createLogger(config.logLevel);
     for (const warning of config.warnings) log.warn({ config: config.file }, warning);
-    return await serve(config, log, stop);
+    return await serve(config, log, stop, notify, running);
   } catch (err) {
+    // Nothing to serve (no configuration, no state dir, no database): systemd restarts it, STATUS= says why.
     const error = asSplicedError(err);
     if (log) log.fatal({ kind: error.kind, details: error.details }, error.message);
     else process.stderr.write(`<2>spliced: ${error.message}\n`);
+    notify.status(`failed: ${error.message}`);
     return 1;
   }
 }
 
-async function serve(config: Config, log: pino.Logger, stop: StopRequest): Promise<number> {
-  const notify = systemdNotifier();
+/** The engine once composed, for the last resort to mark failed. */
+interface Running {
+  engine: SplicedEngine | null;
+}
+
+async function serve(config: Config, log: pino.Logger, stop: StopRequest, notify: Notifier, running: Running): Promise<number> {
   const watchdogMs = notify.startWatchdog();
   notify.status('starting: reconciling and reapplying the recorded stack');
   log.info({ config: config.file ?? 'built-in defaults', stateDir: config.stateDir, bus: config.bus, watchdogMs }, 'starting');
@@ -40,6 +50,7 @@ async function serve(config: Config, log: pino.Logger, stop: StopRequest): Promi
 
   const composed = await composeEngine(config, log);
   const { engine } = composed;
+  running.engine = engine;
   engine.on('status-changed', (status) => notify.status(statusLine(status)));
   let connection: BusConnection | null = null;
   let dropDir: DropDir | null = null;
@@ -89,7 +100,10 @@ async function serve(config: Config, log: pino.Logger, stop: StopRequest): Promi
   return exitCode;
 }
 
-/** Boot sequence. A failure is logged and shown in the status, never fatal: the API must still answer. */
+/**
+ * Boot sequence. A failure is logged and shown as State `failed` and in STATUS= (the engine refuses jobs), never fatal:
+ * the API still answers, so `splicectl status` can say why.
+ */
 async function startEngine(engine: SplicedEngine, log: pino.Logger): Promise<void> {
   const started = Date.now();
   try {
@@ -100,6 +114,7 @@ async function startEngine(engine: SplicedEngine, log: pino.Logger): Promise<voi
         reapplied: report.reapplied,
         alreadyLoaded: report.alreadyLoaded,
         held: report.held,
+        recovered: report.recovered,
         notLoaded: Object.fromEntries(report.notLoaded),
         reconciled: report.reconciled.map((r) => ({ patch: r.patchId, action: r.intent.action, finding: r.finding })),
         durationMs: Date.now() - started,
@@ -136,6 +151,7 @@ async function connectUnlessStopped(
     log,
     onConnectionLost,
     maxInputBytes: config.maxInputBytes,
+    maxQueuedJobsPerCaller: config.maxQueuedJobsPerCaller,
   });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {

@@ -37,8 +37,9 @@ export function systemdNotifier(): Notifier {
 /** One STATUS= line for `systemctl status spliced`. */
 export function statusLine(status: EngineStatus): string {
   const applied = `${status.applied.length} patch${status.applied.length === 1 ? '' : 'es'} applied`;
-  const parts = [`${status.state}`, applied, `effective ${status.effectiveVersion}`];
-  if (status.disabledReason) parts.push(`disabled: ${status.disabledReason}`);
+  const failed = status.state === 'failed';
+  const parts = [failed ? `failed: ${status.disabledReason}` : status.state, applied, `effective ${status.effectiveVersion}`];
+  if (status.disabledReason && !failed) parts.push(`disabled: ${status.disabledReason}`);
   if (status.heldByCrashGuard.length > 0) parts.push(`${status.heldByCrashGuard.length} held by the crash guard`);
   if (status.rebootRequired) parts.push('reboot required');
   if (status.moduleSignatures.required && status.moduleSignatures.signingKey === null) {

@@ -172,24 +172,7 @@ function recordIntent(
     const id = patchIdOf(stored.sha256);
     let row = ctx.store.patch(id);
     if (row === undefined) {
-      row = {
-        id,
-        sha256: stored.sha256,
-        name: info.name,
-        origin: options.origin,
-        kernelRelease: ctx.identity.release,
-        kernelBuildId: ctx.identity.buildId,
-        description: info.description ?? info.fields.description?.[0] ?? '',
-        cves: splitList(info.fields[SPLICE_MODINFO.cves]),
-        version: info.fields[SPLICE_MODINFO.version]?.[0] ?? null,
-        functions: [],
-        moduleFile: stored.file,
-        status: 'new',
-        addedAt: nowIso(),
-        appliedAt: null,
-        lastError: null,
-        heldReason: null,
-      };
+      row = newPatchRow(ctx, stored, info, options.origin);
       ctx.store.insertPatch(row);
     } else {
       ctx.store.setOrigin(id, options.origin);
@@ -197,6 +180,28 @@ function recordIntent(
     const intentId = ctx.store.addIntent('apply', id, ctx.bootId, options.requestedBy ?? null);
     return { ...row, intentId };
   });
+}
+
+/** A patch as first recorded, from its stored module and that module's .modinfo. */
+export function newPatchRow(ctx: EngineContext, stored: StoredModule, info: ModuleInfo, origin: PatchOrigin): PatchRow {
+  return {
+    id: patchIdOf(stored.sha256),
+    sha256: stored.sha256,
+    name: info.name,
+    origin,
+    kernelRelease: ctx.identity.release,
+    kernelBuildId: ctx.identity.buildId,
+    description: info.description ?? info.fields.description?.[0] ?? '',
+    cves: splitList(info.fields[SPLICE_MODINFO.cves]),
+    version: info.fields[SPLICE_MODINFO.version]?.[0] ?? null,
+    functions: [],
+    moduleFile: stored.file,
+    status: 'new',
+    addedAt: nowIso(),
+    appliedAt: null,
+    lastError: null,
+    heldReason: null,
+  };
 }
 
 /** `spliced.cves` may be given once per CVE or as one comma/space separated list. */

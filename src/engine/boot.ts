@@ -80,7 +80,8 @@ export async function reapplyStack(ctx: EngineContext, held: string[]): Promise<
     // The intent lets the crash guard of the next boot see a reapply that crashed the machine.
     const intentId = ctx.store.addIntent('apply', patch.id, ctx.bootId, null);
     try {
-      await ctx.kernel.load(ctx.modules.pathOf(patch.moduleFile), transitionOptions(ctx.settings));
+      const stored = ctx.modules.verify(patch.moduleFile, patch.sha256, `${patch.name} (${patch.id})`);
+      await ctx.kernel.load(stored, transitionOptions(ctx.settings));
       ctx.store.transaction(() => {
         ctx.store.removeIntent(intentId);
         ctx.store.addEvent({ kind: 'reapplied-at-boot', patch, bootId: ctx.bootId });

@@ -12,6 +12,10 @@ export interface EngineLog {
   error(fields: object, message: string): void;
 }
 
+/** The range a livepatch transition timeout may take (config, D-Bus option): long enough for busy tasks to reach a
+ * safe point, short enough that one request cannot hold the kernel queue for long. */
+export const TRANSITION_TIMEOUT_MS = { min: 1_000, max: 600_000 } as const;
+
 export interface EngineSettings {
   /** How long a livepatch transition may take before the kernel port reverses it. */
   transitionTimeoutMs: number;

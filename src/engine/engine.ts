@@ -5,13 +5,14 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { asSplicedError, SplicedError } from '../errors';
 import type { KernelPort } from '../kernel/types';
-import type { ModuleStore, PatchRow, Session, Store } from '../store';
+import type { ModuleStore, PatchRow, SetAsideDatabase, Session, Store } from '../store';
 import { applyModule } from './apply';
 import { applyCrashGuard, reapplyStack, type BootReport } from './boot';
 import { buildFromPatch, clearBuildDir, isSourcePatch, type BuildSettings } from './build-step';
 import { buildOf, LiveView, type EngineContext, type EngineLog, type EngineSettings } from './context';
 import { EngineJob, JobQueue, progressRange, type JobPrelude } from './job';
 import { reconcileIntents, type Reconciliation } from './reconcile';
+import { recordLivePatches } from './recover';
 import { isForRunningKernel, toRecord } from './records';
 import { planRevert, revertPatches } from './revert';
 import type {
@@ -38,6 +39,8 @@ export interface EngineDeps {
   settings: EngineSettings;
   /** How source patches are built; absent: Apply takes modules only (a patch fails with a named error). */
   builds?: BuildSettings;
+  /** The damaged database moved aside when the store was opened: start() rebuilds the record from the live kernel. */
+  setAsideDatabase?: SetAsideDatabase | null;
 }
 
 /** Share of an apply-from-patch job's progress taken by the build. */
@@ -45,6 +48,8 @@ const BUILD_SHARE = 60;
 
 export interface StartReport extends BootReport {
   reconciled: Reconciliation[];
+  /** Ids recorded from the live kernel after a damaged database was moved aside. */
+  recovered: string[];
 }
 
 export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine {
@@ -52,6 +57,10 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   private notLoaded: Map<string, string> = new Map();
   private started = false;
   private stopping = false;
+  /** Why start() failed: mutating jobs are refused until spliced is restarted. */
+  private startError: string | null = null;
+  /** Shown as State `failed` with this reason. */
+  private failedReason: string | null = null;
   private session: Session | null = null;
   private releaseQueue!: () => void;
   /** Aborts running builds when the engine stops: a build is redone from the patch, never half-used. */
@@ -60,6 +69,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   private constructor(
     private readonly ctx: EngineContext,
     private readonly buildSettings: BuildSettings | null,
+    private readonly setAsideDatabase: SetAsideDatabase | null,
   ) {
     super();
     // Jobs wait for the boot sequence: nothing is applied or reverted before the recorded stack is in place.
@@ -72,26 +82,37 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     const live = new LiveView(deps.kernel);
     await live.refresh();
     if (deps.builds) clearBuildDir(deps.builds);
-    const { builds, ...shared } = deps;
-    return new SplicedEngine({ ...shared, identity, live }, builds ?? null);
+    const { builds, setAsideDatabase, ...shared } = deps;
+    return new SplicedEngine({ ...shared, identity, live }, builds ?? null, setAsideDatabase ?? null);
   }
 
   /** Apply the crash guard, reconcile interrupted intents, reapply the recorded stack. Run once, before READY=1. */
   async start(): Promise<StartReport> {
     const { store, bootId } = this.ctx;
     try {
+      const recovered = this.setAsideDatabase ? await recordLivePatches(this.ctx, this.setAsideDatabase) : [];
       const firstSessionOfBoot = store.lastSessionOfBoot(bootId) === undefined;
       this.session = store.startSession(bootId);
       const held = applyCrashGuard(this.ctx, firstSessionOfBoot);
       const reconciled = await reconcileIntents(this.ctx);
       const report = await reapplyStack(this.ctx, held);
       this.notLoaded = report.notLoaded;
-      return { ...report, reconciled };
+      return { ...report, reconciled, recovered };
+    } catch (err) {
+      this.startError = asSplicedError(err).message;
+      this.failedReason = `start-up failed: ${this.startError}`;
+      throw err;
     } finally {
       this.started = true;
       this.releaseQueue();
       this.emitStatus();
     }
+  }
+
+  /** Show State `failed` with `reason` (the daemon's last resort, just before it exits). */
+  markFailed(reason: string): void {
+    this.failedReason = reason;
+    this.emitStatus();
   }
 
   /** Record that the daemon is alive (the crash guard measures "shortly before the end" from the last of these). */
@@ -110,7 +131,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   }
 
   apply(input: ApplyInput, options: ApplyOptions): Job {
-    const job = new EngineJob('apply', input.name);
+    const job = new EngineJob('apply', input.name, options.requestedBy ?? null);
     // A source patch is built first, outside the kernel queue; its module is then applied like any other.
     const fromPatch = isSourcePatch(input.content);
     let built: string | null = null;
@@ -151,7 +172,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   }
 
   revert(id: string, options: RevertOptions = {}): Job {
-    return this.enqueue(new EngineJob('revert', id), async (job) => {
+    return this.enqueue(new EngineJob('revert', id, options.requestedBy ?? null), async (job) => {
       const patch = this.resolve(id);
       const plan = planRevert(this.ctx, patch, options);
       const outcome = await revertPatches(this.ctx, job, plan, options);
@@ -200,14 +221,17 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
           .filter((row) => row.status !== 'superseded')
           .map((row) => ({ version: row.version, applied: row.status === 'applied' && live.isApplied(row.name) })),
       ),
-      state: !this.started
-        ? 'starting'
-        : this.queue.busy
-          ? 'busy'
-          : settings.disabledReason !== null
-            ? 'disabled'
-            : 'idle',
-      disabledReason: settings.disabledReason,
+      state:
+        this.failedReason !== null
+          ? 'failed'
+          : !this.started
+            ? 'starting'
+            : this.queue.busy
+              ? 'busy'
+              : settings.disabledReason !== null
+                ? 'disabled'
+                : 'idle',
+      disabledReason: this.failedReason ?? settings.disabledReason,
       ...this.rebootNeed(mine),
       applied: applied.map((row) => row.id),
       heldByCrashGuard: stack.filter((row) => row.heldReason !== null).map((row) => row.id),
@@ -257,6 +281,9 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     const guarded = async (j: EngineJob) => {
       if (this.stopping) {
         throw new SplicedError('Internal', 'spliced is stopping; try again once it has started again');
+      }
+      if (this.startError !== null) {
+        throw new SplicedError('Internal', `spliced could not start: ${this.startError}; fix the cause and restart spliced`);
       }
       return work(j);
     };

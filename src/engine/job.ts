@@ -30,6 +30,7 @@ export class EngineJob extends EventEmitter<JobEvents> implements Job, ProgressR
   constructor(
     readonly kind: JobKind,
     readonly target: string,
+    readonly requestedBy: string | null = null,
   ) {
     super();
     this.done = new Promise((resolve) => (this.resolveDone = resolve));

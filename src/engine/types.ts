@@ -53,7 +53,8 @@ export interface PatchRecord {
 }
 
 /** starting: boot reconciliation/reapply still running; busy: a job is running; disabled: kill switch set. */
-export type EngineState = 'starting' | 'idle' | 'busy' | 'disabled';
+/** `failed`: start-up failed (or the daemon is exiting after a fault); `disabledReason` says why. */
+export type EngineState = 'starting' | 'idle' | 'busy' | 'disabled' | 'failed';
 
 export interface EngineStatus {
   kernel: KernelIdentity;
@@ -66,7 +67,10 @@ export interface EngineStatus {
   /** Newest version whose fixes are all applied (like `uptrack-uname -r`); baseVersion when none. */
   effectiveVersion: string;
   state: EngineState;
-  /** Why spliced is disabled ("spliced.disable=1 on the kernel command line", "/etc/spliced/disable exists"), else null. */
+  /**
+   * Why spliced is disabled ("spliced.disable=1 on the kernel command line", "/etc/spliced/disable exists") or failed
+   * ("start-up failed: …"), else null.
+   */
   disabledReason: string | null;
   /** True when the live kernel cannot be brought to the recorded state without a reboot (see rebootReasons). */
   rebootRequired: boolean;
@@ -89,7 +93,9 @@ export type HistoryEventKind =
   | 'superseded'
   | 'reapplied-at-boot'
   | 'skipped-by-crash-guard'
-  | 'reconciled';
+  | 'reconciled'
+  /** The database was found damaged at start and rebuilt; earlier history is in the file moved aside. */
+  | 'history-lost';
 
 export interface HistoryEvent {
   seq: number;
@@ -140,6 +146,8 @@ export interface Job extends TypedEmitter<JobEvents> {
   readonly kind: JobKind;
   /** The name of the file (apply: see ApplyInput) or the patch id (revert) the job was created for. */
   readonly target: string;
+  /** Who asked for it (ApplyOptions.requestedBy), null for the daemon's own sources. */
+  readonly requestedBy: string | null;
   readonly state: JobState;
   /** 0–100. */
   readonly progress: number;

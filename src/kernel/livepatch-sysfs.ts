@@ -66,10 +66,21 @@ export async function readPatch(roots: KernelRoots, name: string): Promise<LiveP
   return { name, enabled, transition, objects: objects as PatchedObject[] };
 }
 
+/** Live patches in load order, oldest first: the stack as the kernel built it (6.1 has no stack_order to read). */
 export async function listPatches(roots: KernelRoots): Promise<LivePatch[]> {
   const names = (await subdirectories(livepatchRoot(roots))) ?? [];
+  const order = await loadOrder(roots);
+  const rank = (name: string) => order.get(name) ?? Number.MAX_SAFE_INTEGER;
+  names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   const patches = await Promise.all(names.map((name) => readPatch(roots, name)));
   return patches.filter((p): p is LivePatch => p !== undefined);
+}
+
+/** Module name → position in load order (0 = oldest): /proc/modules lists the newest first. Empty if unreadable. */
+async function loadOrder(roots: KernelRoots): Promise<Map<string, number>> {
+  const text = await readFile(join(roots.proc, 'modules'), 'utf8').catch(() => '');
+  const newestFirst = text.split('\n').filter((line) => line !== '').map((line) => line.split(' ')[0]);
+  return new Map(newestFirst.reverse().map((name, index) => [name, index]));
 }
 
 /** `transition` of a patch: true/false, or undefined when its directory is gone. */

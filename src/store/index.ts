@@ -1,4 +1,5 @@
 export { Store, nowIso } from './store';
+export type { SetAsideDatabase } from './store';
 export type { PatchRow, PatchStatus, StackEntry, Intent, IntentAction, Session, KernelBuild, NewEvent } from './store';
 export { ModuleStore } from './module-store';
 export type { StoredModule } from './module-store';

@@ -2,6 +2,7 @@
 // daemon sessions per boot, and the event history. SQLite in WAL mode with synchronous=FULL: an outcome that was
 // reported must survive a power cut, because the next boot reapplies exactly what is recorded here.
 
+import * as fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { migrate } from './migrations';
 import type { HistoryEvent, HistoryEventKind, HistoryQuery, PatchFunctionRecord, PatchOrigin, PatchRecord } from '../engine/types';
@@ -105,6 +106,23 @@ export function nowIso(): string {
   return new Date().toISOString();
 }
 
+/** A damaged database that was moved aside at start (docs/files.md, "Recovery"). */
+export interface SetAsideDatabase {
+  /** Where the damaged file now lies: `<db>.corrupt-<UTC timestamp>`. */
+  path: string;
+  /** What SQLite said about it. */
+  reason: string;
+}
+
+/** SQLite's words for a file that is not a sound database (as opposed to one it cannot open or write: disk, rights). */
+const DAMAGE_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB']);
+
+class DamagedDatabase extends Error {}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
 export class Store {
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -120,17 +138,51 @@ export class Store {
     return statement;
   }
 
-  /** Open (creating if needed) and migrate the database at `path` (":memory:" for tests). */
+  /**
+   * Open the database at `path`, and if SQLite finds it damaged (not a database, or `PRAGMA quick_check` fails), move
+   * it and its WAL aside to `<path>.corrupt-<timestamp>` and start a new, empty one; the caller rebuilds the record.
+   */
+  static openOrSetAside(path: string): { store: Store; setAside: SetAsideDatabase | null } {
+    try {
+      return { store: Store.open(path), setAside: null };
+    } catch (err) {
+      if (!(err instanceof DamagedDatabase)) throw err;
+      const aside = `${path}.corrupt-${timestamp()}`;
+      fs.renameSync(path, aside);
+      for (const suffix of ['-wal', '-shm']) {
+        if (fs.existsSync(path + suffix)) fs.renameSync(path + suffix, aside + suffix);
+      }
+      return { store: Store.open(path), setAside: { path: aside, reason: err.message } };
+    }
+  }
+
+  /** Open (creating if needed), check and migrate the database at `path` (":memory:" for tests). */
   static open(path: string): Store {
     const db = new Database(path);
+    try {
+      Store.prepare(db);
+    } catch (err) {
+      db.close();
+      const code = (err as { code?: string }).code;
+      if (err instanceof DamagedDatabase || (code !== undefined && DAMAGE_CODES.has(code))) {
+        throw new DamagedDatabase(`${path}: ${(err as Error).message}`);
+      }
+      throw err;
+    }
+    return new Store(db);
+  }
+
+  private static prepare(db: Database.Database): void {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     // The unit makes /tmp read-only (ProtectSystem=strict): SQLite's temporary tables and sorts stay in memory.
     db.pragma('temp_store = MEMORY');
+    // Every page, cheaply (no index cross-check): a damaged disk shows here, not mid-way through a reapply.
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') throw new DamagedDatabase(`quick_check: ${String(check)}`);
     migrate(db);
-    return new Store(db);
   }
 
   close(): void {

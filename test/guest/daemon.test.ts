@@ -1,6 +1,6 @@
 // The daemon as a user meets it, in the guest: installed like a package, driven with busctl and splicectl, through a
-// reboot, two kill -9s, the kill switch, a crash, and a last boot with module.sig_enforce=1 (module signatures
-// required). test/guest/daemon/entry.sh holds the scenario.
+// reboot, two kill -9s, the kill switch, a damaged database and stored module, a crash, and a last boot with
+// module.sig_enforce=1 (module signatures required). test/guest/daemon/entry.sh holds the scenario.
 import { test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The daemon suite, inside the guest: spliced installed as a package would be, driven with busctl and splicectl as an
-# admin, an unprivileged user and automation would, across five boots (reboot, kill switch, crash, and the last with
-# module.sig_enforce=1: module signatures required).
+# admin, an unprivileged user and automation would, across five boots (reboot, kill switch, a damaged database and a
+# damaged stored module, crash, and the last with module.sig_enforce=1: module signatures required).
 set -u
 source "$SPLICED_SRC/test/guest/harness/checks.sh"
 fx=$GUEST_WORK/fixtures
@@ -115,6 +115,23 @@ case "$GUEST_BOOT" in
   check "restart without the kill switch" systemctl restart spliced.service
   check_eq "the stack is back" "$(live_patches)" "$(cat "$GUEST_WORK/stack-before-disable.txt")"
 
+  # A damaged database: moved aside, the record rebuilt from live sysfs and the module store (docs/files.md).
+  check "stop spliced before damaging its database" systemctl stop spliced.service
+  head -c 200000 /dev/urandom > /var/lib/spliced/spliced.db
+  rm -f /var/lib/spliced/spliced.db-wal /var/lib/spliced/spliced.db-shm
+  check "spliced starts on a garbage database" systemctl start spliced.service
+  check "the damaged database was moved aside" bash -c 'ls /var/lib/spliced/spliced.db.corrupt-* >/dev/null'
+  check_eq "the stack is still live after the recovery" "$(live_patches)" "$(cat "$GUEST_WORK/stack-before-disable.txt")"
+  check_consistent "after the database recovery"
+  check "splicectl status is sane after the recovery (up to date)" splicectl status
+  check "the history says it was lost" bash -c "${BUS[*]} call ${MGR[*]} GetHistory su '' 0 | grep -q history-lost"
+
+  # A stored module damaged before the next boot (the boot after the crash below): refused there, not loaded.
+  top=$(splicectl list --json | jq -r '[.[] | select(.state == "applied")] | max_by(.stackPosition) | .name')
+  top_id=$(patch_id "$top")
+  echo "$top" > "$GUEST_WORK/corrupt-module.txt"
+  check "damage the stored copy of the top patch ($top)" bash -c "printf 'damaged' | dd of=\$(ls /var/lib/spliced/modules/$top_id*.ko) bs=1 seek=200 conv=notrunc status=none"
+
   # Crash right after an apply: the next boot must not reapply that patch.
   check "apply just before the crash" splicectl apply "$C"
   echo "$(live_patches)" > "$GUEST_WORK/stack-at-crash.txt"
@@ -128,6 +145,9 @@ case "$GUEST_BOOT" in
   check "crash guard: the patch applied just before the crash is not live" bash -c '! test -d /sys/kernel/livepatch/test_klp_atomic_replace'
   check "crash guard: the rest of the stack was reapplied" test -d /sys/kernel/livepatch/spliced_lp_cmdline
   check_match "crash guard: status reports the held patch" "$(splicectl status --json | jq -c '.heldByCrashGuard')" '[0-9a-f]{12}'
+  corrupt=$(cat "$GUEST_WORK/corrupt-module.txt")
+  check "the damaged stored copy of $corrupt was not loaded" bash -c "! test -d /sys/kernel/livepatch/$corrupt"
+  check_match "it is refused with its reason" "$(splicectl list --json | jq -r --arg n "$corrupt" '.[] | select(.name == $n) | .state + " " + (.stateReason // "")')" '^not-loaded reapply failed: CorruptModule: the stored copy of'
   check_consistent "after the crash"
 
   # A signed module carries its signature and, without sig_enforce, loads like any other (tainted E: unknown key).

@@ -32,6 +32,7 @@ export class FakeJob extends EventEmitter implements Job {
     readonly id: number,
     readonly kind: JobKind,
     readonly target: string,
+    readonly requestedBy: string | null,
   ) {
     super();
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
@@ -123,7 +124,7 @@ export class FakeEngine extends EventEmitter implements Engine {
 
   apply(input: ApplyInput, options: ApplyOptions): Job {
     this.calls.push({ method: 'apply', target: input.name, content: input.content, options });
-    const job = this.newJob('apply', input.name);
+    const job = this.newJob('apply', input.name, options.requestedBy);
     this.run(job, () => {
       const outcome = this.applyOutcomes.get(input.name) ?? new SplicedError('CorruptModule', `${input.name} is no module`);
       if (outcome instanceof SplicedError) {
@@ -142,7 +143,7 @@ export class FakeEngine extends EventEmitter implements Engine {
 
   revert(id: string, options?: RevertOptions): Job {
     this.calls.push({ method: 'revert', target: id, options });
-    const job = this.newJob('revert', id);
+    const job = this.newJob('revert', id, options?.requestedBy);
     this.run(job, () => {
       const patch = this.getPatch(id);
       const stack = this.applied();
@@ -197,8 +198,8 @@ export class FakeEngine extends EventEmitter implements Engine {
     return this.patches.filter((p) => p.state === 'applied');
   }
 
-  private newJob(kind: JobKind, target: string): FakeJob {
-    const job = new FakeJob(this.nextJobId++, kind, target);
+  private newJob(kind: JobKind, target: string, requestedBy: string | undefined): FakeJob {
+    const job = new FakeJob(this.nextJobId++, kind, target, requestedBy ?? null);
     this.running.push(job);
     this.emit('job-created', job);
     return job;

@@ -43,7 +43,7 @@ export interface Daemon {
 
 /** A private bus with the adapter serving a fresh FakeEngine. trustRoot defaults to false: tests run as root. */
 export async function startDaemon(
-  options: { trustRoot?: boolean; jobLingerMs?: number; maxInputBytes?: number } = {},
+  options: { trustRoot?: boolean; jobLingerMs?: number; maxInputBytes?: number; maxQueuedJobsPerCaller?: number } = {},
 ): Promise<Daemon> {
   const bus = await startPrivateBus(shippedPolicy());
   const engine = new FakeEngine();
@@ -58,6 +58,7 @@ export async function startDaemon(
     trustRoot: options.trustRoot ?? false,
     jobLingerMs: options.jobLingerMs ?? 10_000,
     maxInputBytes: options.maxInputBytes,
+    maxQueuedJobsPerCaller: options.maxQueuedJobsPerCaller,
   });
   const files = mkdtempSync(path.join(tmpdir(), 'spliced-bus-files-'));
   return {

@@ -88,4 +88,24 @@ describe('configuration', () => {
     );
     assert.throws(() => loadConfig({ SPLICED_CONFIG: missingFile(), SPLICED_SIGNING_KEY: 'mok.key' }), /SPLICED_SIGNING_KEY/);
   });
+
+  it('bounds the transition timeout to 1 s .. 10 min', () => {
+    for (const value of ['0.5', '601', '4294967']) {
+      assert.throws(
+        () => loadConfig({ SPLICED_CONFIG: missingFile(), SPLICED_TRANSITION_TIMEOUT: value }),
+        new RegExp(`transition_timeout: "${value.replace('.', '\\.')}" is not between 1 and 600 seconds`),
+      );
+    }
+    assert.equal(loadConfig({ SPLICED_CONFIG: missingFile(), SPLICED_TRANSITION_TIMEOUT: '600' }).transitionTimeoutSeconds, 600);
+  });
+
+  it('has per-caller and build limits with documented defaults', () => {
+    const defaults = loadConfig({ SPLICED_CONFIG: missingFile() });
+    assert.equal(defaults.maxQueuedJobsPerCaller, 4);
+    assert.equal(defaults.maxConcurrentBuilds, 1);
+    const set = loadConfig({ SPLICED_CONFIG: configFile('max_queued_jobs_per_caller = 2\nmax_concurrent_builds = 3\n') });
+    assert.equal(set.maxQueuedJobsPerCaller, 2);
+    assert.equal(set.maxConcurrentBuilds, 3);
+    assert.throws(() => loadConfig({ SPLICED_CONFIG: configFile('max_concurrent_builds = 0\n') }), /not a whole number from 1/);
+  });
 });

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { FakeKernel, FAKE_IDENTITY, writeModule } from './fake-kernel';
-import { fileInput, incoming, newMachine, reboot, startEngine, type Machine } from './harness';
+import { createEngine, fileInput, incoming, newMachine, reboot, startEngine, type Machine } from './harness';
 
 async function applyAll(machine: Machine, names: string[]) {
   const running = await startEngine(machine);
@@ -88,6 +90,24 @@ describe('boot reapply', () => {
     assert.match(b.stateReason!, /reapply failed: LoadFailed/);
     assert.equal(c.state, 'not-loaded');
     assert.match(c.stateReason!, new RegExp(`because ${b.id} \\(b\\) below it is not loaded`));
+  });
+
+  it('refuses a stored module whose bytes no longer match its sha256: not loaded, reported, the rest follows the rules', async () => {
+    const first = newMachine();
+    const running = await applyAndStopCleanly(first, ['a', 'b', 'c']);
+    const b = running.engine.list()[1];
+    // A damaged disk: the stored copy of b changed under its name.
+    const stored = path.join(first.dir, 'modules', `${running.store.patch(b.id)!.sha256}.ko`);
+    fs.writeFileSync(stored, fs.readFileSync(stored, 'utf8').replace('"b"', '"x"'));
+    const second = reboot(first);
+    const { engine, report } = await startEngine(second);
+    assert.deepEqual(second.kernel.actions, ['load a'], 'the damaged copy is never handed to the kernel');
+    assert.match(report.notLoaded.get(b.id)!, /^reapply failed: CorruptModule: the stored copy of b \(\w+\) does not match its sha256/);
+    const [, bAfter, c] = engine.list();
+    assert.equal(bAfter.state, 'not-loaded');
+    assert.equal(c.state, 'not-loaded');
+    const failed = engine.history().find((e) => e.kind === 'failed' && e.patchId === b.id);
+    assert.match(failed?.reason ?? '', /CorruptModule/);
   });
 });
 
@@ -216,3 +236,47 @@ describe('crash guard', () => {
     );
   });
 });
+
+describe('a damaged database at start', () => {
+  it('is moved aside; the record is rebuilt from live sysfs and the module store, and the history says it was lost', async () => {
+    const machine = newMachine();
+    const before = await applyAll(machine, ['a', 'b']);
+    const ids = before.engine.list().map((p) => p.id);
+    await before.engine.stop();
+    before.store.close();
+    fs.writeFileSync(path.join(machine.dir, 'spliced.db'), 'this is not a database '.repeat(500));
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(path.join(machine.dir, `spliced.db${suffix}`), { force: true });
+    machine.kernel.actions.length = 0;
+    const { engine, report } = await startEngine(machine);
+    assert.deepEqual(machine.kernel.actions, [], 'nothing was loaded or unloaded');
+    assert.deepEqual(report.recovered, ids);
+    const list = engine.list();
+    assert.deepEqual(list.map((p) => [p.id, p.name, p.state, p.stackPosition]), [
+      [ids[0], 'a', 'applied', 1],
+      [ids[1], 'b', 'applied', 2],
+    ]);
+    assert.deepEqual(engine.status().applied, ids);
+    const lost = engine.history().find((e) => e.kind === 'history-lost');
+    assert.match(lost?.reason ?? '', /^the database was damaged .* moved to .*spliced\.db\.corrupt-\d{8}T\d{6}Z; rebuilt from \/sys\/kernel\/livepatch and the module store: 2 live patches recorded; earlier history is in the moved file$/);
+    assert.ok(fs.readdirSync(machine.dir).some((f) => f.startsWith('spliced.db.corrupt-')));
+  });
+});
+
+describe('a start that fails', () => {
+  it('shows State failed with the reason, and refuses jobs until spliced is restarted', async () => {
+    const machine = newMachine();
+    const { engine, store } = await createEngine(machine);
+    store.startSession = () => {
+      throw new Error('database or disk is full');
+    };
+    await assert.rejects(engine.start(), /disk is full/);
+    const status = engine.status();
+    assert.equal(status.state, 'failed');
+    assert.equal(status.disabledReason, 'start-up failed: database or disk is full');
+    const job = await engine.apply(fileInput(writeModule(incoming(machine), { name: 'a' })), { origin: 'dbus' }).done;
+    assert.equal(job.state, 'failed');
+    assert.match(job.error!.message, /^spliced could not start: database or disk is full; fix the cause and restart spliced/);
+    assert.deepEqual(machine.kernel.actions, []);
+  });
+});
+

@@ -60,7 +60,7 @@ export async function startEngine(machine: Machine, options: StartOptions = {}):
 
 /** The engine before start(): what the bus sees while the daemon is still reapplying. */
 export async function createEngine(machine: Machine, options: StartOptions = {}): Promise<Omit<Running, 'report'>> {
-  const store = Store.open(path.join(machine.dir, 'spliced.db'));
+  const { store, setAside } = Store.openOrSetAside(path.join(machine.dir, 'spliced.db'));
   after(() => store.close());
   const logs: string[] = [];
   const log: EngineLog = {
@@ -75,6 +75,7 @@ export async function createEngine(machine: Machine, options: StartOptions = {})
     ...(options.builder ? { builds: { builder: options.builder, workDir: path.join(machine.dir, 'builds') } } : {}),
     log,
     bootId: machine.bootId,
+    setAsideDatabase: setAside,
     settings: {
       transitionTimeoutMs: options.transitionTimeoutMs ?? 2000,
       crashGuardWindowMs: options.crashGuardWindowMs ?? 120_000,

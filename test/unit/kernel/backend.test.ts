@@ -54,6 +54,12 @@ test('load waits for the transition and lists the live patch with objects and fu
   assert.equal(fake.moduleLoaded('lp_a'), false);
 });
 
+test('lists live patches in load order, oldest first (the stack order when the record is rebuilt)', async () => {
+  await kernel.load(livepatchFile('lp_b'));
+  await kernel.load(livepatchFile('lp_a'));
+  assert.deepEqual((await kernel.list()).map((p) => p.name), ['lp_b', 'lp_a']);
+});
+
 test('checks before loading: not a livepatch, another release, already loaded — the kernel is never asked', async () => {
   await assert.rejects(kernel.load(moduleFile('plain', { vermagic: `${RELEASE} SMP` })), isKind('NotLivepatchModule'));
   await assert.rejects(kernel.load(livepatchFile('old', '6.1.0-55-amd64')), (err) => {

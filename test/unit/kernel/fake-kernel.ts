@@ -84,6 +84,7 @@ export class FakeKernel implements ModuleLoader, KernelLog {
     }
     mkdirSync(join(this.roots.sys, 'module', name), { recursive: true });
     writeFileSync(join(this.roots.sys, 'module', name, 'taint'), 'OEK\n');
+    this.modules = [name, ...this.modules];
     const dir = this.patchDir(name);
     for (const fn of behaviour.functions ?? ['cmdline_proc_show']) mkdirSync(join(dir, 'vmlinux', `${fn},1`), { recursive: true });
     writeFileSync(join(dir, 'vmlinux', 'patched'), '1\n');
@@ -97,6 +98,17 @@ export class FakeKernel implements ModuleLoader, KernelLog {
     if (!this.moduleLoaded(name)) throw new ModuleLoaderError('ENOENT', `rmmod: ERROR: Module ${name} is not currently loaded`);
     if (existsSync(this.patchDir(name))) throw new ModuleLoaderError('EBUSY', `rmmod: ERROR: Module ${name} is in use`);
     rmSync(join(this.roots.sys, 'module', name), { recursive: true });
+    this.modules = this.modules.filter((m) => m !== name);
+  }
+
+  /** Loaded modules, newest first, written to /proc/modules as the kernel lists them. */
+  private set modules(names: string[]) {
+    writeFileSync(join(this.roots.proc, 'modules'), names.map((n) => `${n} 16384 0 - Live 0x0000000000000000 (OEK)\n`).join(''));
+  }
+
+  private get modules(): string[] {
+    if (!existsSync(join(this.roots.proc, 'modules'))) return [];
+    return readFileSync(join(this.roots.proc, 'modules'), 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')[0]);
   }
 
   private finishTransition(name: string): void {

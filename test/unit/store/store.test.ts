@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { isSplicedError } from '../../../src/errors';
 import { ModuleStore, Store, type PatchRow } from '../../../src/store';
 
 const KERNEL = { release: '6.1.0-56-amd64', buildId: 'b1' };
@@ -106,4 +107,66 @@ describe('module store', () => {
     assert.equal(fs.readFileSync(x.path, 'utf8'), 'module bytes');
     assert.deepEqual(fs.readdirSync(path.join(dir, 'modules')), [`${x.sha256}.ko`]);
   });
+
+  it('replaces a damaged copy on put(), and verify() refuses one that no longer matches its name', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spliced-modules-'));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const modules = new ModuleStore(path.join(dir, 'modules'));
+    const stored = modules.put(Buffer.from('module bytes'));
+    assert.equal(modules.verify(stored.file, stored.sha256, 'x'), stored.path);
+    fs.writeFileSync(stored.path, 'garbage');
+    assert.throws(
+      () => modules.verify(stored.file, stored.sha256, 'x'),
+      (err) => isSplicedError(err, 'CorruptModule') && /does not match its sha256/.test(err.message),
+    );
+    modules.put(Buffer.from('module bytes'));
+    assert.equal(fs.readFileSync(stored.path, 'utf8'), 'module bytes');
+    fs.rmSync(stored.path);
+    assert.throws(() => modules.verify(stored.file, stored.sha256, 'x'), (err) => isSplicedError(err, 'UnreadableModule'));
+  });
 });
+
+describe('a damaged database', () => {
+  function dbDir(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spliced-db-'));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  it('opens a sound database as it is', () => {
+    const file = path.join(dbDir(), 'spliced.db');
+    Store.open(file).close();
+    const opened = Store.openOrSetAside(file);
+    after(() => opened.store.close());
+    assert.equal(opened.setAside, null);
+  });
+
+  for (const [what, damage] of [
+    ['a file that is not a database at all', (file: string) => fs.writeFileSync(file, 'garbage '.repeat(2000))],
+    [
+      'a database whose pages were overwritten',
+      (file: string) => {
+        const fd = fs.openSync(file, 'r+');
+        // Past the 100-byte header: the b-tree pages of the tables.
+        fs.writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 4096);
+        fs.closeSync(fd);
+      },
+    ],
+  ] as const) {
+    it(`moves ${what} aside and starts a new one`, () => {
+      const dir = dbDir();
+      const file = path.join(dir, 'spliced.db');
+      const store = Store.open(file);
+      for (let i = 0; i < 50; i++) store.insertPatch(patch(`p${i}`));
+      store.close();
+      damage(file);
+      const opened = Store.openOrSetAside(file);
+      after(() => opened.store.close());
+      assert.ok(opened.setAside, 'the damage was noticed');
+      assert.match(path.basename(opened.setAside.path), /^spliced\.db\.corrupt-\d{8}T\d{6}Z$/);
+      assert.ok(fs.existsSync(opened.setAside.path));
+      assert.deepEqual(opened.store.allPatches(), []);
+    });
+  }
+});
+
