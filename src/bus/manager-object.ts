@@ -127,7 +127,8 @@ export class ManagerInterface extends dbus.interface.Interface {
         });
         return this.deps.jobs.export(job);
       } finally {
-        fs.close(fd, () => undefined);
+        // Before the reply: the caller may count on the daemon holding no copy once the call returns.
+        closeReceivedFd(fd);
       }
     });
   }
@@ -244,3 +245,12 @@ ManagerInterface.configureMembers({
     PatchFailed: { signature: 'sssss' },
   },
 });
+
+/** Close a descriptor received with a call; none (fd passing not negotiated) or an already closed one is no fault. */
+function closeReceivedFd(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // nothing to release
+  }
+}

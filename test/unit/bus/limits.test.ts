@@ -18,7 +18,7 @@ describe('Manager: jobs per caller', () => {
   after(() => d.stop());
 
   it('a third job of the same uid while two are unfinished is LimitExceeded', async () => {
-    for (const target of ['/tmp/one.ko', '/tmp/two.ko']) {
+    for (const target of [d.file('one.ko'), d.file('two.ko')]) {
       const r = await busctl(d.bus.address, ['call', ...MANAGER, 'Apply', 'sa{sv}', target, '0']);
       assert.equal(r.code, 0, r.stderr);
     }
