@@ -13,21 +13,31 @@ export interface KallsymsEntry {
   name: string;
 }
 
+/** An export of Module.symvers: which object provides it ("vmlinux" or a module name) and its namespace, if any. */
+export interface ExportEntry {
+  object: string;
+  namespace?: string;
+}
+
 export interface KernelSymbols {
-  isExported(name: string): boolean;
+  exportOf(name: string): ExportEntry | undefined;
   /** Object ("vmlinux" or a module name) → entries in kallsyms order. */
   entriesOf(object: string, name: string): KallsymsEntry[];
   /** Whether any symbol list of the object is known (kallsyms lines or its .ko). */
   knows(object: string): boolean;
 }
 
-export function parseModuleSymvers(text: string): Set<string> {
-  const names = new Set<string>();
+/** Module.symvers lines: `crc<TAB>name<TAB>vmlinux|path/of/module<TAB>EXPORT_SYMBOL…<TAB>namespace`. */
+export function parseModuleSymvers(text: string): Map<string, ExportEntry> {
+  const exports = new Map<string, ExportEntry>();
   for (const line of text.split('\n')) {
-    const fields = line.split('\t');
-    if (fields.length >= 3) names.add(fields[1]);
+    const [, name, owner, , namespace] = line.split('\t');
+    if (owner === undefined) continue;
+    // A module is known by its file name, with '-' as '_' (what kallsyms and klp_object.name use).
+    const object = owner === 'vmlinux' ? owner : owner.split('/').pop()!.replace(/-/g, '_');
+    exports.set(name, namespace ? { object, namespace } : { object });
   }
-  return names;
+  return exports;
 }
 
 export function parseKallsyms(text: string): Map<string, Map<string, KallsymsEntry[]>> {
@@ -50,7 +60,7 @@ export function kernelSymbols(moduleSymvers: string, kallsyms: string): KernelSy
   const exported = parseModuleSymvers(moduleSymvers);
   const objects = parseKallsyms(kallsyms);
   return {
-    isExported: (name) => exported.has(name),
+    exportOf: (name) => exported.get(name),
     entriesOf: (object, name) => objects.get(object)?.get(name) ?? [],
     knows: (object) => objects.has(object),
   };
@@ -72,7 +82,7 @@ export function withModuleFiles(symbols: KernelSymbols, modules: ReadonlyMap<str
     fromFiles.set(module, byName);
   }
   return {
-    isExported: symbols.isExported,
+    exportOf: symbols.exportOf,
     entriesOf: (object, name) => {
       const live = symbols.entriesOf(object, name);
       return live.length > 0 || !fromFiles.has(object) ? live : fromFiles.get(object)!.get(name) ?? [];

@@ -18,8 +18,8 @@ const KALLSYMS = [
 const symbols = kernelSymbols('0x1\texported_fn\tvmlinux\tEXPORT_SYMBOL\t\n', KALLSYMS);
 
 test('exports come from Module.symvers', () => {
-  assert.equal(symbols.isExported('exported_fn'), true);
-  assert.equal(symbols.isExported('unique_fn'), false);
+  assert.equal(symbols.exportOf('exported_fn'), { object: 'vmlinux' });
+  assert.equal(symbols.exportOf('unique_fn'), undefined);
 });
 
 test('sympos: 0 when unique in the object, else the 1-based kallsyms position', () => {
