@@ -2,25 +2,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { diffObjects, DiffResult } from '../../../src/build/diff';
 import { findProblems } from '../../../src/build/safety';
-
-const FLAGS = ['-O2', '-w', '-ffunction-sections', '-fdata-sections', '-mcmodel=kernel', '-fno-pic', '-pg', '-mfentry', '-mrecord-mcount', '-c'];
-
-function compile(source: string): Buffer {
-  const dir = mkdtempSync(join(tmpdir(), 'differ-synthetic-'));
-  writeFileSync(join(dir, 'unit.c'), source);
-  try {
-    execFileSync('gcc-12', [...FLAGS, 'unit.c', '-o', 'unit.o'], { cwd: dir });
-    return readFileSync(join(dir, 'unit.o'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { compile } from './gcc';
 
 function diff(pre: string, post: string): DiffResult {
   return diffObjects(compile(pre), compile(post));
