@@ -60,6 +60,11 @@ export function isAssemblerLabel(s: ElfSymbol): boolean {
   return s.type === STT.NOTYPE && s.bind === STB.LOCAL && s.name.startsWith('.L') && s.shndx !== SHN.UNDEF;
 }
 
+/** The translation unit's source file, as the compiler named it (`cm.c`). */
+export function sourceFileOf(obj: ObjectFile): string | undefined {
+  return obj.symbols.find((s) => s.type === STT.FILE)?.name;
+}
+
 export function isCode(section: ElfSection): boolean {
   return (section.flags & SHF.EXECINSTR) !== 0n;
 }

@@ -10,7 +10,7 @@ import { SplicedError } from '../errors';
 import { ElfRelocation, ElfSection, ElfSymbol, SHN, SHT, STB, STT } from '../elf/reader';
 import { encodeRelocations, encodeSymbols, ImageSection, StringTable, SymbolEntry, writeElf } from '../elf/writer';
 import { DiffResult } from './diff';
-import { ObjectFile, relocationsWithin, resolveReference, SHF } from './diff-object';
+import { ObjectFile, relocationsWithin, resolveReference, SHF, sourceFileOf } from './diff-object';
 import { KernelSymbols, symposOf } from './klp-symbols';
 import { RunPreResult } from './runpre';
 import { isPerSiteStatic } from './safety';
@@ -86,6 +86,8 @@ class Extractor {
   readonly namespaces = new Set<string>();
   private readonly post: ObjectFile;
   private readonly pre: ObjectFile;
+  /** The translation unit's source file: tells same-named locals of a module apart. */
+  private readonly file: string | undefined;
 
   constructor(
     private readonly diff: DiffResult,
@@ -97,6 +99,7 @@ class Extractor {
   ) {
     this.post = diff.post;
     this.pre = diff.pre;
+    this.file = sourceFileOf(diff.pre);
   }
 
   includeFunctions(functions: ElfSymbol[]): void {
@@ -195,7 +198,7 @@ class Extractor {
     // A module can only link against exports, so whatever else it refers to is its own.
     const object = exported?.object ?? this.target;
     if (isLoadTimeSection(outName) && this.target !== 'vmlinux') throw loadTimeRefusal(outName, name, object);
-    const sympos = symposOf(this.kernel, object, name, { global, address: this.observed.get(name) });
+    const sympos = symposOf(this.kernel, object, name, { global, address: this.observed.get(name), file: this.file });
     return { klp: `.klp.sym.${object}.${name},${sympos}`, addend };
   }
 
@@ -306,7 +309,7 @@ export function extractPatch(units: readonly PatchUnit[], kernel: KernelSymbols)
       .filter((f) => f.status === 'changed' && f.parent === undefined && f.pre)
       .map((f) => ({
         oldName: f.pre!.name,
-        sympos: symposOf(kernel, target, f.pre!.name, { global: f.global, address: observed.get(f.pre!.name) }),
+        sympos: symposOf(kernel, target, f.pre!.name, { global: f.global, address: observed.get(f.pre!.name), file: sourceFileOf(diff.pre) }),
         newSymbol: splicedSymbolName(f.post!.name, unit),
       }));
     return { target, object: extractor.write(), functions, klpRelocations: extractor.klpRelocations, namespaces: [...extractor.namespaces].sort() };

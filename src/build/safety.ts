@@ -3,10 +3,10 @@
 // init code, patch code without an ftrace hook, or change the kernel's exported-symbol table.
 
 import { SplicedError } from '../errors';
-import { SHN, SHT, STT } from '../elf/reader';
+import { SHN, SHT } from '../elf/reader';
 import { Describer, Side } from './diff-compare';
 import { DataDiff, DiffResult, FunctionDiff } from './diff';
-import { isCode, ObjectFile, relocationsWithin, resolveReference, SHF } from './diff-object';
+import { isCode, ObjectFile, relocationsWithin, resolveReference, SHF, sourceFileOf } from './diff-object';
 import { stemOf } from './diff-correlate';
 
 export type UnsafeReason =
@@ -53,10 +53,6 @@ export function hasFentryCall(obj: ObjectFile, fn: { shndx: number; value: bigin
     const target = obj.symbols[r.symbol];
     return target.shndx === SHN.UNDEF && target.name === '__fentry__';
   });
-}
-
-function sourceFileOf(obj: ObjectFile): string | undefined {
-  return obj.symbols.find((s) => s.type === STT.FILE)?.name;
 }
 
 function functionProblems(diff: DiffResult, f: FunctionDiff): Problem[] {
