@@ -3,8 +3,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { diffObjects } from '../../../src/build/diff';
 import { extractPatch, Extracted } from '../../../src/build/klp-extract';
+import { buildLivepatchModule } from '../../../src/build/klp-module';
 import { kernelSymbols } from '../../../src/build/klp-symbols';
 import { parseElf, SHN, STB, STT } from '../../../src/elf/reader';
 import { isSplicedError } from '../../../src/errors';
@@ -96,4 +101,22 @@ test("a jump label on a module's own key in a module-target splice is refused, n
     (err: unknown) =>
       isSplicedError(err, 'UnsafePatch') && err.details?.reason === 'special-section' && /static branch/.test(err.message) && /static_key_enabled/.test(err.message) && /my_key/.test(err.message),
   );
+});
+
+test('linked by kbuild, a module-target splice using module exports and a namespaced vmlinux export depends on no module', async (t) => {
+  const headers = '/usr/src/linux-headers-6.1.0-56-amd64';
+  assert.ok(existsSync(headers), `${headers} is missing: install linux-headers-6.1.0-56-amd64 (scripts/host-packages.txt)`);
+  const pre = `extern int _printk(const char *, ...);\nint first(int x) { return _printk("x %d", x); }\n`;
+  const post = `extern int _printk(const char *, ...); extern void *jbd2_journal_start(void *, int); extern int insert_resource_expand_to_fit(void *, void *);
+int first(int x) { return _printk("x %d", x) + !!jbd2_journal_start(0, x) + insert_resource_expand_to_fit(0, 0); }\n`;
+  const kernel = kernelSymbols(readFileSync(join(headers, 'Module.symvers'), 'utf8'), kallsyms('ext4', ['first']));
+  const parts = extractPatch([{ diff: diffObjects(compile(pre), compile(post)), target: 'ext4' }], kernel);
+  const ko = await buildLivepatchModule({ name: 'spliced_test_depends', parts, headersDir: headers, patchSha256: '0'.repeat(64), buildId: 'x' });
+  const dir = mkdtempSync(join(tmpdir(), 'extract-depends-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'splice.ko'), ko);
+  const field = (name: string) => execFileSync('modinfo', ['-F', name, join(dir, 'splice.ko')], { encoding: 'utf8' }).trim();
+  assert.equal(field('depends'), '');
+  assert.equal(field('import_ns'), 'CXL');
+  assert.deepEqual(parts[0].klpRelocations.map((r) => r.symbol), ['.klp.sym.jbd2.jbd2_journal_start,0']);
 });
