@@ -58,6 +58,7 @@ const SPECIAL_ENTRY_SIZE: Record<string, number> = {
   '.orc_unwind_ip': 4,
 };
 const ORC_ENTRY_SIZE = 6;
+const PERCPU_SECTION = '.data..percpu';
 
 /** Sections the module loader reads or applies while loading, before a module target's livepatch relocations exist. */
 function isLoadTimeSection(name: string): boolean {
@@ -161,6 +162,8 @@ class Extractor {
       const target = this.translate(source, r, outName);
       const offset = r.offset + shift;
       if ('klp' in target) {
+        // Livepatch relocations name their section, which the link may merge with same-named ones (.data..percpu).
+        if (outName === PERCPU_SECTION) throw new SplicedError('UnsafePatch', `new per-cpu data is initialized with the address of ${target.klp}`, { reason: 'data-init' });
         this.klpRelocations.push({ section: outName, offset, type: r.type, addend: target.addend, symbol: target.klp });
       } else {
         this.sections[index - 1].relocations.push({ offset, type: r.type, addend: target.addend, symbol: target.symbol });
@@ -227,12 +230,14 @@ class Extractor {
     if (this.copies.has(key)) return key;
     const source = this.post.sections[symbol.shndx];
     const kind = source.type === SHT.NOBITS ? '.bss' : (source.flags & SHF.WRITE) !== 0n ? '.data' : '.rodata';
-    const name = `${kind}.${splicedSymbolName(symbol.name, this.unit)}`;
+    // Per-cpu data keeps its section's exact name: the module loader gives that one per-cpu storage, and the code
+    // reaches it %gs-relative. Several such copies share the name; the link merges them.
+    const name = source.name === PERCPU_SECTION ? PERCPU_SECTION : `${kind}.${splicedSymbolName(symbol.name, this.unit)}`;
     const out = this.addRange(name, source, symbol.value, symbol.value + BigInt(symbol.size));
     this.copies.set(key, key);
     const global = symbol.bind !== STB.LOCAL ? this.patchGlobals.get(symbol.name) : undefined;
     this.defineSymbol({ key, name: global ?? symbol.name, value: 0n, size: symbol.size, type: symbol.type, bind: global ? STB.GLOBAL : STB.LOCAL, visibility: 0, shndx: out });
-    this.translateRange(source, symbol.value, symbol.value + BigInt(symbol.size), name);
+    this.translateRange(source, symbol.value, symbol.value + BigInt(symbol.size), name, -symbol.value, out);
     return key;
   }
 

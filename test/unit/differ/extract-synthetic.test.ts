@@ -120,3 +120,13 @@ int first(int x) { return _printk("x %d", x) + !!jbd2_journal_start(0, x) + inse
   assert.equal(field('import_ns'), 'CXL');
   assert.deepEqual(parts[0].klpRelocations.map((r) => r.symbol), ['.klp.sym.jbd2.jbd2_journal_start,0']);
 });
+
+test('a new per-cpu variable stays per-cpu: the module loader allocates the splice its .data..percpu', () => {
+  const pre = `int first(int x) { return x; }\n`;
+  const post = `static __attribute__((section(".data..percpu"))) int hits;\nint first(int x) { int v; asm("movl %%gs:%1, %0" : "=r"(v) : "m"(hits)); return x + v; }\n`;
+  const [part] = extract([{ pre, post, target: 'vmlinux' }], kallsyms('vmlinux', ['first']));
+  const elf = parseElf(part.object);
+  const hits = elf.symbols().find((s) => s.name === 'hits');
+  assert.ok(hits, 'the variable is copied');
+  assert.equal(elf.sections[hits.shndx].name, '.data..percpu');
+});
