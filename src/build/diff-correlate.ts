@@ -4,7 +4,7 @@
 // with the functions that use them, then by order of appearance.
 
 import { ElfSymbol, SHN, STT } from '../elf/reader';
-import { ObjectFile, resolveReference } from './diff-object';
+import { isAssemblerLabel, ObjectFile, resolveReference } from './diff-object';
 
 export interface Correlation {
   /** post symbol index → pre symbol index. */
@@ -19,7 +19,7 @@ export function stemOf(name: string): string {
 }
 
 function correlatable(s: ElfSymbol): boolean {
-  return s.index !== 0 && s.name !== '' && s.type !== STT.SECTION && s.type !== STT.FILE;
+  return s.index !== 0 && s.name !== '' && s.type !== STT.SECTION && s.type !== STT.FILE && !isAssemblerLabel(s);
 }
 
 /** Names of the functions whose code refers to each symbol (by index), stems for numbered function names. */

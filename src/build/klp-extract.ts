@@ -10,7 +10,7 @@ import { SplicedError } from '../errors';
 import { ElfRelocation, ElfSection, ElfSymbol, SHN, SHT, STB, STT } from '../elf/reader';
 import { encodeRelocations, encodeSymbols, ImageSection, StringTable, SymbolEntry, writeElf } from '../elf/writer';
 import { DiffResult } from './diff';
-import { ObjectFile, relocationsWithin, resolveReference, SHF } from './diff-object';
+import { ObjectFile, relocationsWithin, resolveReference, SHF, sourceFileOf } from './diff-object';
 import { KernelSymbols, symposOf } from './klp-symbols';
 import { RunPreResult } from './runpre';
 import { isPerSiteStatic } from './safety';
@@ -39,6 +39,8 @@ export interface Extracted {
   object: Buffer;
   functions: PatchedFunctionSpec[];
   klpRelocations: KlpRelocation[];
+  /** Symbol namespaces of the exports the code uses (MODULE_IMPORT_NS). */
+  namespaces: string[];
 }
 
 /** Fixed-size entries of special sections, and which relocation of an entry names the code it belongs to. */
@@ -56,6 +58,7 @@ const SPECIAL_ENTRY_SIZE: Record<string, number> = {
   '.orc_unwind_ip': 4,
 };
 const ORC_ENTRY_SIZE = 6;
+const PERCPU_SECTION = '.data..percpu';
 
 /** Sections the module loader reads or applies while loading, before a module target's livepatch relocations exist. */
 function isLoadTimeSection(name: string): boolean {
@@ -80,8 +83,12 @@ class Extractor {
   readonly klpRelocations: KlpRelocation[] = [];
   private readonly copies = new Map<string, string>();
   private readonly included = new Map<number, string>();
+  /** Namespaces of the vmlinux exports the code uses (the module imports them). */
+  readonly namespaces = new Set<string>();
   private readonly post: ObjectFile;
   private readonly pre: ObjectFile;
+  /** The translation unit's source file: tells same-named locals of a module apart. */
+  private readonly file: string | undefined;
 
   constructor(
     private readonly diff: DiffResult,
@@ -89,9 +96,11 @@ class Extractor {
     private readonly kernel: KernelSymbols,
     private readonly observed: ReadonlyMap<string, bigint>,
     private readonly unit: number,
+    private readonly patchGlobals: ReadonlyMap<string, string>,
   ) {
     this.post = diff.post;
     this.pre = diff.pre;
+    this.file = sourceFileOf(diff.pre);
   }
 
   includeFunctions(functions: ElfSymbol[]): void {
@@ -153,6 +162,8 @@ class Extractor {
       const target = this.translate(source, r, outName);
       const offset = r.offset + shift;
       if ('klp' in target) {
+        // Livepatch relocations name their section, which the link may merge with same-named ones (.data..percpu).
+        if (outName === PERCPU_SECTION) throw new SplicedError('UnsafePatch', `new per-cpu data is initialized with the address of ${target.klp}`, { reason: 'data-init' });
         this.klpRelocations.push({ section: outName, offset, type: r.type, addend: target.addend, symbol: target.klp });
       } else {
         this.sections[index - 1].relocations.push({ offset, type: r.type, addend: target.addend, symbol: target.symbol });
@@ -162,9 +173,13 @@ class Extractor {
 
   private translate(source: ElfSection, r: ElfRelocation, outName: string): Target {
     const ref = resolveReference(this.post, source, r);
-    if (ref.kind !== 'symbol') return { symbol: this.copySection(ref.section), addend: r.addend };
+    if (ref.kind === 'string') return { symbol: this.copySection(ref.section), addend: BigInt(ref.start) + ref.offset };
+    if (ref.kind === 'section') return { symbol: this.copySection(ref.section), addend: ref.offset };
     const s = ref.symbol;
-    if (s.shndx === SHN.UNDEF) return this.kernelReference(s.name, true, r.addend, outName);
+    if (s.shndx === SHN.UNDEF) {
+      const inPatch = this.patchGlobals.get(s.name);
+      return inPatch ? { symbol: this.externSymbol(inPatch), addend: r.addend } : this.kernelReference(s.name, true, r.addend, outName);
+    }
     const included = this.included.get(s.index);
     if (included) return { symbol: included, addend: ref.offset };
     const preIndex = this.diff.correlation.postToPre.get(s.index);
@@ -175,22 +190,26 @@ class Extractor {
   }
 
   private kernelReference(name: string, global: boolean, addend: bigint, outName: string): Target {
-    if (global && this.kernel.isExported(name)) {
-      const key = `extern:${name}`;
-      if (!this.symbols.has(key)) this.defineSymbol({ key, name, value: 0n, size: 0, type: STT.NOTYPE, bind: STB.GLOBAL, visibility: 0, shndx: SHN.UNDEF });
-      return { symbol: key, addend };
+    const exported = global ? this.kernel.exportOf(name) : undefined;
+    // A vmlinux export is an ordinary (modversioned) reference. A module's export is not: the splice would depend on
+    // that module and could not go live before it loads; livepatch resolves it when the target module loads (after
+    // the modules the target depends on).
+    if (exported && (exported.object === 'vmlinux' || this.target === 'vmlinux')) {
+      if (exported.namespace) this.namespaces.add(exported.namespace);
+      return { symbol: this.externSymbol(name), addend };
     }
-    if (isLoadTimeSection(outName) && this.target !== 'vmlinux') {
-      // The loader applies vmlinux's livepatch relocations while loading (since 5.8), before it processes special
-      // sections; a module's are applied only when that module is patched, too late for a jump label or static call.
-      throw new SplicedError('UnsafePatch', `${outName} of the patched code refers to ${name}, which ${this.target} does not export`, {
-        reason: 'special-section',
-        symbol: name,
-        section: outName,
-      });
-    }
-    const sympos = symposOf(this.kernel, this.target, name, { global, address: this.observed.get(name) });
-    return { klp: `.klp.sym.${this.target}.${name},${sympos}`, addend };
+    // A module can only link against exports, so whatever else it refers to is its own.
+    const object = exported?.object ?? this.target;
+    if (isLoadTimeSection(outName) && this.target !== 'vmlinux') throw loadTimeRefusal(outName, name, object);
+    const sympos = symposOf(this.kernel, object, name, { global, address: this.observed.get(name), file: this.file });
+    return { klp: `.klp.sym.${object}.${name},${sympos}`, addend };
+  }
+
+  /** An undefined symbol the kbuild link resolves: a kernel export, or a new global of another unit of the patch. */
+  private externSymbol(name: string): string {
+    const key = `extern:${name}`;
+    if (!this.symbols.has(key)) this.defineSymbol({ key, name, value: 0n, size: 0, type: STT.NOTYPE, bind: STB.GLOBAL, visibility: 0, shndx: SHN.UNDEF });
+    return key;
   }
 
   private copySection(source: ElfSection): string {
@@ -205,16 +224,20 @@ class Extractor {
     return key;
   }
 
-  private copySymbol(symbol: ElfSymbol): string {
+  /** New data of the patch: per-site statics and new variables, in fresh copies; a new global under its module name. */
+  copySymbol(symbol: ElfSymbol): string {
     const key = `data:${symbol.index}`;
     if (this.copies.has(key)) return key;
     const source = this.post.sections[symbol.shndx];
     const kind = source.type === SHT.NOBITS ? '.bss' : (source.flags & SHF.WRITE) !== 0n ? '.data' : '.rodata';
-    const name = `${kind}.${splicedSymbolName(symbol.name, this.unit)}`;
+    // Per-cpu data keeps its section's exact name: the module loader gives that one per-cpu storage, and the code
+    // reaches it %gs-relative. Several such copies share the name; the link merges them.
+    const name = source.name === PERCPU_SECTION ? PERCPU_SECTION : `${kind}.${splicedSymbolName(symbol.name, this.unit)}`;
     const out = this.addRange(name, source, symbol.value, symbol.value + BigInt(symbol.size));
     this.copies.set(key, key);
-    this.defineSymbol({ key, name: symbol.name, value: 0n, size: symbol.size, type: symbol.type, bind: STB.LOCAL, visibility: 0, shndx: out });
-    this.translateRange(source, symbol.value, symbol.value + BigInt(symbol.size), name);
+    const global = symbol.bind !== STB.LOCAL ? this.patchGlobals.get(symbol.name) : undefined;
+    this.defineSymbol({ key, name: global ?? symbol.name, value: 0n, size: symbol.size, type: symbol.type, bind: global ? STB.GLOBAL : STB.LOCAL, visibility: 0, shndx: out });
+    this.translateRange(source, symbol.value, symbol.value + BigInt(symbol.size), name, -symbol.value, out);
     return key;
   }
 
@@ -252,23 +275,67 @@ export function functionsToInclude(diff: DiffResult): ElfSymbol[] {
   return [...chosen, ...cold].map((f) => f.post!);
 }
 
+/** One translation unit of a patch: its diff, its target, and the run-pre result that supplies running addresses. */
+export interface PatchUnit {
+  diff: DiffResult;
+  /** "vmlinux" or the module name. */
+  target: string;
+  runPre?: RunPreResult;
+}
+
 /**
- * `runPre`, the result of the run-pre check, supplies the running addresses that decide sympos for names the target
- * has several of; without it such names are refused.
+ * New global functions and variables of the whole patch, by name → the name the module defines them under, so that
+ * a unit calling a function another unit adds links to it inside the splice.
  */
-export function extractPatch(diff: DiffResult, target: string, kernel: KernelSymbols, runPre?: RunPreResult, unit = 0): Extracted {
-  const observed = new Map(runPre?.observed ?? []);
-  for (const f of runPre?.functions ?? []) observed.set(f.name, f.address);
-  const extractor = new Extractor(diff, target, kernel, observed, unit);
-  const included = functionsToInclude(diff);
-  extractor.includeFunctions(included);
-  extractor.includeSpecialSections();
-  const functions = diff.functions
-    .filter((f) => f.status === 'changed' && f.parent === undefined && f.pre)
-    .map((f) => ({
-      oldName: f.pre!.name,
-      sympos: symposOf(kernel, target, f.pre!.name, { global: f.global, address: observed.get(f.pre!.name) }),
-      newSymbol: splicedSymbolName(f.post!.name, unit),
-    }));
-  return { target, object: extractor.write(), functions, klpRelocations: extractor.klpRelocations };
+function newGlobals(units: readonly PatchUnit[]): Map<string, string> {
+  const globals = new Map<string, string>();
+  units.forEach(({ diff }, unit) => {
+    for (const item of [...diff.functions, ...diff.data]) {
+      if (item.status === 'new' && item.global && item.post) globals.set(item.name, splicedSymbolName(item.name, unit));
+    }
+  });
+  return globals;
+}
+
+/**
+ * The extracted object of each unit. A unit's `runPre` supplies the running addresses that decide sympos for names
+ * the target has several of; without it such names are refused.
+ */
+export function extractPatch(units: readonly PatchUnit[], kernel: KernelSymbols): Extracted[] {
+  const globals = newGlobals(units);
+  return units.map(({ diff, target, runPre }, unit) => {
+    const observed = new Map(runPre?.observed ?? []);
+    for (const f of runPre?.functions ?? []) observed.set(f.name, f.address);
+    const extractor = new Extractor(diff, target, kernel, observed, unit, globals);
+    extractor.includeFunctions(functionsToInclude(diff));
+    for (const d of diff.data) if (d.status === 'new' && d.global && d.post) extractor.copySymbol(d.post);
+    extractor.includeSpecialSections();
+    const functions = diff.functions
+      .filter((f) => f.status === 'changed' && f.parent === undefined && f.pre)
+      .map((f) => ({
+        oldName: f.pre!.name,
+        sympos: symposOf(kernel, target, f.pre!.name, { global: f.global, address: observed.get(f.pre!.name), file: sourceFileOf(diff.pre) }),
+        newSymbol: splicedSymbolName(f.post!.name, unit),
+      }));
+    return { target, object: extractor.write(), functions, klpRelocations: extractor.klpRelocations, namespaces: [...extractor.namespaces].sort() };
+  });
+}
+
+/**
+ * A module-target splice cannot carry a load-time entry (jump label, static call, alternative, ...) that names a
+ * symbol of a module: the module loader processes those entries while loading the splice, and livepatch resolves
+ * module symbols only later, when it patches that module. Says which construct it is and how to write around it.
+ */
+function loadTimeRefusal(section: string, name: string, object: string): SplicedError {
+  const base = section.replace(/\.__spliced\d*$/, '');
+  const around: Record<string, string> = {
+    __jump_table: `a static branch (jump label, e.g. a tracepoint or static_branch_*()) on ${name}; write the patched code without it: test the key with static_key_enabled(), or move the tracepoint/branch into an unchanged helper function the patched code calls`,
+    '.static_call_sites': `a static call through ${name}; call it through an unchanged helper function instead`,
+  };
+  const construct = around[base] ?? `an entry of ${base} that names ${name}; keep that construct in an unchanged helper function the patched code calls`;
+  return new SplicedError(
+    'UnsafePatch',
+    `the patched code uses ${construct}. ${name} is a symbol of the module ${object}: the module loader applies ${base} while loading the splice, before livepatch resolves ${object}'s symbols (Linux 6.1), and a splice must not need ${object} loaded`,
+    { reason: 'special-section', symbol: name, section: base, object },
+  );
 }

@@ -101,6 +101,7 @@ export function livepatchSource(request: ModuleRequest): string {
     'MODULE_LICENSE("GPL");',
     'MODULE_INFO(livepatch, "Y");',
     `MODULE_DESCRIPTION(${cString(request.description ?? 'spliced livepatch')});`,
+    ...[...new Set(request.parts.flatMap((p) => p.namespaces))].map((ns) => `MODULE_IMPORT_NS(${ns});`),
     ...spliceModinfo(request, functions),
     '',
   );

@@ -11,23 +11,35 @@ export interface KallsymsEntry {
   address: bigint;
   type: string;
   name: string;
+  /** The source file (translation unit) a module's local comes from, known from the module's .ko. */
+  file?: string;
+}
+
+/** An export of Module.symvers: which object provides it ("vmlinux" or a module name) and its namespace, if any. */
+export interface ExportEntry {
+  object: string;
+  namespace?: string;
 }
 
 export interface KernelSymbols {
-  isExported(name: string): boolean;
+  exportOf(name: string): ExportEntry | undefined;
   /** Object ("vmlinux" or a module name) → entries in kallsyms order. */
   entriesOf(object: string, name: string): KallsymsEntry[];
   /** Whether any symbol list of the object is known (kallsyms lines or its .ko). */
   knows(object: string): boolean;
 }
 
-export function parseModuleSymvers(text: string): Set<string> {
-  const names = new Set<string>();
+/** Module.symvers lines: `crc<TAB>name<TAB>vmlinux|path/of/module<TAB>EXPORT_SYMBOL…<TAB>namespace`. */
+export function parseModuleSymvers(text: string): Map<string, ExportEntry> {
+  const exports = new Map<string, ExportEntry>();
   for (const line of text.split('\n')) {
-    const fields = line.split('\t');
-    if (fields.length >= 3) names.add(fields[1]);
+    const [, name, owner, , namespace] = line.split('\t');
+    if (owner === undefined) continue;
+    // A module is known by its file name, with '-' as '_' (what kallsyms and klp_object.name use).
+    const object = owner === 'vmlinux' ? owner : owner.split('/').pop()!.replace(/-/g, '_');
+    exports.set(name, namespace ? { object, namespace } : { object });
   }
-  return names;
+  return exports;
 }
 
 export function parseKallsyms(text: string): Map<string, Map<string, KallsymsEntry[]>> {
@@ -50,7 +62,7 @@ export function kernelSymbols(moduleSymvers: string, kallsyms: string): KernelSy
   const exported = parseModuleSymvers(moduleSymvers);
   const objects = parseKallsyms(kallsyms);
   return {
-    isExported: (name) => exported.has(name),
+    exportOf: (name) => exported.get(name),
     entriesOf: (object, name) => objects.get(object)?.get(name) ?? [],
     knows: (object) => objects.has(object),
   };
@@ -64,18 +76,24 @@ export function withModuleFiles(symbols: KernelSymbols, modules: ReadonlyMap<str
   const fromFiles = new Map<string, Map<string, KallsymsEntry[]>>();
   for (const [module, ko] of modules) {
     const byName = new Map<string, KallsymsEntry[]>();
+    // `ld -r` keeps each input object's locals after that object's file symbol.
+    let file: string | undefined;
     for (const s of parseElf(ko).symbols()) {
+      if (s.type === STT.FILE) file = s.name;
       if (s.name === '' || s.type === STT.SECTION || s.type === STT.FILE || s.shndx === SHN.UNDEF) continue;
-      const entry = { address: s.value, type: s.bind === 0 ? 't' : 'T', name: s.name };
+      const entry = { address: s.value, type: s.bind === 0 ? 't' : 'T', name: s.name, ...(s.bind === 0 && file ? { file } : {}) };
       byName.set(s.name, [...(byName.get(s.name) ?? []), entry]);
     }
     fromFiles.set(module, byName);
   }
   return {
-    isExported: symbols.isExported,
+    exportOf: symbols.exportOf,
     entriesOf: (object, name) => {
       const live = symbols.entriesOf(object, name);
-      return live.length > 0 || !fromFiles.has(object) ? live : fromFiles.get(object)!.get(name) ?? [];
+      const inFile = fromFiles.get(object)?.get(name) ?? [];
+      if (live.length === 0) return inFile;
+      // Loaded: kallsyms has the addresses, in the .ko's order; the .ko says which file each one is from.
+      return live.length === inFile.length ? live.map((e, i) => ({ ...e, file: inFile[i].file })) : live;
     },
     knows: (object) => symbols.knows(object) || fromFiles.has(object),
   };
@@ -83,9 +101,10 @@ export function withModuleFiles(symbols: KernelSymbols, modules: ReadonlyMap<str
 
 /**
  * sympos of `name` in `object`. `global` picks the one global definition among same-named locals; `address`, when
- * known (from a run-pre match), picks the exact one. Otherwise an ambiguous name is refused rather than guessed.
+ * known (from a run-pre match), picks the exact one; `file`, the translation unit of a local, picks the one a module's
+ * .ko lists after that file's symbol. Otherwise an ambiguous name is refused rather than guessed.
  */
-export function symposOf(symbols: KernelSymbols, object: string, name: string, hint: { global?: boolean; address?: bigint } = {}): number {
+export function symposOf(symbols: KernelSymbols, object: string, name: string, hint: { global?: boolean; address?: bigint; file?: string } = {}): number {
   const entries = symbols.entriesOf(object, name);
   // No symbol list of the target at all (a build host without its kallsyms): position 0 lets the kernel resolve a
   // unique name and refuse the load, cleanly, if the name is ambiguous or absent.
@@ -97,6 +116,10 @@ export function symposOf(symbols: KernelSymbols, object: string, name: string, h
   const pick = (i: number) => (i >= 0 ? i + 1 : undefined);
   const byAddress = hint.address === undefined ? undefined : pick(entries.findIndex((e) => e.address === hint.address));
   if (byAddress !== undefined) return byAddress;
+  if (hint.file !== undefined && !hint.global) {
+    const inFile = entries.map((e, i) => (e.file === hint.file ? i : -1)).filter((i) => i >= 0);
+    if (inFile.length === 1) return inFile[0] + 1;
+  }
   if (hint.global) {
     const globals = entries.map((e, i) => (e.type === e.type.toUpperCase() ? i : -1)).filter((i) => i >= 0);
     if (globals.length === 1) return globals[0] + 1;

@@ -61,7 +61,7 @@ export async function buildSplice(request: SpliceRequest): Promise<SpliceReport>
 
   const running = request.running;
   const runPre = diffs.map((d, i) => (running?.covers(request.pairs[i].target) ? runPreCheck(d, request.pairs[i].target, running) : undefined));
-  const parts = diffs.map((d, i) => extractPatch(d, request.pairs[i].target, request.kernel, runPre[i], i));
+  const parts = extractPatch(diffs.map((diff, i) => ({ diff, target: request.pairs[i].target, runPre: runPre[i] })), request.kernel);
   const module = await buildLivepatchModule({
     name: request.moduleName,
     parts,

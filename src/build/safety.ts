@@ -3,9 +3,10 @@
 // init code, patch code without an ftrace hook, or change the kernel's exported-symbol table.
 
 import { SplicedError } from '../errors';
-import { SHN, STT } from '../elf/reader';
+import { SHN, SHT } from '../elf/reader';
+import { Describer, Side } from './diff-compare';
 import { DataDiff, DiffResult, FunctionDiff } from './diff';
-import { ObjectFile, relocationsWithin } from './diff-object';
+import { isCode, ObjectFile, relocationsWithin, resolveReference, SHF, sourceFileOf } from './diff-object';
 import { stemOf } from './diff-correlate';
 
 export type UnsafeReason =
@@ -15,7 +16,9 @@ export type UnsafeReason =
   | 'not-traceable'
   | 'assembly'
   | 'exports'
-  | 'struct-layout';
+  | 'struct-layout'
+  | 'kernel-table'
+  | 'removed-function';
 
 export interface Problem {
   reason: UnsafeReason;
@@ -24,8 +27,16 @@ export interface Problem {
 }
 
 const INIT_SECTION = /^\.(init|exit)\.|^\.(head|ref)\.text/;
-/** Sections whose objects are build metadata (initcall pointers, export tables, modinfo, objtool notes), not state. */
-const METADATA_SECTION = /^(\.initcall|\.con_initcall|___ksymtab|__ksymtab|__kcrctab|\.modinfo|\.discard|__param|\.export_symbol|__dyndbg)/;
+/** Sections whose objects are build metadata (export tables, modinfo, objtool notes, debug descriptors), not state. */
+const METADATA_SECTION = /^(___ksymtab|__ksymtab|__kcrctab|\.modinfo|\.discard|\.export_symbol|__dyndbg)/;
+/**
+ * Tables the kernel walks at boot, at a module's load or at fixed events (PCI quirks at resume, initcalls, boot and
+ * module parameters, device tree and early-console matches): a livepatch adds no entry to them and removes none, so
+ * a new, removed or changed entry is a behaviour the running kernel cannot get.
+ */
+const KERNEL_TABLE = /^(\.pci_fixup_|\.initcall|\.con_initcall|\.security_initcall|\.init\.setup|__param|__\w+_of_table|__earlycon_table|\.x86_cpu_dev|\.apicdrivers|\.init_array|\.ctors)/;
+/** Sections that index code (one entry per site) rather than hold pointers the kernel calls through. */
+const CODE_INDEX = /^(__mcount_loc|\.orc_unwind|__bug_table|__ex_table|__jump_table|\.altinstr|\.parainstructions|\.static_call_sites|\.return_sites|\.retpoline_sites|\.smp_locks|\.discard|\.eh_frame|__patchable_function_entries)/;
 /**
  * Statics the compiler or a macro creates per use site (`pr_*_once`, lockdep keys, `__func__`, ratelimit state):
  * a patched function gets its own fresh copy, so their values are not the running kernel's state.
@@ -44,10 +55,6 @@ export function hasFentryCall(obj: ObjectFile, fn: { shndx: number; value: bigin
   });
 }
 
-function sourceFileOf(obj: ObjectFile): string | undefined {
-  return obj.symbols.find((s) => s.type === STT.FILE)?.name;
-}
-
 function functionProblems(diff: DiffResult, f: FunctionDiff): Problem[] {
   if (f.status !== 'changed' && f.status !== 'new') return [];
   if (INIT_SECTION.test(f.section)) {
@@ -62,8 +69,9 @@ function functionProblems(diff: DiffResult, f: FunctionDiff): Problem[] {
 }
 
 function dataProblems(d: DataDiff): Problem[] {
+  if (d.status === 'unchanged') return [];
   if (d.status !== 'changed' && d.status !== 'resized') return [];
-  if (METADATA_SECTION.test(d.section) || isPerSiteStatic(d.name)) return [];
+  if (METADATA_SECTION.test(d.section) || KERNEL_TABLE.test(d.section) || isPerSiteStatic(d.name)) return [];
   if (INIT_SECTION.test(d.section)) {
     return [{ reason: 'init', symbol: d.name, detail: `init data ${d.name} (${d.section}) changed` }];
   }
@@ -71,6 +79,61 @@ function dataProblems(d: DataDiff): Problem[] {
     return [{ reason: 'data-layout', symbol: d.name, detail: `${d.name} changes size (${d.pre?.size} → ${d.post?.size} bytes)` }];
   }
   return [{ reason: 'data-init', symbol: d.name, detail: `the initial value of ${d.name} (${d.section}) changes` }];
+}
+
+/**
+ * Kernel tables compared whole (their entries are often anonymous, written by asm): each differing section is a
+ * problem naming the functions its entries point to on either side.
+ */
+function kernelTableProblems(diff: DiffResult): Problem[] {
+  const describe = (obj: ObjectFile, side: Side) => {
+    const describer = new Describer(obj, side, diff.correlation);
+    const tables = new Map<string, { text: string; targets: Set<string> }>();
+    for (const section of obj.sections) {
+      if (!KERNEL_TABLE.test(section.name) || section.type === SHT.RELA) continue;
+      const targets = new Set<string>();
+      for (const r of obj.relocationsOf.get(section.index) ?? []) {
+        const ref = resolveReference(obj, section, r);
+        if (ref.kind === 'symbol') targets.add(describer.nameOf(ref.symbol).replace(/^\+/, ''));
+      }
+      tables.set(section.name, { text: describer.describeRange(section, 0n, BigInt(section.size)), targets });
+    }
+    return tables;
+  };
+  const before = describe(diff.pre, 'pre');
+  const after = describe(diff.post, 'post');
+  const problems: Problem[] = [];
+  for (const name of new Set([...before.keys(), ...after.keys()])) {
+    const [a, b] = [before.get(name), after.get(name)];
+    if (a?.text === b?.text) continue;
+    const added = [...(b?.targets ?? [])].filter((t) => !a?.targets.has(t));
+    const removed = [...(a?.targets ?? [])].filter((t) => !b?.targets.has(t));
+    const which = [...added.map((t) => `adds ${t}`), ...removed.map((t) => `removes ${t}`)].join(', ') || 'changes an entry';
+    problems.push({ reason: 'kernel-table', symbol: name, detail: `${name} ${which}: a table the kernel reads by itself, whose entries a livepatch cannot add, remove or change` });
+  }
+  return problems;
+}
+
+/**
+ * A function the patch removes while data of the running kernel still points to it (a table entry, an ops
+ * structure): the kernel keeps calling it. One only called by replaced code is simply no longer called.
+ */
+function removedFunctionProblems(diff: DiffResult): Problem[] {
+  const removed = new Map(diff.functions.filter((f) => f.status === 'removed' && f.pre).map((f) => [f.pre!.index, f]));
+  if (removed.size === 0) return [];
+  const problems = new Map<string, Problem>();
+  const pre = diff.pre;
+  for (const section of pre.sections) {
+    if ((section.flags & SHF.ALLOC) === 0n || isCode(section) || CODE_INDEX.test(section.name)) continue;
+    for (const r of pre.relocationsOf.get(section.index) ?? []) {
+      const ref = resolveReference(pre, section, r);
+      const f = ref.kind === 'symbol' ? removed.get(ref.symbol.index) : undefined;
+      if (f && !problems.has(f.name)) {
+        problems.set(f.name, { reason: 'removed-function', symbol: f.name, detail: `${f.name} is removed, but ${section.name} of the running kernel still points to it` });
+      }
+    }
+  }
+  return [...problems.values()];
 }
 
 /** Every reason the diff cannot become a livepatch; empty when it can. */
@@ -82,6 +145,7 @@ export function findProblems(diff: DiffResult): Problem[] {
   }
   for (const f of diff.functions) problems.push(...functionProblems(diff, f));
   for (const d of diff.data) problems.push(...dataProblems(d));
+  problems.push(...kernelTableProblems(diff), ...removedFunctionProblems(diff));
   for (const name of diff.exportsAdded) problems.push({ reason: 'exports', symbol: name, detail: `${name} becomes exported` });
   for (const name of diff.exportsRemoved) problems.push({ reason: 'exports', symbol: name, detail: `${name} is no longer exported` });
   return problems;

@@ -134,10 +134,11 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
   );
   const kernel = kernelSymbols(await readFile(join(headersDir, 'Module.symvers'), 'utf8'), target.kallsyms);
   const modules = await moduleFiles(input.tree, pairs.map((p) => p.target).filter((t) => t !== 'vmlinux'));
-  const { running, symbols } = withModuleFileCode(target, withModuleFiles(kernel, modules), modules);
+  const { running, symbols } = withModuleFileCode(target, kernel, modules);
   const report = await buildSplice({
     pairs,
-    kernel: symbols,
+    // Outermost, so the .ko's file symbols also annotate the module entries that come from its laid-out code.
+    kernel: withModuleFiles(symbols, modules),
     running,
     headersDir,
     moduleName: name,

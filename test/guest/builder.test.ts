@@ -18,8 +18,8 @@ interface BuildOutcome {
   report: { ok: boolean; error?: { kind: string; message: string } };
 }
 
-async function splicedBuild(patch: string, output: string): Promise<BuildOutcome> {
-  const args = [join(repoRoot(), 'dist/src/daemon/main.js'), 'build', '--kernel-release', DEFAULT_KERNEL, patch, '-o', output, '--json'];
+async function splicedBuild(patch: string, kernel: string, output: string): Promise<BuildOutcome> {
+  const args = [join(repoRoot(), 'dist/src/daemon/main.js'), 'build', '--kernel-release', kernel, patch, '-o', output, '--json'];
   try {
     const { stdout } = await run(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
     return { exitCode: 0, report: JSON.parse(stdout) };
@@ -39,11 +39,14 @@ test('splices built from kernel patches apply, work and revert in the guest', as
   const workDir = mkdtempSync(join(tmpdir(), 'builder-suite-'));
   mkdirSync(join(workDir, 'modules'));
   const applicable: string[] = [];
+  // One boot per kernel the patches are built for, the default kernel's first.
+  const kernels = [...new Set([DEFAULT_KERNEL, ...patchCases().map((p) => p.kernel ?? DEFAULT_KERNEL)])];
   for (const patch of patchCases()) {
     const name = basename(patch.file, '.patch');
     const module = `${name}.ko`;
-    const outcome = await splicedBuild(patch.path, join(workDir, 'modules', module));
-    await t.test(`spliced build ${patch.file} (${patch.case}) gives ${patch.expect}`, () => {
+    const kernel = patch.kernel ?? DEFAULT_KERNEL;
+    const outcome = await splicedBuild(patch.path, kernel, join(workDir, 'modules', module));
+    await t.test(`spliced build ${patch.file} for ${kernel} (${patch.case}) gives ${patch.expect}`, () => {
       if (patch.expect === 'module') {
         assert.equal(outcome.exitCode, 0, JSON.stringify(outcome.report.error));
         assert.ok(existsSync(join(workDir, 'modules', module)));
@@ -52,12 +55,13 @@ test('splices built from kernel patches apply, work and revert in the guest', as
         assert.equal(outcome.report.error?.kind, patch.expect, outcome.report.error?.message);
       }
     });
-    if (patch.expect === 'module' && outcome.exitCode === 0) applicable.push([name, module, patch.check].join('\t'));
+    if (patch.expect === 'module' && outcome.exitCode === 0) applicable.push([kernel, name, module, patch.afterApply ?? 'true', patch.check].join('\t'));
   }
   if (applicable.length === 0) return; // every build failed above; nothing to take to the guest
   writeFileSync(join(workDir, 'modules.tsv'), applicable.join('\n') + '\n');
+  writeFileSync(join(workDir, 'kernels'), kernels.join('\n') + '\n');
   stageInstall(workDir);
   copyFileSync(join(repoRoot(), 'test/guest/builder/entry.sh'), join(workDir, 'entry.sh'));
-  const result = await runGuest({ name: 'builder', workDir, entry: 'entry.sh', timeoutMs: 15 * 60_000 });
+  const result = await runGuest({ name: 'builder', workDir, entry: 'entry.sh', kernels, maxBoots: kernels.length, timeoutMs: 15 * 60_000 * kernels.length });
   await reportChecks(t, result, workDir);
 });

@@ -110,10 +110,10 @@ test('every fixture patch parses; the assembly one is refused', () => {
 test('the fixture set covers the cases of the issue, each with an expected outcome and a check', () => {
   const cases = patchCases();
   const expected = new Map(cases.map((c) => [c.case, c.expect]));
-  for (const c of ['string-change', 'logic-change', 'new-function', 'new-static-data', 'static-local', 'inlined-helper', 'warn', 'jump-label', 'module-change', 'two-files']) {
+  for (const c of ['string-change', 'logic-change', 'new-function', 'new-static-data', 'static-local', 'inlined-helper', 'warn', 'jump-label', 'module-change', 'two-files', 'warn-string', 'module-warn-string', 'new-global-across-files', 'module-not-loaded', 'debian-fix']) {
     assert.equal(expected.get(c), 'module', c);
   }
   assert.equal(expected.get('comment-only'), 'NoChange');
-  for (const c of ['data-value-change', 'data-layout-change', 'init-change', 'assembly']) assert.equal(expected.get(c), 'UnsafePatch', c);
+  for (const c of ['data-value-change', 'data-layout-change', 'init-change', 'assembly', 'kernel-table']) assert.equal(expected.get(c), 'UnsafePatch', c);
   for (const c of cases) assert.equal(c.check === 'none', c.expect !== 'module', c.file);
 });

@@ -40,7 +40,7 @@ test('a string change in meminfo_proc_show becomes a livepatch module for vmlinu
     .map((s, i) => `${(0xffffffff81000000n + BigInt(i * 16)).toString(16)} ${s.bind === 0 ? 't' : 'T'} ${s.name}`)
     .join('\n');
   const kernel = kernelSymbols(readFileSync(`${HEADERS}/Module.symvers`, 'utf8'), kallsyms);
-  const extracted = extractPatch(diff, 'vmlinux', kernel);
+  const [extracted] = extractPatch([{ diff, target: 'vmlinux' }], kernel);
   assert.deepEqual(extracted.functions, [{ oldName: 'meminfo_proc_show', sympos: 0, newSymbol: '__spliced_meminfo_proc_show' }]);
 
   const ko = await buildLivepatchModule({ name: 'spliced_test_meminfo', parts: [extracted], headersDir: HEADERS, patchSha256: 'ab'.repeat(32), buildId: 'cd'.repeat(20) });
@@ -86,7 +86,7 @@ test('a change in ext4.ko becomes a klp object "ext4" with .klp.rela.ext4 reloca
     .map((s, i) => `${(0xffffffffc0000000n + BigInt(i * 16)).toString(16)} ${s.bind === 0 ? 't' : 'T'} ${s.name}\t[ext4]`)
     .join('\n');
   const kernel = kernelSymbols(readFileSync(`${HEADERS}/Module.symvers`, 'utf8'), kallsyms);
-  const extracted = extractPatch(diff, 'ext4', kernel);
+  const [extracted] = extractPatch([{ diff, target: 'ext4' }], kernel);
   assert.deepEqual(extracted.functions.map((f) => f.oldName), ['ext4_attr_show']);
   const ko = await buildLivepatchModule({ name: 'spliced_test_ext4', parts: [extracted], headersDir: HEADERS, patchSha256: '0'.repeat(64), buildId: 'x' });
   assert.equal(modinfo(ko).get(SPLICE_MODINFO.functions), 'ext4:ext4_attr_show,0');

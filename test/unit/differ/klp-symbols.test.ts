@@ -18,8 +18,8 @@ const KALLSYMS = [
 const symbols = kernelSymbols('0x1\texported_fn\tvmlinux\tEXPORT_SYMBOL\t\n', KALLSYMS);
 
 test('exports come from Module.symvers', () => {
-  assert.equal(symbols.isExported('exported_fn'), true);
-  assert.equal(symbols.isExported('unique_fn'), false);
+  assert.deepEqual(symbols.exportOf('exported_fn'), { object: 'vmlinux' });
+  assert.equal(symbols.exportOf('unique_fn'), undefined);
 });
 
 test('sympos: 0 when unique in the object, else the 1-based kallsyms position', () => {
@@ -53,4 +53,21 @@ test('a module that is not loaded is counted in its .ko symbol table', () => {
   assert.equal(symposOf(withFile, 'mod', 'helper', { address: helpers[1].address }), 2);
   assert.equal(symposOf(withFile, 'mod', 'use_b'), 0);
   assert.deepEqual(withFile.entriesOf('vmlinux', 'dup').length, 3, 'loaded objects still come from kallsyms');
+});
+
+test("same-named locals of one module are told apart by the translation unit they come from (the .ko's file symbols)", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'klp-symbols-'));
+  for (const unit of ['a', 'b']) {
+    writeFileSync(join(dir, `${unit}.c`), `static int __attribute__((noinline)) helper(int x) { return x * ${unit === 'a' ? 3 : 5}; }\nint use_${unit}(int x) { return helper(x); }\n`);
+    execFileSync('gcc-12', ['-O2', '-c', `${unit}.c`], { cwd: dir });
+  }
+  execFileSync('ld', ['-r', '-o', 'mod.ko', 'a.o', 'b.o'], { cwd: dir });
+  const ko = readFileSync(join(dir, 'mod.ko'));
+  rmSync(dir, { recursive: true, force: true });
+  const notLoaded = withModuleFiles(symbols, new Map([['mod', ko]]));
+  assert.equal(symposOf(notLoaded, 'mod', 'helper', { file: 'a.c' }), 1);
+  assert.equal(symposOf(notLoaded, 'mod', 'helper', { file: 'b.c' }), 2);
+  // Loaded, kallsyms lists the module's symbols in the same order; the .ko still says which file each one is from.
+  const live = kernelSymbols('', 'ffffffffc0001000 t helper\t[mod]\nffffffffc0002000 t helper\t[mod]\n');
+  assert.equal(symposOf(withModuleFiles(live, new Map([['mod', ko]])), 'mod', 'helper', { file: 'b.c' }), 2);
 });

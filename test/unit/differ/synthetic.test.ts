@@ -2,25 +2,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { diffObjects, DiffResult } from '../../../src/build/diff';
 import { findProblems } from '../../../src/build/safety';
-
-const FLAGS = ['-O2', '-w', '-ffunction-sections', '-fdata-sections', '-mcmodel=kernel', '-fno-pic', '-pg', '-mfentry', '-mrecord-mcount', '-c'];
-
-function compile(source: string): Buffer {
-  const dir = mkdtempSync(join(tmpdir(), 'differ-synthetic-'));
-  writeFileSync(join(dir, 'unit.c'), source);
-  try {
-    execFileSync('gcc-12', [...FLAGS, 'unit.c', '-o', 'unit.o'], { cwd: dir });
-    return readFileSync(join(dir, 'unit.o'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { compile } from './gcc';
 
 function diff(pre: string, post: string): DiffResult {
   return diffObjects(compile(pre), compile(post));
@@ -62,4 +46,31 @@ test('a function without the __fentry__ call (notrace) is not-traceable', () => 
   const pre = BASE.replace('int second(', '__attribute__((no_instrument_function)) int second(');
   const post = pre.replace('calls += 2', 'calls += 3');
   assert.deepEqual(findProblems(diff(pre, post)).map((p) => `${p.reason}:${p.symbol}`), ['not-traceable:second']);
+});
+
+// A PCI quirk as DECLARE_PCI_FIXUP_FINAL() declares it on x86: a function and an anonymous entry in the table the
+// PCI core walks (at boot and at every resume), written by top-level asm with a PC-relative hook.
+const quirk = (name: string) => `static void ${name}(void *dev) { mark(dev); }
+static void *__addressable_${name} __attribute__((__used__, __section__(".discard.addressable"))) = (void *)${name};
+asm(".section .pci_fixup_final, \\"a\\"\\n.balign 16\\n.short 0x8086, 0x1234\\n.long 0, 0\\n.long ${name} - .\\n.previous\\n");
+`;
+const QUIRKS = `extern void mark(void *);\nint keep(int x) { return x + 1; }\n`;
+
+test('a new PCI quirk is refused as a kernel table entry, not answered NoChange', () => {
+  const problems = findProblems(diff(QUIRKS, QUIRKS + quirk('quirk_new')));
+  assert.deepEqual(problems.map((p) => `${p.reason}:${p.symbol}`), ['kernel-table:.pci_fixup_final']);
+  assert.match(problems[0].detail, /quirk_new/);
+});
+
+test('a removed PCI quirk is refused: the running table still calls the function', () => {
+  const problems = findProblems(diff(QUIRKS + quirk('quirk_old'), QUIRKS));
+  assert.deepEqual(problems.map((p) => `${p.reason}:${p.symbol}`).sort(), ['kernel-table:.pci_fixup_final', 'removed-function:quirk_old']);
+});
+
+test('a static helper that disappears into its changed caller is not a problem', () => {
+  const pre = `extern int report(int);\n__attribute__((noinline)) static int helper(int x) { return report(x * 3); }\nint caller(int x) { return helper(x) + 1; }\n`;
+  const post = `extern int report(int);\nint caller(int x) { return report(x * 3) + 2; }\n`;
+  const d = diff(pre, post);
+  assert.deepEqual(touched(d), ['caller:changed', 'helper:removed']);
+  assert.deepEqual(findProblems(d), []);
 });
