@@ -71,20 +71,32 @@ const objectPath = (o: KernelObject) => path.posix.normalize(o.target);
 async function makeObjects(tree: Tree, objects: KernelObject[], side: 'pre' | 'post'): Promise<void> {
   if (objects.length === 0) return;
   for (const o of objects) await fs.rm(path.join(tree.sourceDir, objectPath(o)), { force: true });
-  const res = await make(tree, ['-k', ...objects.map((o) => o.target)]);
-  const failed: string[] = [];
-  for (const o of objects) {
-    // kbuild deletes a target whose recipe failed, so an object that exists was built by this make.
-    const exists = await fs.stat(path.join(tree.sourceDir, objectPath(o))).then(() => true, () => false);
-    if (!exists) failed.push(objectPath(o));
+  let res = await make(tree, ['-k', ...objects.map((o) => o.target)]);
+  let failed = await unbuilt(tree, objects);
+  if (failed.length > 0) {
+    // kbuild can reach one directory twice in a single-target build (arch/x86/pci/ from arch/x86/ and from the top
+    // level's drivers-y): at -j2 both descents compile the object at once, and one's fixdep finds the other's .d file
+    // gone. One retry, one job at a time, tells that race from a real compile error.
+    res = await make(tree, ['-j1', '-k', ...failed.map((o) => o.target)]);
+    failed = await unbuilt(tree, failed);
   }
   if (failed.length > 0) {
     throw new SplicedError(
       'BuildFailed',
-      `compiling the ${side === 'pre' ? 'unpatched' : 'patched'} ${failed.join(', ')} failed:\n${tail(res.stderr, 25)}`,
-      { side, objects: failed },
+      `compiling the ${side === 'pre' ? 'unpatched' : 'patched'} ${failed.map(objectPath).join(', ')} failed:\n${tail(res.stderr, 25)}`,
+      { side, objects: failed.map(objectPath) },
     );
   }
+}
+
+/** The objects make did not leave behind: kbuild deletes a target whose recipe failed. */
+async function unbuilt(tree: Tree, objects: KernelObject[]): Promise<KernelObject[]> {
+  const missing: KernelObject[] = [];
+  for (const o of objects) {
+    const exists = await fs.stat(path.join(tree.sourceDir, objectPath(o))).then(() => true, () => false);
+    if (!exists) missing.push(o);
+  }
+  return missing;
 }
 
 async function copyTo(source: string, dest: string): Promise<void> {
