@@ -21,7 +21,8 @@ export function includeTarget(file: string): IncludeTarget {
   return { name: path.posix.basename(file), scope: path.posix.dirname(file) };
 }
 
-const NOT_KERNEL_DIRS = ['tools', 'Documentation', 'samples', 'scripts', 'usr'];
+/** Top-level trees that hold no kernel code (host tools, docs, examples, the initramfs generator, licences, packaging). */
+export const NOT_KERNEL_DIRS = ['Documentation', 'tools', 'samples', 'scripts', 'usr', 'LICENSES', 'debian'];
 /** The one architecture Debian's amd64 kernels are built for: other arch/ directories never matter. */
 const ARCH = 'x86';
 

@@ -3,6 +3,8 @@
 // find). Everything else is left out of the delta and counted by reason; build files are named too, since a
 // changed Makefile or Kconfig can change what is compiled.
 
+import { NOT_KERNEL_DIRS } from '../../build/includers';
+
 export type KeptKind = 'compiled' | 'included' | 'header';
 
 export type IgnoredReason =
@@ -17,8 +19,6 @@ export type IgnoredReason =
 
 export type Classification = { kept: KeptKind } | { ignored: IgnoredReason };
 
-/** Trees that hold no kernel code (host tools, docs, examples, the initramfs generator). */
-const NOT_KERNEL_DIRS = ['Documentation', 'tools', 'samples', 'scripts', 'usr', 'LICENSES', 'debian'];
 
 export interface FilterContext {
   /** The arch/ directory of this kernel ("x86" for amd64 flavours). */
