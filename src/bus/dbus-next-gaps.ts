@@ -109,11 +109,12 @@ function firstBodyFd(endian: number, rest: Buffer, header: ParsedHeader, fds: nu
   return fds[index];
 }
 
-function closeQuietly(fd: number): void {
+/** Close a received descriptor; none (fd passing not negotiated) or an already closed one is no fault. */
+export function closeQuietly(fd: number): void {
   try {
     closeSync(fd);
   } catch {
-    // Already closed: nothing to account for.
+    // Already closed, or never received: nothing to account for.
   }
 }
 

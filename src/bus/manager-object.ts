@@ -1,7 +1,6 @@
 // org.spliced.Spliced1.Manager at /org/spliced/Spliced1 (dbus/org.spliced.Spliced1.Manager.xml): adapts calls to the
 // engine, checks polkit for Apply/Revert, mirrors the engine's status as properties and its events as signals.
 
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as dbus from 'dbus-next';
 import { SplicedError } from '../errors';
@@ -11,6 +10,7 @@ import type { Engine, EngineStatus, PatchRecord } from '../engine/types';
 import type { Authorizer } from './authorizer';
 import type { CallTracker } from './caller';
 import { replyOrDBusError } from './dbus-error';
+import { closeQuietly } from './dbus-next-gaps';
 import type { JobObjects } from './job-object';
 import { checkId, historyPage } from './limits';
 import { ACTION_APPLY, ACTION_REVERT, MANAGER_INTERFACE } from './names';
@@ -128,7 +128,7 @@ export class ManagerInterface extends dbus.interface.Interface {
         return this.deps.jobs.export(job);
       } finally {
         // Before the reply: the caller may count on the daemon holding no copy once the call returns.
-        closeReceivedFd(fd);
+        closeQuietly(fd);
       }
     });
   }
@@ -245,12 +245,3 @@ ManagerInterface.configureMembers({
     PatchFailed: { signature: 'sssss' },
   },
 });
-
-/** Close a descriptor received with a call; none (fd passing not negotiated) or an already closed one is no fault. */
-function closeReceivedFd(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // nothing to release
-  }
-}
