@@ -9,9 +9,8 @@ import * as path from 'node:path';
 import { SplicedError } from '../errors';
 import { parseElf } from '../elf/reader';
 import { buildIdFromNotes } from '../kernel/identity';
-import { withLock } from './lock';
 import { run, tail } from './process';
-import { download, StepListener, Tree, treeLabel, writeMarker } from './tree';
+import { download, StepListener, Tree, withTreeLock, writeMarker } from './tree';
 
 /** The target kernel's files, in `<tree cache>/image/`. */
 export interface TargetImage {
@@ -31,7 +30,6 @@ interface ImageMarker {
 
 const MARKER = 'image.json';
 const SHT_NOTE = 7;
-const LOCK_TIMEOUT_MS = 30 * 60_000;
 const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
 
 function imageDir(tree: Tree): string {
@@ -136,7 +134,7 @@ export async function targetImage(tree: Tree, step: StepListener = () => undefin
   });
   const ready = await readImageMarker(dir, tree);
   if (ready) return files(ready);
-  return withLock(tree.lockPath, treeLabel(tree), LOCK_TIMEOUT_MS, async () => {
+  return withTreeLock(tree, async () => {
     const marker = (await readImageMarker(dir, tree)) ?? (await prepareImage(tree, dir, step));
     return files(marker);
   });
@@ -150,7 +148,7 @@ export async function targetModuleFiles(tree: Tree, modules: string[]): Promise<
   const files = new Map<string, Buffer>();
   if (modules.length === 0) return files;
   const dir = path.join(imageDir(tree), 'modules');
-  await withLock(tree.lockPath, treeLabel(tree), LOCK_TIMEOUT_MS, async () => {
+  await withTreeLock(tree, async () => {
     const missing = [];
     for (const m of new Set(modules)) if (!(await exists(path.join(dir, `${m}.ko`)))) missing.push(m);
     if (missing.length === 0) return;

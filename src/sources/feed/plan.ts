@@ -2,10 +2,9 @@
 // running source to a target version restricted to this kernel's build (delta), and the Debian changelog entries
 // in between (changelog). The cumulative splice built from it is the daemon's next step (issue 10), not done here.
 
-import { withLock } from '../../build/lock';
 import { reachOf } from '../../build/includers';
 import { objectIndex } from '../../build/objects';
-import { prepareTree, Tree } from '../../build/tree';
+import { prepareTree, Tree, withTreeLock } from '../../build/tree';
 import { isSplicedError, SplicedError } from '../../errors';
 import { aptView, FeedView, ImageOffer, imageBuiltFrom, runTool, ToolRunner } from './apt-view';
 import { ChangelogEntry, entriesBetween, parseChangelog } from './changelog';
@@ -35,7 +34,6 @@ export interface Plan {
 
 /** How far a changed, not-compiled .c file is followed through #include before it counts as included anyway. */
 const INCLUDE_LIMIT = 50;
-const TREE_LOCK_TIMEOUT_MS = 30 * 60_000;
 
 async function timed<T>(timings: Record<string, number>, step: string, body: () => Promise<T>): Promise<T> {
   const started = Date.now();
@@ -54,7 +52,7 @@ const sideOf = (source: CachedSource, series: string): SourceSide => ({
 
 /** The running kernel's prepared tree and kbuild's list of the .c files it compiles. */
 async function compiledSources(tree: Tree): Promise<Set<string>> {
-  const index = await withLock(tree.lockPath, tree.release, TREE_LOCK_TIMEOUT_MS, () => objectIndex(tree));
+  const index = await withTreeLock(tree, () => objectIndex(tree));
   return new Set(index.keys());
 }
 
