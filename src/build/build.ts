@@ -8,7 +8,7 @@ import { compileTouched, CompileResult } from './compile/compile';
 import { parsePatch, ParsedPatch, PatchedFile, treeLookup } from './patch/patchfile';
 import { signModule } from './module/sign';
 import type { SigningKey } from './module/signing-key';
-import { generateSplice, SpliceOutput } from './splice';
+import { generateSplice, RunningKernelFacts, SpliceOutput } from './splice';
 import { DebianBuild, prepareTree, resolveDebianBuild, runningDebianBuild, sourceVersionOf, Tree, treeLabel } from './tree/tree';
 
 export type BuildStage = 'vet' | 'tree' | 'compile' | 'splice';
@@ -24,8 +24,10 @@ export interface BuildRequest {
   target?: DebianBuild | { release: string };
   /** Compile from linux-source-6.1 at this version instead of the target's own (run-pre checks it still matches). */
   sourceVersion?: string;
-  /** Sign the module with this key (src/build/sign.ts); unsigned when absent. */
+  /** Sign the module with this key (src/build/module/sign.ts); unsigned when absent. */
   signWith?: SigningKey;
+  /** The running kernel's kallsyms and build id, for a build without the privilege to read them (splice.ts). */
+  runningKernel?: RunningKernelFacts;
   onProgress?: (progress: BuildProgress) => void;
 }
 
@@ -102,6 +104,7 @@ export async function buildSplice(request: BuildRequest, output: string): Promis
       compiled,
       output: path.resolve(output),
       workDir,
+      runningKernel: request.runningKernel,
       step: (step) => p.progress({ stage: 'splice', message: step }),
     });
     if (request.signWith) await signModule(p.tree, request.signWith, path.resolve(output));

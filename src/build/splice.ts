@@ -1,13 +1,15 @@
 // The seam between the tree/compile half of the builder and the differ/module half: compiled pre/post pairs in,
-// a livepatch module out (differ → safety analysis → run-pre check → module generation, see module.ts).
+// a livepatch module out (differ → safety analysis → run-pre check → module generation, see splice-pairs.ts).
 // What the target kernel looks like comes from where it can be known:
-// - the running kernel (release = uname -r): /proc/kallsyms, /sys/kernel/notes, run-pre against /proc/kcore;
+// - the running kernel (release = uname -r), built as root: /proc/kallsyms, /sys/kernel/notes, run-pre against
+//   /proc/kcore; built unprivileged (the daemon's build unit): kallsyms and build id from the daemon, run-pre against
+//   /boot/vmlinuz-R of that build id and the installed module files;
 // - another kernel: Debian's own packages of that build (target-image.ts): vmlinux from its vmlinuz, System.map,
 //   build id, module .ko files; run-pre of vmlinux objects against that vmlinux, of module objects against their
 //   .ko laid out and relocated like the module loader would (runpre-module.ts).
 
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { release as osRelease } from 'node:os';
 import { join } from 'node:path';
 import { isSplicedError, SplicedError } from '../errors';
@@ -20,7 +22,7 @@ import type { PatchHeader } from './patch/header';
 import type { ParsedPatch } from './patch/patchfile';
 import { moduleFileSource, withModuleCode } from './runpre/module-source';
 import { kcoreSource, RunningKernel, vmlinuxFileSource } from './runpre/sources';
-import { targetImage, targetModuleFiles } from './tree/target-image';
+import { elfBuildId, extractVmlinux, targetImage, targetModuleFiles } from './tree/target-image';
 import { StepListener, Tree, withTreeLock } from './tree/tree';
 
 export interface SpliceInput {
@@ -31,6 +33,8 @@ export interface SpliceInput {
   output: string;
   /** A directory for intermediate files, removed after the build. */
   workDir: string;
+  /** The running kernel's symbols and build id, read by a privileged parent for a build that cannot read them. */
+  runningKernel?: RunningKernelFacts;
   /** Told as a long step starts (the first build for a kernel that is not running fetches its image). */
   step?: StepListener;
 }
@@ -45,7 +49,7 @@ export interface SpliceOutput {
   /** GNU build id of the target vmlinux (recorded in the module as spliced.kernel_build_id). */
   buildId: string;
   /** Where the target's code and symbols came from. */
-  targetCode: 'running kernel' | 'image package';
+  targetCode: 'running kernel' | 'installed image' | 'image package';
   /** From the patch header, recorded in the module's .modinfo. */
   header: PatchHeader;
   /** Per object: functions checked against the target's code, or 'skipped' with the reason. */
@@ -78,15 +82,53 @@ function withModuleFileCode(target: TargetKernel, symbols: KernelSymbols, module
   };
 }
 
-async function targetKernel(tree: Tree, step: StepListener): Promise<TargetKernel> {
+/** What only root can read of the running kernel: its symbols with addresses, and its build id. */
+export interface RunningKernelFacts {
+  kallsyms: string;
+  buildId: string;
+}
+
+/** Reads them; PermissionDenied where /proc/kallsyms hides the addresses (not root, or kptr_restrict). */
+export async function readRunningKernelFacts(): Promise<RunningKernelFacts> {
+  const kallsyms = await readFile('/proc/kallsyms', 'utf8');
+  if (/^0{16} T _text$/m.test(kallsyms)) {
+    throw new SplicedError('PermissionDenied', 'building for the running kernel needs root: /proc/kallsyms hides addresses from this user');
+  }
+  const buildId = buildIdFromNotes(await readFile('/sys/kernel/notes'));
+  if (!buildId) throw new SplicedError('BuildFailed', '/sys/kernel/notes holds no GNU build id: the running kernel cannot be identified');
+  return { kallsyms, buildId };
+}
+
+/**
+ * The running kernel's code as Debian installed it (/boot/vmlinuz-R, unpacked once per build id into the tree's
+ * cache), for a build that may not read live memory (the daemon's build unit): the facts come from the daemon, and the
+ * file must carry the running build id.
+ */
+async function installedImage(tree: Tree, facts: RunningKernelFacts, step: StepListener): Promise<RunningKernel> {
+  const dir = join(tree.cacheDir, 'installed-image');
+  const vmlinux = join(dir, `vmlinux-${facts.buildId}`);
+  if (!existsSync(vmlinux)) {
+    step(`extracting vmlinux from /boot/vmlinuz-${tree.release}`);
+    await mkdir(dir, { recursive: true });
+    const bzImage = await readFile(`/boot/vmlinuz-${tree.release}`).catch((err: Error) => {
+      throw new SplicedError('BuildFailed', `cannot read the running kernel's image: ${err.message}`);
+    });
+    await extractVmlinux(bzImage, join(dir, 'payload.xz'), `${vmlinux}.tmp`);
+    await rename(`${vmlinux}.tmp`, vmlinux);
+  }
+  const code = await readFile(vmlinux);
+  const fileBuildId = elfBuildId(code);
+  if (fileBuildId !== facts.buildId) {
+    throw new SplicedError('BuildFailed', `/boot/vmlinuz-${tree.release} (build id ${fileBuildId ?? 'none'}) is not the running kernel (${facts.buildId})`);
+  }
+  return vmlinuxFileSource(code, facts.kallsyms);
+}
+
+async function targetKernel(tree: Tree, step: StepListener, facts?: RunningKernelFacts): Promise<TargetKernel> {
   if (tree.release === osRelease()) {
-    const kallsyms = await readFile('/proc/kallsyms', 'utf8');
-    if (/^0{16} T _text$/m.test(kallsyms)) {
-      throw new SplicedError('PermissionDenied', 'building for the running kernel needs root: /proc/kallsyms hides addresses from this user');
-    }
-    const buildId = buildIdFromNotes(await readFile('/sys/kernel/notes'));
-    if (!buildId) throw new SplicedError('BuildFailed', '/sys/kernel/notes holds no GNU build id: the running kernel cannot be identified');
-    return { kallsyms, buildId, running: kcoreSource(kallsyms), code: 'running kernel' };
+    if (facts) return { ...facts, running: await installedImage(tree, facts, step), code: 'installed image' };
+    const own = await readRunningKernelFacts();
+    return { ...own, running: kcoreSource(own.kallsyms), code: 'running kernel' };
   }
   const image = await targetImage(tree, step);
   const kallsyms = await readFile(image.systemMap, 'utf8');
@@ -121,7 +163,7 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
   // tree's lock (withTreeLock), held for the link only.
   const headersDir = input.tree.sourceDir;
   const header = input.patch.header;
-  const target = await targetKernel(input.tree, input.step ?? (() => undefined));
+  const target = await targetKernel(input.tree, input.step ?? (() => undefined), input.runningKernel);
   const name = spliceModuleName(input.patch.sha256);
   const pairs = await Promise.all(
     input.compiled.pairs.map(async (p) => ({

@@ -1,30 +1,46 @@
-// The child process of one build job (forked by builder.ts with an IPC channel): builds one splice with the builder
-// library and reports each step, then the outcome. A child, not the daemon itself: it runs with V8's JIT (the
-// daemon runs --jitless), its memory goes back to the system when it exits, and a stop can kill it outright.
+// One build job, run apart from the daemon (builder.ts starts it: as its own systemd unit, spliced-build@.service,
+// unprivileged; or as a child process). It reads its job as JSON on stdin, builds with the builder library, and
+// writes one JSON message per line on stdout: each step, then the module (base64) or the named failure. It never
+// signs (the key stays with the daemon) and never reads kernel memory (the daemon passes what it needs).
 
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { buildSplice } from '../build/build';
 import { asSplicedError } from '../errors';
-import type { BuildRequestMessage, BuildWorkerMessage } from './builder';
+import type { BuildJob, BuildWorkerMessage } from './builder';
 
 function send(message: BuildWorkerMessage): Promise<void> {
-  return new Promise((resolve) => process.send!(message, undefined, {}, () => resolve()));
+  return new Promise((resolve) => process.stdout.write(`${JSON.stringify(message)}\n`, () => resolve()));
 }
 
-process.once('message', (request: BuildRequestMessage) => {
-  void buildSplice(
-    {
-      patchText: request.patchText,
-      signWith: request.signWith ?? undefined,
-      onProgress: (step) => void send({ type: 'step', stage: step.stage, message: step.message }),
-    },
-    request.output,
-  )
-    .then(
-      () => send({ type: 'built' }),
-      (err: unknown) => {
-        const error = asSplicedError(err);
-        return send({ type: 'failed', kind: error.kind, message: error.message, details: error.details });
+async function readJob(): Promise<BuildJob> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as BuildJob;
+}
+
+export async function runBuildWorker(): Promise<number> {
+  const job = await readJob();
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'spliced-job-'));
+  try {
+    const output = path.join(dir, 'splice.ko');
+    const report = await buildSplice(
+      {
+        patchText: job.patchText,
+        runningKernel: job.runningKernel ?? undefined,
+        onProgress: (step) => void send({ type: 'step', stage: step.stage, message: step.message }),
       },
-    )
-    .finally(() => process.disconnect());
-});
+      output,
+    );
+    await send({ type: 'built', module: (await fs.readFile(output)).toString('base64'), tree: report.kernel.tree });
+  } catch (err) {
+    const error = asSplicedError(err);
+    await send({ type: 'failed', kind: error.kind, message: error.message, details: error.details });
+    // A refused build is an answer, not a failed unit.
+    return 0;
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  return 0;
+}

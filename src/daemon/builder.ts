@@ -1,24 +1,36 @@
-// The engine's SpliceBuilder port for the daemon and `spliced tool`: each build runs `build-worker.js` in a child
-// process of its own process group, so stopping spliced kills the whole build (make, gcc) at once. The worker's
-// temporary files go to the engine's build directory (TMPDIR): the unit's file system is read-only elsewhere.
+// The engine's SpliceBuilder port for the daemon and `spliced tool`: each build is one `spliced build-worker` run
+// (build-worker.ts), apart from the daemon, in one of two places:
+// - its own systemd unit, spliced-build@<id>.service: the unprivileged `spliced-build` user, no capabilities, its own
+//   limits (units/spliced-build@.service, docs/systemd.md). The job file and the worker's output live in the daemon's
+//   runtime directory; systemd opens them for the unit.
+// - a child process of its own process group (spliced tool, tests, a daemon not started by systemd).
+// Either way the worker gets the running kernel's kallsyms and build id from here (it may not read them itself), and
+// the finished module is signed here, where the key is readable: the build never sees the key.
 
-import { fork } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { BuildStage } from '../build/build';
+import { signModule } from '../build/module/sign';
 import type { SigningKey } from '../build/module/signing-key';
+import { readRunningKernelFacts, type RunningKernelFacts } from '../build/splice';
 import type { BuildStep, SpliceBuilder } from '../engine';
 import { isErrorKind, SplicedError } from '../errors';
 
-export interface BuildRequestMessage {
+export interface BuildJob {
   patchText: string;
-  output: string;
-  signWith: SigningKey | null;
+  runningKernel: RunningKernelFacts | null;
 }
 
 export type BuildWorkerMessage =
   | { type: 'step'; stage: BuildStage; message: string }
-  | { type: 'built' }
+  | { type: 'built'; module: string; tree: string }
   | { type: 'failed'; kind: string; message: string; details: Record<string, unknown> };
+
+/** Runs one worker: feeds it the job, hands over each message line, resolves when it has ended (how, if abnormally). */
+export type WorkerRunner = (job: BuildJob, onMessage: (message: BuildWorkerMessage) => void, signal: AbortSignal) => Promise<string | null>;
 
 /** Where each stage starts in the build's progress (preparing a tree, ≈ 1 min, happens once per kernel). */
 const STAGE_PROGRESS: Record<BuildStage, number> = { vet: 2, tree: 5, compile: 30, splice: 80 };
@@ -26,45 +38,139 @@ const STAGE_PROGRESS: Record<BuildStage, number> = { vet: 2, tree: 5, compile: 3
 /** Keep the end of the worker's stderr: if it dies without a word, its last lines say why. */
 const STDERR_TAIL_BYTES = 4096;
 
-/** `signWith`: the key every splice is signed with (null: unsigned). */
-export function forkedBuilder(tmpDir: string, signWith: SigningKey | null): SpliceBuilder {
-  return {
-    build(patchText: string, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void> {
-      return new Promise((resolve, reject) => {
-        if (signal.aborted) return reject(buildStopped());
-        // execArgv []: not the daemon's --jitless; the differ wants the JIT.
-        const child = fork(path.join(__dirname, 'build-worker.js'), [], {
-          execArgv: [],
-          env: { ...process.env, TMPDIR: tmpDir },
-          stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-          detached: true,
-        });
-        let stderr = '';
-        let outcome: BuildWorkerMessage | null = null;
-        child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES)));
-        const kill = (): void => {
-          // The whole group: the worker and the make/gcc it started.
-          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-        };
-        signal.addEventListener('abort', kill, { once: true });
-        child.on('message', (message: BuildWorkerMessage) => {
-          if (message.type === 'step') onStep({ progress: STAGE_PROGRESS[message.stage], message: message.message });
-          else outcome = message;
-        });
-        child.on('error', (err) => reject(new SplicedError('BuildFailed', `cannot start the build process: ${err.message}`)));
-        child.on('exit', (code, exitSignal) => {
-          signal.removeEventListener('abort', kill);
-          if (signal.aborted) return reject(buildStopped());
-          const result = outcome as BuildWorkerMessage | null;
-          if (result?.type === 'built') return resolve();
-          if (result?.type === 'failed') {
-            return reject(new SplicedError(isErrorKind(result.kind) ? result.kind : 'BuildFailed', result.message, result.details));
-          }
-          const how = exitSignal ? `was killed by ${exitSignal}` : `exited with status ${code}`;
-          reject(new SplicedError('BuildFailed', `the build process ${how}${stderr ? `:\n${stderr.trim()}` : ''}`));
-        });
-        child.send({ patchText, output, signWith } satisfies BuildRequestMessage);
+const SPLICED_MAIN = path.join(__dirname, 'main.js');
+
+function parseLine(line: string, onMessage: (message: BuildWorkerMessage) => void): void {
+  if (line.trim() === '') return;
+  try {
+    onMessage(JSON.parse(line) as BuildWorkerMessage);
+  } catch {
+    // Not a message (a stray line of output): ignored, the outcome decides.
+  }
+}
+
+/** A child process in its own process group, so a stop kills the worker and the make/gcc it started at once. */
+export function processRunner(tmpDir: string): WorkerRunner {
+  return (job, onMessage, signal) =>
+    new Promise((resolve, reject) => {
+      // execArgv []: not the daemon's --jitless; the differ wants the JIT.
+      const child: ChildProcess = spawn(process.execPath, [SPLICED_MAIN, 'build-worker'], {
+        env: { ...process.env, TMPDIR: tmpDir },
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
       });
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES)));
+      createInterface({ input: child.stdout! }).on('line', (line) => parseLine(line, onMessage));
+      const kill = (): void => {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      };
+      signal.addEventListener('abort', kill, { once: true });
+      child.on('error', (err) => reject(new SplicedError('BuildFailed', `cannot start the build process: ${err.message}`)));
+      child.on('close', (code, exitSignal) => {
+        signal.removeEventListener('abort', kill);
+        if (code === 0) return resolve(null);
+        resolve(`the build process ${exitSignal ? `was killed by ${exitSignal}` : `exited with status ${code}`}${stderr ? `:\n${stderr.trim()}` : ''}`);
+      });
+      child.stdin!.on('error', () => undefined).end(JSON.stringify(job));
+    });
+}
+
+function systemctl(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('systemctl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', (err) => resolve({ code: null, stderr: err.message }));
+    child.on('close', (code) => resolve({ code, stderr: stderr.trim() }));
+  });
+}
+
+/** Reads whole lines appended to a file until stopped, then the rest. */
+function followLines(file: string, onLine: (line: string) => void): { stop: () => Promise<void> } {
+  let offset = 0;
+  let partial = '';
+  const readNew = async (): Promise<void> => {
+    const handle = await fs.open(file, 'r').catch(() => null);
+    if (!handle) return;
+    try {
+      for (;;) {
+        const buffer = Buffer.alloc(1 << 20);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+        if (bytesRead === 0) break;
+        offset += bytesRead;
+        const lines = (partial + buffer.toString('utf8', 0, bytesRead)).split('\n');
+        partial = lines.pop()!;
+        lines.forEach(onLine);
+      }
+    } finally {
+      await handle.close();
+    }
+  };
+  let reading = Promise.resolve();
+  const timer = setInterval(() => (reading = reading.then(readNew)), 500);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await reading;
+      await readNew();
+      if (partial !== '') onLine(partial);
+    },
+  };
+}
+
+/** The build unit's instance name for a job. */
+export const BUILD_UNIT = (id: string) => `spliced-build@${id}.service`;
+
+/**
+ * spliced-build@<id>.service (Type=oneshot: `systemctl start` returns when the build has ended). Its stdin is
+ * `<runDir>/builds/<id>.job`, its stdout `<runDir>/builds/<id>.out`, both named in the unit file.
+ */
+export function unitRunner(runDir: string): WorkerRunner {
+  return async (job, onMessage, signal) => {
+    const id = randomBytes(6).toString('hex');
+    const dir = path.join(runDir, 'builds');
+    const jobFile = path.join(dir, `${id}.job`);
+    const outFile = path.join(dir, `${id}.out`);
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await fs.writeFile(jobFile, JSON.stringify(job), { mode: 0o600 });
+    const follower = followLines(outFile, (line) => parseLine(line, onMessage));
+    const stop = () => void systemctl(['stop', BUILD_UNIT(id)]);
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      const started = await systemctl(['start', BUILD_UNIT(id)]);
+      await follower.stop();
+      if (started.code === 0) return null;
+      return `${BUILD_UNIT(id)} failed${started.stderr ? `: ${started.stderr}` : ''} (journalctl -u ${BUILD_UNIT(id)})`;
+    } finally {
+      signal.removeEventListener('abort', stop);
+      await follower.stop();
+      await fs.rm(jobFile, { force: true });
+      await fs.rm(outFile, { force: true });
+    }
+  };
+}
+
+/** `signWith`: the key every splice is signed with (null: unsigned). */
+export function workerBuilder(runner: WorkerRunner, signWith: SigningKey | null): SpliceBuilder {
+  return {
+    async build(patchText: string, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void> {
+      if (signal.aborted) throw buildStopped();
+      // Every daemon build is for the running kernel. Unreadable here (not root): the worker names the failure itself.
+      const runningKernel = await readRunningKernelFacts().catch(() => null);
+      let outcome: BuildWorkerMessage | null = null;
+      const ended = await runner({ patchText, runningKernel }, (message) => {
+        if (message.type === 'step') onStep({ progress: STAGE_PROGRESS[message.stage] ?? 0, message: String(message.message) });
+        else outcome = message;
+      }, signal);
+      if (signal.aborted) throw buildStopped();
+      const result = outcome as BuildWorkerMessage | null;
+      if (result?.type === 'failed') {
+        throw new SplicedError(isErrorKind(result.kind) ? result.kind : 'BuildFailed', String(result.message), result.details ?? {});
+      }
+      if (result?.type !== 'built') throw new SplicedError('BuildFailed', ended ?? 'the build ended without a result');
+      await fs.writeFile(output, Buffer.from(result.module, 'base64'), { mode: 0o600 });
+      if (signWith) await signModule({ sourceDir: result.tree }, signWith, output);
     },
   };
 }

@@ -9,7 +9,7 @@ import { SplicedError } from '../errors';
 import { KernelBackend } from '../kernel';
 import { ModuleStore, Store } from '../store';
 import type { Config } from './config';
-import { forkedBuilder } from './builder';
+import { processRunner, unitRunner, workerBuilder, type WorkerRunner } from './builder';
 import { limitConcurrentBuilds } from './build-slots';
 import { lockStateDir } from './lock';
 
@@ -36,7 +36,7 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
       store,
       modules: new ModuleStore(path.join(config.stateDir, 'modules')),
       builds: {
-        builder: limitConcurrentBuilds(forkedBuilder(buildDir, signing), config.maxConcurrentBuilds),
+        builder: limitConcurrentBuilds(workerBuilder(buildRunner(config, buildDir), signing), config.maxConcurrentBuilds),
         workDir: buildDir,
       },
       log,
@@ -64,6 +64,19 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
     await lock.release();
     throw err;
   }
+}
+
+/**
+ * Builds run in spliced-build@.service when systemd runs the daemon (it then gives the daemon its runtime directory,
+ * where the build unit's job and output files live), else as child processes.
+ */
+function buildRunner(config: Config, buildDir: string): WorkerRunner {
+  const runtimeDir = process.env.RUNTIME_DIRECTORY?.split(':')[0];
+  const underSystemd = process.env.INVOCATION_ID !== undefined && runtimeDir !== undefined;
+  if (config.buildIsolation === 'unit' && !underSystemd) {
+    throw new SplicedError('InvalidArgument', 'build_isolation = unit needs spliced started by systemd with RuntimeDirectory=spliced');
+  }
+  return config.buildIsolation !== 'process' && underSystemd ? unitRunner(runtimeDir!) : processRunner(buildDir);
 }
 
 /** A configured key that cannot be used is logged, not fatal: the daemon must still reapply the stack. */

@@ -10,6 +10,7 @@ import { SplicedError } from '../errors';
 import { DEFAULT_MAX_INPUT_BYTES } from '../sources/read-once';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type BuildIsolation = 'auto' | 'unit' | 'process';
 
 export interface Config {
   /** The config file that was read, or null if none existed. */
@@ -30,6 +31,8 @@ export interface Config {
   maxQueuedJobsPerCaller: number;
   /** Build worker processes that may run at once; further builds wait for a slot. */
   maxConcurrentBuilds: number;
+  /** Where builds run: their own systemd unit, a child process, or the unit when systemd started the daemon. */
+  buildIsolation: BuildIsolation;
   logLevel: LogLevel;
   /** Largest file taken through the drop directory, Apply, ApplyFd or `spliced tool apply`. */
   maxInputBytes: number;
@@ -53,6 +56,7 @@ const DEFAULTS: Omit<Config, 'file' | 'warnings'> = {
   bus: 'system',
   maxQueuedJobsPerCaller: 4,
   maxConcurrentBuilds: 1,
+  buildIsolation: 'auto',
   logLevel: 'info',
   maxInputBytes: DEFAULT_MAX_INPUT_BYTES,
   signingKey: null,
@@ -77,6 +81,7 @@ const SETTINGS: Record<Key, { key: string; env: string; parse: (value: string) =
   bus: { key: 'bus', env: 'SPLICED_BUS', parse: nonEmpty },
   maxQueuedJobsPerCaller: { key: 'max_queued_jobs_per_caller', env: 'SPLICED_MAX_QUEUED_JOBS_PER_CALLER', parse: count },
   maxConcurrentBuilds: { key: 'max_concurrent_builds', env: 'SPLICED_MAX_CONCURRENT_BUILDS', parse: count },
+  buildIsolation: { key: 'build_isolation', env: 'SPLICED_BUILD_ISOLATION', parse: buildIsolation },
   logLevel: { key: 'log_level', env: 'SPLICED_LOG_LEVEL', parse: logLevel },
   maxInputBytes: { key: 'max_input_size', env: 'SPLICED_MAX_INPUT_SIZE', parse: byteSize },
   signingKey: { key: 'signing_key', env: 'SPLICED_SIGNING_KEY', parse: absolutePath },
@@ -126,6 +131,11 @@ function set(config: Config, name: Key, value: string, where: string): void {
 
 function invalid(message: string): SplicedError {
   return new SplicedError('InvalidArgument', `invalid configuration: ${message}`);
+}
+
+function buildIsolation(value: string): BuildIsolation {
+  if (value !== 'auto' && value !== 'unit' && value !== 'process') throw new Error(`"${value}" is not auto, unit or process`);
+  return value;
 }
 
 function absolutePath(value: string): string {

@@ -24,6 +24,9 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./tool')).runTool(rest);
     case 'build':
       return (await import('../build/command')).runBuildCommand(rest);
+    case 'build-worker':
+      // Internal: one build job of the daemon (spliced-build@.service, or a child process), job on stdin.
+      return (await import('./build-worker')).runBuildWorker();
     case '--help':
     case '-h':
       process.stdout.write(`${USAGE}\n`);

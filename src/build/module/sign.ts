@@ -1,11 +1,12 @@
-// Signs a built splice the way Debian's dkms signs modules: the target tree's own scripts/sign-file (built by
-// `make modules_prepare` when CONFIG_MODULE_SIG_FORMAT is set, as on Debian), with the hash the kernel was configured
-// for (CONFIG_MODULE_SIG_HASH, sha256 on Debian). The signature is appended to the module in place.
+// Signs a built splice the way Debian's dkms signs modules (scripts/sign-file's format), with the hash the kernel was
+// configured for (CONFIG_MODULE_SIG_HASH, sha256 on Debian). The signature is appended to the module in place. It runs
+// where the key is readable (the daemon, or `spliced build` as root), after the unprivileged build.
 
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { SplicedError } from '../../errors';
-import { appendedSignature } from '../../kernel/module-signature';
+import { withAppendedSignature } from '../../kernel/module-signature';
 import { run, tail } from '../process';
 import type { SigningKey } from './signing-key';
 
@@ -31,8 +32,11 @@ export async function signModule(tree: { sourceDir: string }, signing: SigningKe
   }
 }
 
+/**
+ * The detached CMS signature scripts/sign-file makes (CMS_NOCERTS | CMS_BINARY | CMS_NOSMIMECAP | CMS_NOATTR, signer
+ * by issuer and serial), made by the system's openssl: never by a program of the tree, which the build user can write.
+ */
 async function appendSignature(tree: { sourceDir: string }, signing: SigningKey, module: string): Promise<void> {
-  const signFile = path.join(tree.sourceDir, 'scripts', 'sign-file');
   const hash = await moduleSigHash(tree.sourceDir);
   const failed = (why: string) =>
     new SplicedError('BuildFailed', `signing ${module} with ${signing.key} (${signing.source}) failed: ${why}`, {
@@ -40,9 +44,27 @@ async function appendSignature(tree: { sourceDir: string }, signing: SigningKey,
       key: signing.key,
       certificate: signing.certificate,
     });
-  const res = await run(signFile, [hash, signing.key, signing.certificate, module]).catch((err: Error) => {
-    throw failed(`cannot run ${signFile}: ${err.message}`);
-  });
-  if (res.code !== 0) throw failed(tail(res.stderr || res.stdout));
-  if (!appendedSignature(await fs.readFile(module))) throw failed(`${signFile} appended no signature`);
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'spliced-sign-'));
+  try {
+    // dkms keeps its certificate in DER; openssl cms wants the signer in PEM.
+    const certificate = path.join(scratch, 'signer.pem');
+    const cert = await run('openssl', ['x509', '-inform', (await isPem(signing.certificate)) ? 'PEM' : 'DER', '-in', signing.certificate, '-out', certificate]);
+    if (cert.code !== 0) throw failed(`cannot read the certificate: ${tail(cert.stderr)}`);
+    const signature = path.join(scratch, 'signature.p7s');
+    const res = await run('openssl', [
+      'cms', '-sign', '-binary', '-noattr', '-nocerts', '-nosmimecap', '-md', hash,
+      '-in', module, '-signer', certificate, '-inkey', signing.key, '-outform', 'DER', '-out', signature,
+    ]).catch((err: Error) => {
+      throw failed(`cannot run openssl: ${err.message}`);
+    });
+    if (res.code !== 0) throw failed(tail(res.stderr || res.stdout));
+    await fs.writeFile(module, withAppendedSignature(await fs.readFile(module), await fs.readFile(signature)));
+  } finally {
+    await fs.rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function isPem(file: string): Promise<boolean> {
+  const head = await fs.readFile(file).then((b) => b.subarray(0, 64).toString('latin1'), () => '');
+  return head.includes('-----BEGIN');
 }

@@ -57,12 +57,16 @@ check_eq "daemon: ... without a second livepatch" "$(live_names)" "$(module_name
 data=$patches/04-new-static-data-cmdline.patch
 data_check() { grep -q ' spliced_reads=[0-9][0-9]*$' /proc/cmdline; }
 # [r]: the pattern must not match the command line of the shell that runs it.
-building() { pgrep -f 'build-worke[r]\.js' > /dev/null; }
+building() { pgrep -f 'spliced build-worke[r]' > /dev/null; }
 drop "$data" 04-static-data.patch
 check "daemon: a build worker runs for the dropped patch" wait_until 120 building
+check_eq "daemon: the build runs as the unprivileged spliced-build user" \
+  "$(ps -o user= -p "$(pgrep -f 'spliced build-worke[r]' | head -1)" | tr -d ' ')" spliced-build
+check_match "daemon: in a unit of its own" "$(systemctl list-units --no-legend 'spliced-build@*')" 'spliced-build@[0-9a-f]{12}\.service'
+check_eq "daemon: without capabilities" "$(grep '^CapEff' "/proc/$(pgrep -f 'spliced build-worke[r]' | head -1)/status" | awk '{print $2}')" 0000000000000000
 check "daemon: kill -9 of spliced (the main process) in the middle of the build" \
   systemctl kill --kill-whom=main --signal=KILL spliced.service
-check "daemon: the build worker goes with it" wait_until 30 bash -c "! pgrep -f 'build-worke[r]\.js'"
+check "daemon: the build unit goes with it (BindsTo=spliced.service)" wait_until 30 bash -c "! pgrep -f 'spliced build-worke[r]'"
 check "daemon: the dropped file is still there" test -f "$incoming/04-static-data.patch"
 check "daemon: systemd restarts spliced" wait_until 60 bash -c '[ "$(systemctl show -p ActiveState --value spliced.service)" = active ]'
 check "daemon: after the restart the file is built and applied" wait_until 600 incoming_empty

@@ -9,6 +9,8 @@ chmod 0755 /usr/lib/spliced/dist/src/daemon/main.js /usr/lib/spliced/dist/src/cl
 ln -sf /usr/lib/spliced/dist/src/daemon/main.js /usr/bin/spliced
 ln -sf /usr/lib/spliced/dist/src/cli/main.js /usr/bin/splicectl
 install -m 0644 "$stage"/units/*.service /etc/systemd/system/
+install -m 0644 "$stage/units/spliced.sysusers" /usr/lib/sysusers.d/spliced.conf
+systemd-sysusers spliced.conf
 install -m 0644 "$stage/dbus/org.spliced.Spliced1.conf" /usr/share/dbus-1/system.d/
 install -m 0644 "$stage/dbus/org.spliced.Spliced1.service" /usr/share/dbus-1/system-services/
 install -m 0644 "$stage/dbus/org.spliced.policy" /usr/share/polkit-1/actions/

@@ -1,5 +1,5 @@
-// Signing built splices like Debian's dkms: which key (spliced.conf, else dkms's MOK pair), and the prepared tree's own
-// scripts/sign-file with the kernel's hash, checked by reading the signature back (modinfo, and openssl's verdict).
+// Signing built splices like Debian's dkms: which key (spliced.conf, else dkms's MOK pair), and the signature by the
+// system's openssl in sign-file's format with the kernel's hash, checked against sign-file itself, modinfo and openssl's verdict.
 // Whether a kernel accepts the key is the guest's to tell.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,7 +70,7 @@ test('a configured key that cannot be used is no key, with the reason', () => {
   assert.match(chooseSigningKey(null, dkms).problem ?? '', /plain absolute paths/);
 });
 
-test("signed with the tree's sign-file and the kernel's hash: modinfo names the signer, openssl verifies it", async () => {
+test("signed with the kernel's hash, byte for byte what the tree's sign-file writes: modinfo names the signer, openssl verifies it", async () => {
   const tree = await fixtureTree();
   assert.equal(await moduleSigHash(tree.sourceDir), 'sha256', "Debian's CONFIG_MODULE_SIG_HASH");
   const dir = scratchDir('sign');
@@ -81,6 +81,11 @@ test("signed with the tree's sign-file and the kernel's hash: modinfo names the 
 
   const signed = readFileSync(module);
   assert.deepEqual(signed.subarray(0, unsigned.length), unsigned, 'the module itself is unchanged; the signature is appended');
+  // RSA PKCS#1 v1.5 signatures are deterministic: the kernel's own tool must produce the very same bytes.
+  const bySignFile = join(dir, 'by-sign-file.ko');
+  writeFileSync(bySignFile, unsigned);
+  execFileSync(join(tree.sourceDir, 'scripts', 'sign-file'), ['sha256', pair.key, pair.certificate, bySignFile]);
+  assert.ok(readFileSync(bySignFile).equals(signed), "the signed module equals sign-file's");
   const modinfo = (field: string) => execFileSync('modinfo', ['-F', field, module], { encoding: 'utf8' }).trim();
   assert.equal(modinfo('signer'), 'spliced test signer');
   assert.equal(modinfo('sig_id'), 'PKCS#7');
