@@ -12,7 +12,7 @@ import type { MonitorEvent } from './events';
 import {
   APP_NAME,
   DESKTOP_ENTRY,
-  DETAILS_ACTION,
+  DETAILS_ACTIONS,
   detailsNotification,
   notificationOf,
   type Notification,
@@ -150,7 +150,7 @@ export class DesktopNotifier {
     const shown = typeof id === 'number' ? this.shown.get(id) : undefined;
     if (shown === undefined || shown.server !== msg.sender) return;
     if (msg.member === 'NotificationClosed' && msg.signature === 'uu') this.shown.delete(id as number);
-    if (msg.member === 'ActionInvoked' && msg.signature === 'us' && arg === DETAILS_ACTION) {
+    if (msg.member === 'ActionInvoked' && msg.signature === 'us' && DETAILS_ACTIONS.includes(String(arg))) {
       // Once per notification: a server repeating the action cannot make us ask spliced again and again.
       this.shown.delete(id as number);
       this.enqueue(`the details of the ${shown.event.event} event`, async (bus) => {

@@ -51,7 +51,11 @@ export interface Notification {
 export const APP_NAME = 'spliced';
 /** The XDG desktop entry (units/spliced-notifier.desktop): servers take the app's name and icon from it. */
 export const DESKTOP_ENTRY = 'spliced-notifier';
-export const DETAILS_ACTION = 'details';
+/**
+ * "Show details" twice: as the default action (a click on the notification; servers show no button for it) and as a
+ * button, for servers that show buttons only.
+ */
+export const DETAILS_ACTIONS = ['default', 'details'];
 const DETAILS_LABEL = 'Show details';
 const NORMAL = 1;
 const CRITICAL = 2;
@@ -72,7 +76,7 @@ export function notificationOf(e: MonitorEvent, server: NotificationServer): Not
       icon,
       summary: clip(oneLine(summary), MAX_SUMMARY),
       body: server.markup ? escapeMarkup(body) : body,
-      actions: details && server.actions ? [DETAILS_ACTION, DETAILS_LABEL] : [],
+      actions: details && server.actions ? DETAILS_ACTIONS.flatMap((key) => [key, DETAILS_LABEL]) : [],
       urgency,
     };
   };
@@ -100,7 +104,7 @@ export function notificationOf(e: MonitorEvent, server: NotificationServer): Not
         e.id !== null,
       );
     case 'reboot-required':
-      return make('system-reboot', 'Reboot required', e.reasons, CRITICAL, false);
+      return make('software-update-urgent', 'Reboot required', e.reasons, CRITICAL, false);
     default:
       return null;
   }

@@ -213,13 +213,13 @@ describe('splicectl monitor', () => {
       assert.deepEqual(appliedArgs, {
         appName: 'spliced', replacesId: 0, icon: 'software-update-available', summary: 'Kernel patched without a reboot',
         body: 'fix meminfo\nFixes CVE-2026-0001, CVE-2026-0002\nPatch aaaaaaaaaaaa, brings 6.1.160-1',
-        actions: ['details', 'Show details'], hints: { urgency: 1, 'desktop-entry': 'spliced-notifier' }, timeout: -1,
+        actions: ['default', 'Show details', 'details', 'Show details'], hints: { urgency: 1, 'desktop-entry': 'spliced-notifier' }, timeout: -1,
       });
       assert.deepEqual([reverted.summary, reverted.icon], ['Kernel patch reverted', 'dialog-information']);
       assert.deepEqual([failed.summary, failed.body, failed.icon, failed.hints.urgency, failed.actions], [
         'Kernel patch failed: CorruptModule', '/srv/broken.ko is no module\n/srv/broken.ko', 'dialog-error', 2, [],
       ]);
-      assert.deepEqual([reboot.summary, reboot.body, reboot.icon, reboot.actions], ['Reboot required', REASON, 'system-reboot', []]);
+      assert.deepEqual([reboot.summary, reboot.body, reboot.icon, reboot.actions], ['Reboot required', REASON, 'software-update-urgent', []]);
 
       server.invoke(applied.id, 'details');
       await eventually(() => (server.posted.length >= 5 ? true : undefined));
@@ -228,8 +228,9 @@ describe('splicectl monitor', () => {
       assert.equal(details.summary, 'Patch aaaaaaaaaaaa');
       assert.match(details.body, /^cves: +CVE-2026-0001, CVE-2026-0002$/m);
       assert.match(details.body, /^functions: +vmlinux:cmdline_proc_show$/m);
-      // Once per notification: the same action again asks nothing more.
+      // Once per notification: the same action again (or the other key of it) asks nothing more.
       server.invoke(applied.id, 'details');
+      server.invoke(applied.id, 'default');
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(server.posted.length, 5);
       await m.stop();
