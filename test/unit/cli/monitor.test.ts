@@ -221,6 +221,12 @@ describe('splicectl monitor', () => {
       ]);
       assert.deepEqual([reboot.summary, reboot.body, reboot.icon, reboot.actions], ['Reboot required', REASON, 'software-update-urgent', []]);
 
+      // Another program of the session pretending to be the server: ignored.
+      const forged = await run('gdbus', ['emit', '--address', session.address, '--object-path', '/org/freedesktop/Notifications',
+        '--signal', 'org.freedesktop.Notifications.ActionInvoked', String(applied.id), "'details'"]);
+      assert.equal(forged.code, 0, forged.stderr);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(server.posted.length, 4);
       server.invoke(applied.id, 'details');
       await eventually(() => (server.posted.length >= 5 ? true : undefined));
       const details = server.posted[4];
