@@ -12,11 +12,11 @@ export interface WatchOptions {
   onEvent: (e: MonitorEvent) => void;
   /** One line for people about the watch itself (lost and found connections). */
   warn: (message: string) => void;
-  /** Pauses between reconnection attempts grow from the first to the last. */
-  retryMs?: { first: number; last: number };
 }
 
-const DEFAULT_RETRY = { first: 250, last: 5000 };
+/** Pauses between reconnection attempts double from the first to the last. */
+const RETRY_FIRST_MS = 250;
+const RETRY_LAST_MS = 5000;
 
 export class SplicedWatch {
   private client: SplicedClient | null = null;
@@ -76,13 +76,12 @@ export class SplicedWatch {
     this.spliced = owner;
     if (was === '' && owner !== '') {
       if (announce) this.enqueue(async () => ({ event: 'spliced-started', at: new Date() }));
-      // A restarted spliced may need a reboot: read its state rather than wait for a change.
-      const props = client.managerProperties().catch(() => null);
-      this.enqueue(async () => {
-        const all = await props;
-        if (all !== null) this.rebootChanged(all);
-        return null;
-      });
+      // A restarted spliced may need a reboot: read its state rather than wait for a change. Taken as it arrives,
+      // like the PropertiesChanged around it, so an older answer cannot overwrite a newer change in the queue.
+      client.managerProperties().then(
+        (all) => this.rebootChanged(all),
+        () => undefined,
+      );
     } else if (was !== '' && owner === '') this.enqueue(async () => ({ event: 'spliced-stopped', at: new Date() }));
   }
 
@@ -105,7 +104,7 @@ export class SplicedWatch {
     this.client = null;
     if (this.spliced !== '') this.ownerChanged(client, '');
     this.options.warn(`${error.message}; reconnecting`);
-    this.reconnect(this.options.retryMs?.first ?? DEFAULT_RETRY.first);
+    this.reconnect(RETRY_FIRST_MS);
   }
 
   private reconnect(pauseMs: number): void {
@@ -113,7 +112,7 @@ export class SplicedWatch {
       this.connect(true).then(
         () => this.options.warn('connected to the bus again'),
         () => {
-          if (!this.stopped) this.reconnect(Math.min(pauseMs * 2, this.options.retryMs?.last ?? DEFAULT_RETRY.last));
+          if (!this.stopped) this.reconnect(Math.min(pauseMs * 2, RETRY_LAST_MS));
         },
       );
     }, pauseMs);

@@ -111,6 +111,15 @@ describe('splicectl monitor', () => {
     assert.equal(m.child.exitCode, 0);
   });
 
+  it('a reboot already required when the monitor starts is one event, at once', async () => {
+    await fresh();
+    engine.setStatus({ rebootRequired: true, rebootReasons: [REASON] });
+    const m = await startMonitor([], env());
+    const [line] = await m.lineCount(1);
+    assert.match(line, new RegExp(`^${ISO} reboot-required: ${REASON}$`));
+    await m.stop();
+  });
+
   it('a message with a newline stays one line', async () => {
     await fresh();
     const m = await startMonitor([], env());
