@@ -99,7 +99,8 @@ export function notificationOf(e: MonitorEvent, server: NotificationServer): Not
       return make(
         'dialog-error',
         `Kernel patch failed: ${e.errorKind}`,
-        [e.errorMessage, e.id ? `Patch ${e.id} (${e.target})` : e.target],
+        // The target only when the message does not already name it.
+        [e.errorMessage, ...(e.id ? [`Patch ${e.id} (${e.name})`] : e.errorMessage.includes(e.target) ? [] : [e.target])],
         CRITICAL,
         e.id !== null,
       );

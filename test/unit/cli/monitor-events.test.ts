@@ -48,4 +48,8 @@ it('notifications: spliced starting or stopping is none; long text is clipped; a
   assert.ok(n.body.endsWith('…'));
   assert.deepEqual(n.actions, []);
   assert.equal(n.urgency, 2);
+  const named = eventOfSignal('PatchFailed', 'sssss', ['abc', 'lp_abc', '/x.ko', 'org.spliced.Spliced1.Error.LoadFailed', 'm'], AT)!;
+  assert.equal(notificationOf(named, BOTH)!.body, 'm\nPatch abc (lp_abc)');
+  assert.deepEqual(notificationOf(named, BOTH)!.actions, ['default', 'Show details', 'details', 'Show details']);
+  assert.deepEqual(notificationOf(named, { actions: false, markup: false })!.actions, []);
 });

@@ -226,7 +226,7 @@ describe('splicectl monitor', () => {
       });
       assert.deepEqual([reverted.summary, reverted.icon], ['Kernel patch reverted', 'dialog-information']);
       assert.deepEqual([failed.summary, failed.body, failed.icon, failed.hints.urgency, failed.actions], [
-        'Kernel patch failed: CorruptModule', '/srv/broken.ko is no module\n/srv/broken.ko', 'dialog-error', 2, [],
+        'Kernel patch failed: CorruptModule', '/srv/broken.ko is no module', 'dialog-error', 2, [],
       ]);
       assert.deepEqual([reboot.summary, reboot.body, reboot.icon, reboot.actions], ['Reboot required', REASON, 'software-update-urgent', []]);
 
