@@ -2,7 +2,8 @@
 // with the graphical session; the desktop entry is valid for desktop-file-validate.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { it } from 'node:test';
 import { parseCommandLine } from '../../../src/cli/args';
@@ -40,4 +41,20 @@ it('the autostart entry runs the same command, is skipped where systemd runs the
   assert.equal(entry.get('X-systemd-skip'), 'true');
   const r = await run('desktop-file-validate', [desktopFile]);
   assert.deepEqual([r.code, r.stdout + r.stderr], [0, '']);
+});
+
+it('systemd-analyze verify --user finds nothing wrong in the unit (run from the checkout, the man page not yet installed)', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'spliced-unit-'));
+  try {
+    chmodSync(dir, 0o700);
+    // The unit as installed, but starting the checkout's splicectl (nothing is installed to /usr/bin here).
+    const unit = readFileSync(unitFile, 'utf8').replace('/usr/bin/splicectl', `${process.execPath} ${path.join(REPO, 'dist/src/cli/main.js')}`);
+    const copy = path.join(dir, 'spliced-notifier.service');
+    writeFileSync(copy, unit);
+    const r = await run('systemd-analyze', ['verify', '--user', copy], { env: { XDG_RUNTIME_DIR: dir } });
+    const complaints = (r.stdout + r.stderr).split('\n').filter((l) => l !== '' && !/Command 'man splicectl\(1\)' failed/.test(l));
+    assert.deepEqual(complaints, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
