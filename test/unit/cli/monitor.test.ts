@@ -120,6 +120,18 @@ describe('splicectl monitor', () => {
     await m.stop();
   });
 
+  it('starts without spliced on the bus (never activates it) and reports it when it comes', async () => {
+    await fresh();
+    await spliced.stop();
+    const m = await startMonitor([], env());
+    await spliced.start();
+    applyFile(engine, '/srv/late.ko');
+    const lines = await m.lineCount(2);
+    assert.match(lines[0], new RegExp(`^${ISO} spliced-started$`));
+    assert.match(lines[1], /failed \/srv\/late\.ko/);
+    await m.stop();
+  });
+
   it('a message with a newline stays one line', async () => {
     await fresh();
     const m = await startMonitor([], env());
