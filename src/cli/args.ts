@@ -11,6 +11,7 @@ export const COMMANDS = {
   revert: { args: ['ID'], flags: ['down-to', 'no-wait', 'no-ask-password'], summary: 'revert a patch and follow the job' },
   log: { args: ['[ID]'], flags: ['limit'], summary: 'history of applies, reverts and failures, newest first' },
   uname: { args: [], flags: ['release', 'all'], summary: 'effective kernel version (-r: release, -a: /proc/version line)' },
+  monitor: { args: [], flags: ['notify'], summary: 'one line per event (applied, reverted, failed, reboot required) until interrupted' },
 } as const;
 export type CommandName = keyof typeof COMMANDS;
 
@@ -24,6 +25,7 @@ const OPTIONS = {
   limit: { type: 'string' },
   release: { type: 'boolean', short: 'r' },
   all: { type: 'boolean', short: 'a' },
+  notify: { type: 'boolean' },
 } as const;
 
 export interface Invocation {
@@ -37,6 +39,8 @@ export interface Invocation {
   limit: number;
   release: boolean;
   all: boolean;
+  /** monitor: post each event as a desktop notification too. */
+  notify: boolean;
 }
 
 const SYNOPSES = Object.entries(COMMANDS).map(([name, c]) => {
@@ -75,6 +79,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): Invoca
     limit: 0,
     release: values.release ?? false,
     all: values.all ?? false,
+    notify: values.notify ?? false,
   };
   if (values.help) return { ...base, command: 'help' };
   if (word === undefined) throw usage('no command given (try --help)');

@@ -42,6 +42,15 @@ export interface JobView {
   errorMessage: string;
 }
 
+export interface ManagerHandlers {
+  /** A signal of org.spliced.Spliced1.Manager. */
+  signal(member: string, signature: string, body: unknown[]): void;
+  /** The Manager's PropertiesChanged: the changed properties' values. */
+  propertiesChanged(changed: Record<string, Wire>): void;
+  /** spliced's unique name on the bus, "" when it left. */
+  ownerChanged(owner: string): void;
+}
+
 const FINISHED = new Set(['succeeded', 'failed']);
 
 export class SplicedClient {
@@ -131,6 +140,36 @@ export class SplicedClient {
         .then(() => this.properties(path, JOB_INTERFACE))
         .then(update, (err: unknown) => finish(fromDBusError(err)));
     });
+  }
+
+  /**
+   * Deliver the Manager's signals and property changes, and spliced's coming and going, until close(); returns the
+   * unique name of spliced now ("" while it is not on the bus). Only what spliced itself sent is delivered: on the
+   * system bus anyone may send a signal to our connection, and a forged PatchApplied must not become an event.
+   */
+  async watchManager(handlers: ManagerHandlers): Promise<string> {
+    let owner = '';
+    this.bus.on('message', (msg: Message) => {
+      if (msg.type !== MessageType.SIGNAL) return;
+      if (msg.sender === 'org.freedesktop.DBus' && msg.member === 'NameOwnerChanged' && msg.body[0] === BUS_NAME) {
+        owner = String(msg.body[2]);
+        handlers.ownerChanged(owner);
+      } else if (owner !== '' && msg.sender === owner && msg.path === MANAGER_PATH) {
+        if (msg.interface === MANAGER_INTERFACE) handlers.signal(msg.member ?? '', msg.signature ?? '', msg.body);
+        else if (msg.member === 'PropertiesChanged' && msg.body[0] === MANAGER_INTERFACE) {
+          handlers.propertiesChanged(unwrap(msg.body[1] as Record<string, Variant>));
+        }
+      }
+    });
+    await this.addMatch(`type='signal',sender='${BUS_NAME}',path='${MANAGER_PATH}'`);
+    await this.addMatch(`type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${BUS_NAME}'`);
+    try {
+      const [name] = await this.call('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'GetNameOwner', 's', [BUS_NAME]);
+      owner = String(name);
+    } catch (err) {
+      if (!(err instanceof SplicedError && err.kind === 'Unavailable')) throw err;
+    }
+    return owner;
   }
 
   private callManager(member: string, signature: string, body: unknown[]): Promise<unknown[]> {

@@ -85,9 +85,9 @@ const listCommand: Command = async (client) => {
   return ok(text, patches);
 };
 
-const showCommand: Command = async (client, inv) => {
-  const p = patchDetails(await client.getPatch(inv.args[0]));
-  const text = fields(
+/** `splicectl show`'s text of a patch (patchDetails' record). */
+export function showText(p: Record<string, unknown>): string {
+  return fields(
     Object.entries(p).map(([key, value]): [string, string] => [
       key,
       key === 'functions'
@@ -99,7 +99,11 @@ const showCommand: Command = async (client, inv) => {
           : String(value),
     ]),
   );
-  return ok(text, p);
+}
+
+const showCommand: Command = async (client, inv) => {
+  const p = patchDetails(await client.getPatch(inv.args[0]));
+  return ok(showText(p), p);
 };
 
 /** Follow the job (unless --no-wait); a failed job becomes the SplicedError it failed with. */
@@ -173,7 +177,8 @@ const unameCommand: Command = async (client, inv) => {
   return ok(text, { release, baseVersion: base, effectiveVersion: effective, version });
 };
 
-export const RUN: Record<Exclude<Invocation['command'], 'help'>, Command> = {
+/** The commands that ask and answer (`monitor` runs until stopped: monitor/command.ts). */
+export const RUN: Record<Exclude<Invocation['command'], 'help' | 'monitor'>, Command> = {
   status: statusCommand,
   list: listCommand,
   show: showCommand,

@@ -6,6 +6,7 @@ import { parseCommandLine, USAGE } from './args';
 import { SplicedClient } from './client';
 import { RUN } from './commands';
 import { EXIT, EXIT_BY_KIND } from './exit-codes';
+import { runMonitor } from './monitor/command';
 
 let json = false;
 
@@ -27,6 +28,13 @@ async function main(argv: string[]): Promise<number> {
     if (inv.command === 'help') {
       process.stdout.write(`${USAGE}\n`);
       return EXIT.ok;
+    }
+    if (inv.command === 'monitor') {
+      // Runs until stopped, reconnecting on its own: a broken connection is no reason to end.
+      const stopped = new Promise<void>((resolve) => ['SIGINT', 'SIGTERM'].forEach((s) => process.once(s, resolve)));
+      // A reader that went away (`splicectl monitor | head -1`) ends the monitor too.
+      process.stdout.on('error', () => process.exit(EXIT.ok));
+      return await runMonitor(inv, { stdout: process.stdout, stderr: process.stderr, env: process.env, stopped });
     }
     // A broken connection would leave calls waiting forever: report it and stop.
     client = await SplicedClient.connect(inv.busAddress, (lost) => process.exit(printError(lost)));

@@ -13,6 +13,8 @@ export interface PrivateBus {
   address: string;
   /** SIGKILL the dbus-daemon: every connection breaks without a word. */
   crash(): Promise<void>;
+  /** Start the dbus-daemon again (after crash()) at the same socket path, as a restarted system bus is. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -61,26 +63,41 @@ export async function startPrivateBus(policy: string): Promise<PrivateBus> {
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>spliced-test</type>
-  <listen>unix:dir=${dir}</listen>
+  <listen>unix:path=${path.join(dir, 'socket')}</listen>
   <auth>EXTERNAL</auth>
   ${policy}
 </busconfig>
 `,
   );
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
-  const daemon = spawn('dbus-daemon', ['--nofork', '--nopidfile', `--config-file=${config}`, '--print-address=1'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  // Its stderr (e.g. "Failed to set fd limit") only matters when it does not start.
-  let complaints = '';
-  daemon.stderr!.on('data', (d) => (complaints += d));
-  const address = await firstLine(daemon).catch((err: Error) => {
+  const launch = async () => {
+    const child = spawn('dbus-daemon', ['--nofork', '--nopidfile', `--config-file=${config}`, '--print-address=1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Its stderr (e.g. "Failed to set fd limit") only matters when it does not start.
+    let complaints = '';
+    child.stderr!.on('data', (d) => (complaints += d));
+    const address = await firstLine(child).catch((err: Error) => {
+      throw new Error(`the private dbus-daemon did not start: ${err.message} ${complaints}`.trim());
+    });
+    return { child, address };
+  };
+  let daemon: ChildProcess;
+  let address: string;
+  try {
+    ({ child: daemon, address } = await launch());
+  } catch (err) {
     removeDir();
-    throw new Error(`the private dbus-daemon did not start: ${err.message} ${complaints}`.trim());
-  });
+    throw err;
+  }
   return {
     address,
     crash: () => stopChild(daemon, 'SIGKILL'),
+    restart: async () => {
+      await stopChild(daemon, 'SIGKILL');
+      rmSync(path.join(dir, 'socket'), { force: true });
+      ({ child: daemon } = await launch());
+    },
     stop: async () => {
       await stopChild(daemon);
       removeDir();

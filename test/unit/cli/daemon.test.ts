@@ -2,52 +2,28 @@
 // works end to end on the host, where nothing can be applied. Applying for real is proven in the guest tests.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
+import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { shippedPolicy, startPrivateBus, type PrivateBus } from '../../support/private-bus';
-import { eventually, NOBODY, REPO, run, type RunOptions } from '../bus/harness';
+import { NOBODY, run, type RunOptions } from '../bus/harness';
 import { splicectlMain } from '../../support/repo';
+import { startSplicedDaemon, type SplicedDaemon } from '../../support/spliced-daemon';
 
 
 describe('splicectl and the real daemon', () => {
   let bus: PrivateBus;
-  let daemon: ChildProcess;
-  let stateDir: string;
-  let log = '';
+  let daemon: SplicedDaemon;
 
   const splicectl = (args: string[], options: RunOptions = {}) =>
     run(process.execPath, [splicectlMain(options.uid), ...args], { ...options, env: { SPLICED_BUS_ADDRESS: bus.address } });
 
   before(async () => {
     bus = await startPrivateBus(shippedPolicy());
-    stateDir = mkdtempSync(path.join(tmpdir(), 'spliced-state-'));
-    daemon = spawn(process.execPath, [path.join(REPO, 'dist/src/daemon/main.js')], {
-      env: {
-        ...process.env,
-        SPLICED_CONFIG: path.join(stateDir, 'no-such.conf'),
-        SPLICED_STATE_DIR: stateDir,
-        SPLICED_DISABLE_FILE: path.join(stateDir, 'disable'),
-        SPLICED_BUS: bus.address,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    daemon.stdout!.on('data', (d) => (log += d));
-    daemon.stderr!.on('data', (d) => (log += d));
-    await eventually(() => (log.includes('"msg":"ready"') ? true : undefined), 20_000).catch(() => {
-      throw new Error(`spliced did not get ready:\n${log}`);
-    });
+    daemon = await startSplicedDaemon(bus.address);
   });
   after(async () => {
-    if (daemon.exitCode === null) {
-      const exited = new Promise((r) => daemon.once('exit', r));
-      daemon.kill('SIGTERM');
-      await exited;
-    }
+    await daemon.remove();
     await bus.stop();
-    rmSync(stateDir, { recursive: true, force: true });
   });
 
   it('status tells whether this kernel can take livepatches (exit 4 without, 2 with nothing applied)', async () => {
