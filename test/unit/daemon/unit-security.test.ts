@@ -25,7 +25,7 @@ test('spliced.service: exposure at most 3.0', () => {
   assert.ok(exposure(join(UNITS, 'spliced.service')) <= 3.0);
 });
 
-test('an instance of spliced-build@.service: exposure at most 2.0', () => {
+test('an instance of spliced-build@.service: exposure at most 2.0 (1.8 now)', () => {
   const instance = join(mkdtempSync(join(tmpdir(), 'spliced-unit-')), 'spliced-build@check.service');
   copyFileSync(join(UNITS, 'spliced-build@.service'), instance);
   assert.ok(exposure(instance) <= 2.0);
