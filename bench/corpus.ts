@@ -4,7 +4,7 @@
 // refused for a live-patching limit (by reason), patched side does not compile on its own, or broken. Results are
 // cached per file, so a run resumes where it stopped; the modules are kept for the guest half (test/guest/corpus).
 // Run: nice -n 10 node dist/bench/corpus.js [--from 6.1.187-1] [--to 6.1.190-1] [--release 6.1.0-53-amd64]
-//        [--dir /var/cache/spliced-test/corpus] [--jobs 2] [--retry broken|all] [--only FILE]... [--show 40]
+//        [--dir /var/cache/spliced-test/corpus/<from>_<to>] [--jobs 2] [--retry broken|all] [--only FILE]... [--show 40] [--report]
 
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -31,6 +31,8 @@ const JOBS = Number(arg('jobs', '2'));
 const RETRY = arg('retry', '');
 const ONLY = allArgs('only');
 const SHOW = Number(arg('show', '40'));
+/** Only print the table of the results cached so far (builds nothing). */
+const REPORT_ONLY = process.argv.includes('--report');
 const SERIES = '6.1';
 const FLAVOUR = RELEASE.slice(RELEASE.lastIndexOf('-') + 1);
 
@@ -118,7 +120,7 @@ async function pool<T>(items: T[], jobs: number, work: (item: T) => Promise<void
   await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker));
 }
 
-function printTable(results: CorpusResult[], delta: Delta, wallMs: number): void {
+function printTable(results: CorpusResult[], cases: number, delta: Delta, wallMs: number): void {
   const byClass = new Map<CorpusClass, CorpusResult[]>();
   for (const r of results) byClass.set(r.class, [...(byClass.get(r.class) ?? []), r]);
   const count = (c: CorpusClass) => byClass.get(c)?.length ?? 0;
@@ -129,7 +131,7 @@ function printTable(results: CorpusResult[], delta: Delta, wallMs: number): void
   };
   const s = delta.summary;
   console.log(`corpus ${FROM} → ${TO} for ${RELEASE}: ${s.changed} changed paths; kept ${s.kept.compiled} compiled .c, ${s.kept.included} included .c, ${s.kept.header} headers`);
-  console.log(`files built: ${results.length} (one patch per changed .c file the build compiles or #includes)`);
+  console.log(`files built: ${results.length} of ${cases} (one patch per changed .c file the build compiles or #includes)`);
   console.log('| class | files | reasons |');
   console.log('|---|---|---|');
   for (const c of ['working', 'no change', 'refused', 'does not compile alone', 'broken'] as CorpusClass[]) {
@@ -159,13 +161,14 @@ async function main(): Promise<void> {
   let done = 0;
   await pool(cases, JOBS, async (f) => {
     const cached = await cachedResult(f.path);
+    if (!cached && REPORT_ONLY) return;
     const result = cached ?? (await buildOne(build, f));
     results.push(result);
     done++;
     if (!cached) console.error(`[${done}/${cases.length}] ${f.path}: ${result.class}${result.reason ? ` (${result.reason})` : ''} ${seconds(result.ms)}`);
   });
   results.sort((a, b) => (a.file < b.file ? -1 : 1));
-  printTable(results, delta, Date.now() - started);
+  printTable(results, cases.length, delta, Date.now() - started);
 }
 
 main().catch((err) => {
