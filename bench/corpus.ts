@@ -144,7 +144,9 @@ function printTable(results: CorpusResult[], cases: number, delta: Delta, wallMs
   for (const c of ['broken', 'refused', 'does not compile alone'] as CorpusClass[]) {
     const shown = (byClass.get(c) ?? []).slice(0, SHOW);
     if (shown.length > 0) console.log(`\n${c}:`);
-    for (const r of shown) console.log(`  ${r.file}: ${r.reason ?? ''} ${(r.message ?? '').split('\n')[0].slice(0, 300)}`);
+    // A compiler's first error says more than make's first line.
+    const gist = (m = '') => (m.split('\n').find((l) => / error: /.test(l)) ?? m.split('\n')[0]).trim().slice(0, 300);
+    for (const r of shown) console.log(`  ${r.file}: ${r.reason ? `${r.reason}: ` : ''}${gist(r.message)}`);
   }
 }
 
