@@ -75,6 +75,8 @@ function classify(err: unknown): Omit<CorpusResult, 'file' | 'ms'> {
     case 'NoChange':
       return { class: 'no change', message };
     case 'UnsafePatch':
+      // Not knowing which of two same-named kernel symbols the code means is the builder's limit, not live patching's.
+      if (details.reason === 'ambiguous-symbol') return { class: 'broken', reason: 'UnsafePatch (ambiguous-symbol)', message };
       return { class: 'refused', reason: details.reason ?? 'unnamed', message };
     case 'BuildFailed':
       if (details.side === 'post') return { class: 'does not compile alone', message };
@@ -107,6 +109,7 @@ async function buildOne(build: DebianBuild, f: DeltaFile): Promise<CorpusResult>
 
 async function cachedResult(file: string): Promise<CorpusResult | undefined> {
   const result = await fs.readFile(resultFile(file), 'utf8').then((t) => JSON.parse(t) as CorpusResult, () => undefined);
+  if (result?.class === 'refused' && result.reason === 'ambiguous-symbol') Object.assign(result, { class: 'broken', reason: 'UnsafePatch (ambiguous-symbol)' });
   if (!result || RETRY === 'all' || (RETRY === 'broken' && result.class === 'broken')) return undefined;
   return result;
 }
