@@ -2,6 +2,7 @@
 // through other headers, or through .c files that are themselves only #included (kernel/sched/stats.c in
 // build_utility.c). Found with grep over the tree, level by level; a header that reaches too many files is refused.
 
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { SplicedError } from '../../errors';
 import { run, tail } from '../process';
@@ -26,12 +27,16 @@ export const NOT_KERNEL_DIRS = ['Documentation', 'tools', 'samples', 'scripts', 
 /** The one architecture Debian's amd64 kernels are built for: other arch/ directories never matter. */
 const ARCH = 'x86';
 
+const isDirectory = (dir: string) => fs.stat(dir).then((s) => s.isDirectory(), () => false);
+
 /** Files (.c and .h) that #include any of the targets directly. */
 async function directIncluders(sourceDir: string, targets: IncludeTarget[]): Promise<string[]> {
   const byScope = new Map<string, string[]>();
   for (const t of targets) byScope.set(t.scope, [...(byScope.get(t.scope) ?? []), t.name]);
   const found: string[] = [];
   for (const [scope, names] of byScope) {
+    // A file the patch adds in a directory it also adds: nothing in the tree can include it yet.
+    if (!(await isDirectory(path.join(sourceDir, scope)))) continue;
     const alternatives = names.map((n) => n.replace(/[.+]/g, '\\$&')).join('|');
     const pattern = `^\\s*#\\s*include\\s*[<"](${alternatives})[>"]`;
     const excludes = scope === '.' ? NOT_KERNEL_DIRS.map((d) => `--exclude-dir=${d}`) : [];

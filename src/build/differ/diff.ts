@@ -3,6 +3,7 @@
 // function and data object) → classify (changed / new / unchanged, `.cold` parts folded into their parents).
 // Safety analysis (safety.ts) and module generation (klp-*.ts) consume the DiffResult.
 
+import { changedReadOnlyData, codeUsers } from './carried';
 import { ElfSymbol, STB } from '../../elf/reader';
 import { correlate, Correlation } from './correlate';
 import { Describer } from './compare';
@@ -133,6 +134,16 @@ export function diffObjects(preRaw: Buffer, postRaw: Buffer, options: DiffOption
     const obj = row.post ? post : pre;
     return { ...row, section: obj.sections[symbol.shndx].name, global: symbol.bind !== STB.LOCAL };
   });
+  // A function whose code is the same but whose constant table changed (differ/carried.ts) is a changed function:
+  // replacing it is how the new table reaches the running kernel.
+  const byPostIndex = new Map(functions.filter((f) => f.post).map((f) => [f.post!.index, f]));
+  for (const users of codeUsers(post, changedReadOnlyData(post, data)).values()) {
+    for (const index of users ?? []) {
+      const user = byPostIndex.get(index);
+      const replaced = user?.parent !== undefined ? byName.get(user.parent) : user;
+      if (replaced?.status === 'unchanged') replaced.status = 'changed';
+    }
+  }
 
   const preExports = exportsOf(pre);
   const postExports = exportsOf(post);

@@ -7,6 +7,7 @@ import { SHN, SHT } from '../../elf/reader';
 import { Describer, Side } from './compare';
 import { DataDiff, DiffResult, FunctionDiff } from './diff';
 import { isCode, ObjectFile, relocationsWithin, resolveReference, SHF, sourceFileOf } from './object';
+import { carriedReadOnlyData } from './carried';
 import { stemOf } from './correlate';
 
 export type UnsafeReason =
@@ -144,7 +145,8 @@ export function findProblems(diff: DiffResult): Problem[] {
     problems.push({ reason: 'assembly', symbol: source, detail: `${source} is assembly; its code has no ftrace hooks to redirect` });
   }
   for (const f of diff.functions) problems.push(...functionProblems(diff, f));
-  for (const d of diff.data) problems.push(...dataProblems(d));
+  const carried = carriedReadOnlyData(diff);
+  for (const d of diff.data) if (!(d.post && carried.has(d.post.index))) problems.push(...dataProblems(d));
   problems.push(...kernelTableProblems(diff), ...removedFunctionProblems(diff));
   for (const name of diff.exportsAdded) problems.push({ reason: 'exports', symbol: name, detail: `${name} becomes exported` });
   for (const name of diff.exportsRemoved) problems.push({ reason: 'exports', symbol: name, detail: `${name} is no longer exported` });

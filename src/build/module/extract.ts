@@ -9,6 +9,7 @@
 import { SplicedError } from '../../errors';
 import { ElfRelocation, ElfSection, ElfSymbol, SHN, SHT, STB, STT } from '../../elf/reader';
 import { encodeRelocations, encodeSymbols, ImageSection, StringTable, SymbolEntry, writeElf } from '../../elf/writer';
+import { carriedReadOnlyData, functionsToInclude } from '../differ/carried';
 import { DiffResult } from '../differ/diff';
 import { ObjectFile, relocationsWithin, resolveReference, SHF, sourceFileOf } from '../differ/object';
 import { KernelSymbols, symposOf } from './symbols';
@@ -89,6 +90,8 @@ class Extractor {
   private readonly pre: ObjectFile;
   /** The translation unit's source file: tells same-named locals of a module apart. */
   private readonly file: string | undefined;
+  /** Changed read-only data only included code uses: copied with that code (differ/carried.ts). */
+  private readonly carried: Set<number>;
 
   constructor(
     private readonly diff: DiffResult,
@@ -101,6 +104,7 @@ class Extractor {
     this.post = diff.post;
     this.pre = diff.pre;
     this.file = sourceFileOf(diff.pre);
+    this.carried = carriedReadOnlyData(diff);
   }
 
   includeFunctions(functions: ElfSymbol[]): void {
@@ -183,7 +187,7 @@ class Extractor {
     const included = this.included.get(s.index);
     if (included) return { symbol: included, addend: ref.offset };
     const preIndex = this.diff.correlation.postToPre.get(s.index);
-    const existing = preIndex !== undefined && !(s.type !== STT.FUNC && isPerSiteStatic(s.name));
+    const existing = preIndex !== undefined && !(s.type !== STT.FUNC && isPerSiteStatic(s.name)) && !this.carried.has(s.index);
     if (existing) return this.kernelReference(this.pre.symbols[preIndex].name, s.bind !== STB.LOCAL, ref.offset, outName);
     if (s.type === STT.FUNC) throw new SplicedError('Internal', `new function ${s.name} is referenced but not included`);
     return { symbol: this.copySymbol(s), addend: ref.offset };
@@ -265,14 +269,6 @@ class Extractor {
 
 function sectionShape(source: ElfSection): Omit<ImageSection, 'name' | 'data'> {
   return { type: source.type, flags: source.flags, addr: 0n, link: 0, info: 0, addralign: source.addralign, entsize: source.entsize };
-}
-
-/** The functions a livepatch replaces or adds for one diff, `.cold` parts of included functions included. */
-export function functionsToInclude(diff: DiffResult): ElfSymbol[] {
-  const chosen = diff.functions.filter((f) => f.post && (f.status === 'changed' || f.status === 'new'));
-  const names = new Set(chosen.map((f) => f.name));
-  const cold = diff.functions.filter((f) => f.post && f.parent !== undefined && names.has(f.parent) && !names.has(f.name));
-  return [...chosen, ...cold].map((f) => f.post!);
 }
 
 /** One translation unit of a patch: its diff, its target, and the run-pre result that supplies running addresses. */

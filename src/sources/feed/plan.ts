@@ -8,7 +8,7 @@ import { prepareTree, Tree, withTreeLock } from '../../build/tree/tree';
 import { isSplicedError, SplicedError } from '../../errors';
 import { aptView, FeedView, ImageOffer, imageBuiltFrom, runTool, ToolRunner } from './apt-view';
 import { ChangelogEntry, entriesBetween, parseChangelog } from './changelog';
-import { computeDelta, Delta, SourceSide } from './delta';
+import { computeDelta, Delta, DeltaContext, SourceSide } from './delta';
 import { archOfFlavour } from './delta-filter';
 import { CachedSource, cachedSource, pruneSources } from './source-cache';
 import { changelogOf, debTree, filesOf } from './source-deb';
@@ -44,16 +44,29 @@ async function timed<T>(timings: Record<string, number>, step: string, body: () 
   }
 }
 
-const sideOf = (source: CachedSource, series: string): SourceSide => ({
+export const sideOf = (source: CachedSource, series: string): SourceSide => ({
   version: source.version,
   manifest: source.manifest,
   read: (files) => filesOf(debTree(source.deb, series), files),
 });
 
-/** The running kernel's prepared tree and kbuild's list of the .c files it compiles. */
-async function compiledSources(tree: Tree): Promise<Set<string>> {
-  const index = await withTreeLock(tree, () => objectIndex(tree));
-  return new Set(index.keys());
+/**
+ * What the delta needs to know of a prepared tree: kbuild's list of the .c files it compiles, and whether a .c file
+ * it does not compile is #included by one it does. Also used by bench/corpus.ts.
+ */
+export async function treeDeltaContext(tree: Tree, flavour: string): Promise<DeltaContext> {
+  const compiled = new Set((await withTreeLock(tree, () => objectIndex(tree))).keys());
+  const isCompiled = (file: string) => compiled.has(file);
+  return {
+    arch: archOfFlavour(flavour),
+    isCompiled,
+    isIncluded: (file) =>
+      reachOf(tree.sourceDir, file, isCompiled, INCLUDE_LIMIT).then(
+        (reach) => reach.units.length > 0,
+        // Reaching very many units is still reaching: the builder refuses it with its reason.
+        (err: unknown) => (isSplicedError(err, 'UnsafePatch') ? true : Promise.reject(err)),
+      ),
+  };
 }
 
 export async function planFeed(request: PlanRequest): Promise<Plan> {
@@ -77,20 +90,8 @@ export async function planFeed(request: PlanRequest): Promise<Plan> {
     entriesBetween(parseChangelog(await changelogOf(newer.deb, series)), sourceVersion, target),
   );
   const tree = await timed(timings, 'runningTree', () => prepareTree({ release, debianVersion: sourceVersion }));
-  const compiled = await timed(timings, 'objects', () => compiledSources(tree));
-  const isCompiled = (file: string) => compiled.has(file);
-  const delta = await timed(timings, 'delta', () =>
-    computeDelta(sideOf(older, series), sideOf(newer, series), {
-      arch: archOfFlavour(flavour),
-      isCompiled,
-      isIncluded: (file) =>
-        reachOf(tree.sourceDir, file, isCompiled, INCLUDE_LIMIT).then(
-          (reach) => reach.units.length > 0,
-          // Reaching very many units is still reaching: the builder refuses it with its reason.
-          (err: unknown) => (isSplicedError(err, 'UnsafePatch') ? true : Promise.reject(err)),
-        ),
-    }),
-  );
+  const context = await timed(timings, 'objects', () => treeDeltaContext(tree, flavour));
+  const delta = await timed(timings, 'delta', () => computeDelta(sideOf(older, series), sideOf(newer, series), context));
   await pruneSources([sourceVersion, target]);
   return { view, target: { sourceVersion: target, image: imageBuiltFrom(view, target), changelog, delta }, timings };
 }

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-export const GUEST_KERNELS = ['6.1.0-56-amd64', '6.1.0-55-amd64'] as const;
+export const GUEST_KERNELS = ['6.1.0-56-amd64', '6.1.0-55-amd64', '6.1.0-53-amd64'] as const;
 export const DEFAULT_KERNEL = GUEST_KERNELS[0];
 
 export interface GuestImage {

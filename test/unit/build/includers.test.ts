@@ -31,3 +31,7 @@ test('headers reach the units that include them directly, through headers, and t
 test('a header that reaches too many files is refused as wide-header', async () => {
   await assert.rejects(reach('include/linux/sched.h'), (err) => isSplicedError(err, 'UnsafePatch') && err.details.reason === 'wide-header');
 });
+
+test('a file in a directory the tree does not have (the patch adds both) reaches nothing', async () => {
+  assert.deepEqual(await reach('drivers/hid/bpf/progs/Huion__Inspiroy-Frego-M.bpf.c'), { units: [], via: [] });
+});

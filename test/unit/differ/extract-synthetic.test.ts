@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { diffObjects } from '../../../src/build/differ/diff';
+import { findProblems } from '../../../src/build/differ/safety';
 import { extractPatch, Extracted } from '../../../src/build/module/extract';
 import { buildLivepatchModule } from '../../../src/build/module/link';
 import { kernelSymbols } from '../../../src/build/module/symbols';
@@ -129,4 +130,29 @@ test('a new per-cpu variable stays per-cpu: the module loader allocates the spli
   const hits = elf.symbols().find((s) => s.name === 'hits');
   assert.ok(hits, 'the variable is copied');
   assert.equal(elf.sections[hits.shndx].name, '.data..percpu');
+});
+
+// A function-local constant table (a DMI match list, a lookup table): its new value travels with the code using it.
+const TABLE = (values: string, alsoUsedBy = '', heldBy = '') => `extern int report(const char *fmt, ...);
+int pick(int i) { static const int table[4] = { ${values} }; extern const int *shared; ${alsoUsedBy ? 'shared = table;' : ''} return report("%d", table[i & 3]); }
+${heldBy}`;
+
+test('a changed constant table only the changed function uses is carried into the splice, not refused', () => {
+  const pre = compile(TABLE('1, 2, 3, 4'));
+  const post = compile(TABLE('1, 2, 3, 5'));
+  const diff = diffObjects(pre, post);
+  assert.deepEqual(findProblems(diff), []);
+  const [part] = extractPatch([{ diff, target: 'vmlinux' }], kernelSymbols(SYMVERS, kallsyms('vmlinux', ['pick', 'report', 'table.0'])));
+  assert.deepEqual(part.functions.map((f) => f.oldName), ['pick']);
+  assert.ok(!part.klpRelocations.some((r) => r.symbol.includes('table')), JSON.stringify(part.klpRelocations));
+  const elf = parseElf(part.object);
+  const copy = elf.sections.find((s) => s.name.startsWith('.rodata.__spliced_table'));
+  assert.ok(copy, elf.sections.map((s) => s.name).join(' '));
+  assert.deepEqual([...elf.sectionData(copy!)].filter((_, i) => i % 4 === 0), [1, 2, 3, 5]);
+});
+
+test('a changed constant table that other data holds stays a data-init refusal', () => {
+  const held = (values: string) => `static const int table[2] = { ${values} };\nconst int *const holder = table;\nextern int report(const char *fmt, ...);\nint pick(int i) { return report("%d", table[i & 1]); }\n`;
+  const diff = diffObjects(compile(held('1, 2')), compile(held('1, 3')));
+  assert.deepEqual(findProblems(diff).map((p) => p.reason), ['data-init']);
 });

@@ -1,3 +1,4 @@
+// Tree-dependent (the 6.1.0-56-amd64 tree, prepared on first use: apt and ≈ 1.7 GB); the same cases without a tree: committed-pairs.test.ts.
 // The differ and safety analysis on real Debian 6.1 kernel objects: one edit per case, compiled during setup from the
 // fixture kernel's tree with kbuild's exact command (see kernel-corpus.ts); the tree is prepared first if not cached.
 

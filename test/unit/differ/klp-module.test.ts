@@ -1,3 +1,4 @@
+// Tree-dependent (the 6.1.0-56-amd64 tree, prepared on first use: apt and ≈ 1.7 GB); the same cases without a tree: committed-pairs.test.ts.
 // Module generation on a real kernel object pair: extract, link through kbuild against the installed headers,
 // post-process into .klp.rela sections. The fixture kernel's tree is prepared first if not cached; the installed
 // headers are a host package (scripts/host-packages.txt).

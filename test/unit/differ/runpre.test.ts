@@ -1,3 +1,4 @@
+// Tree-dependent (the 6.1.0-56-amd64 tree, prepared on first use: apt and ≈ 1.7 GB); run-pre cases without a tree: runpre-fixtures.test.ts.
 // Run-pre against a stand-in for the running kernel: an object linked at the kernel's link address (relocations
 // applied, like vmlinux), read as a vmlinux file, with nm's symbol list shifted by a KASLR slide as its kallsyms.
 
