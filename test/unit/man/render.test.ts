@@ -2,7 +2,7 @@
 // then formatted by man(1). Also: the unit's Documentation= names exactly these pages.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -41,6 +41,12 @@ describe('man pages', () => {
     assert.match(text, /^ +--no-ask-password$/m);
     assert.match(text, /^ +77 +PermissionDenied/m);
     assert.match(text, /^ {7}ID .*MODULE/m);
+  });
+
+  it('a frame whose body file is missing is an error, not an empty page', () => {
+    const frames = mkdtempSync(path.join(out, 'frames-'));
+    writeFileSync(path.join(frames, 'x.1.md'), '% x 1\n\n# NAME\n\nx - y\n\n<!-- body: ../missing.md -->\n');
+    assert.throws(() => execFileSync(path.join(MAN_DIR, 'render'), [path.join(frames, 'x.1.md'), path.join(frames, 'x.1')], { stdio: 'pipe' }), /missing\.md, which does not exist/);
   });
 
   it("the unit's Documentation= names exactly these pages", () => {
