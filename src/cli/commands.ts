@@ -81,7 +81,8 @@ const listCommand: Command = async (client) => {
     p.version ?? '-',
     p.description,
   ]);
-  const text = patches.length === 0 ? 'No patches.' : table([['POS', 'ID', 'NAME', 'STATE', 'VERSION', 'DESCRIPTION'], ...rows]);
+  // ID is spliced's name for a patch (what show, revert and log take); MODULE is the kernel's name for the same patch.
+  const text = patches.length === 0 ? 'No patches.' : table([['POS', 'ID', 'MODULE', 'STATE', 'VERSION', 'DESCRIPTION'], ...rows]);
   return ok(text, patches);
 };
 
@@ -166,7 +167,7 @@ const logCommand: Command = async (client, inv) => {
     e.patchName ?? '-',
     [e.reason, e.requestedBy && `requested by ${e.requestedBy}`].filter(Boolean).join('; '),
   ]);
-  const text = events.length === 0 ? 'No events.' : table([['TIME', 'EVENT', 'ID', 'NAME', 'DETAILS'], ...rows]);
+  const text = events.length === 0 ? 'No events.' : table([['TIME', 'EVENT', 'ID', 'MODULE', 'DETAILS'], ...rows]);
   return ok(text, events);
 };
 

@@ -7,3 +7,5 @@ export { readChecks, reportChecks } from './checks';
 export type { GuestCheck } from './checks';
 export { stageInstall } from './install';
 export { kernelTreeDisks } from './trees';
+export { localAptRepo, packageDebs } from './package-repo';
+export type { PackageDebs } from './package-repo';

@@ -9,9 +9,10 @@ import { repoRoot } from './image';
 /** Build artefacts that a running daemon never reads: native build intermediates and sources. */
 const NOT_SHIPPED = new Set(['obj', 'obj.target', 'deps', '.deps', 'test_extension.node']);
 
-function productionPackages(root: string): string[] {
-  const out = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8' });
-  return out.split('\n').filter((dir) => dir && dir !== root);
+/** The node_modules folders the program needs at run time, as the Debian package ships them (packaging/runtime-modules). */
+function runtimePackages(root: string): string[] {
+  const out = execFileSync(join(root, 'packaging/runtime-modules'), { cwd: root, encoding: 'utf8' });
+  return out.split('\n').filter(Boolean).map((dir) => join(root, dir));
 }
 
 /** Copies the built program and its system files into `workDir/install`; returns the path the guest sees. */
@@ -23,7 +24,7 @@ export function stageInstall(workDir: string): string {
   if (!existsSync(join(root, 'dist/src'))) throw new Error('dist/src missing: build with tsc first');
   cpSync(join(root, 'dist/src'), join(lib, 'dist/src'), { recursive: true, filter: (src) => !src.endsWith('.map') });
   cpSync(join(root, 'package.json'), join(lib, 'package.json'));
-  for (const pkg of productionPackages(root)) {
+  for (const pkg of runtimePackages(root)) {
     cpSync(pkg, join(lib, relative(root, pkg)), { recursive: true, filter: (src) => !NOT_SHIPPED.has(basename(src)) });
   }
   for (const dir of ['units', 'dbus']) cpSync(join(root, dir), join(stage, dir), { recursive: true });

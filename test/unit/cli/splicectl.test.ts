@@ -94,7 +94,7 @@ describe('splicectl reads', () => {
     const text = await splicectl(d, ['list']);
     assert.equal(text.code, 0);
     const lines = text.stdout.trim().split('\n');
-    assert.match(lines[0], /^POS +ID +NAME +STATE +VERSION +DESCRIPTION$/);
+    assert.match(lines[0], /^POS +ID +MODULE +STATE +VERSION +DESCRIPTION$/);
     assert.match(lines[1], /^1 +aaaaaaaaaaaa +livepatch_aaaaaaaaaaaa +applied +6\.1\.160-1 +fix aaaaaaaaaaaa$/);
     assert.match(lines[2], /^- +bbbbbbbbbbbb .* reverted /);
 
@@ -129,6 +129,9 @@ describe('splicectl reads', () => {
       ['applied', 'bbbbbbbbbbbb'],
       ['applied', 'aaaaaaaaaaaa'],
     ]);
+    const [header, newest] = (await splicectl(d, ['log'])).stdout.trim().split('\n');
+    assert.match(header, /^TIME +EVENT +ID +MODULE +DETAILS$/);
+    assert.match(newest, / applied +bbbbbbbbbbbb +livepatch_bbbbbbbbbbbb /);
     assert.equal((await json(d, ['log', '--limit=1'])).length, 1);
     assert.deepEqual((await json(d, ['log', 'aaaaaaaaaaaa'])).map((e: { seq: number }) => e.seq), [1]);
 
