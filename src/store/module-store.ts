@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SplicedError } from '../errors';
+import { faultPoint } from '../fault-point';
 
 export interface StoredModule {
   sha256: string;
@@ -40,6 +41,7 @@ export class ModuleStore {
       } finally {
         fs.closeSync(fd);
       }
+      faultPoint('store-module-written');
       fs.renameSync(temporary, target);
       syncDirectory(this.dir);
     }
