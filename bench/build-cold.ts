@@ -4,7 +4,7 @@
 // Run: npx tsc -p tsconfig.json && node dist/bench/build-cold.js [--runs 1]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { prepareTree, resolveKernelBuild } from '../src/build/tree';
+import { prepareTree, resolveDebianBuild } from '../src/build/tree/tree';
 import { diskBytes, median, RELEASE, runsArg, seconds, timed } from './build-common';
 
 async function main(): Promise<void> {
@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     const root = mkdtempSync(join('/var/tmp', 'bench-cold-'));
     process.env.SPLICED_CACHE_DIR = root;
     try {
-      const { ms, value: tree } = await timed(async () => prepareTree(await resolveKernelBuild({ release: RELEASE })));
+      const { ms, value: tree } = await timed(async () => prepareTree(await resolveDebianBuild({ release: RELEASE })));
       times.push(ms);
       disks.push(diskBytes(tree.cacheDir));
     } finally {

@@ -2,13 +2,13 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parsePatch, ParsedPatch } from '../src/build/patchfile';
-import { prepareTree, resolveKernelBuild, Tree } from '../src/build/tree';
+import { parsePatch, ParsedPatch } from '../src/build/patch/patchfile';
+import { prepareTree, resolveDebianBuild, Tree } from '../src/build/tree/tree';
 
 export const RELEASE = process.env.SPLICED_BENCH_RELEASE ?? '6.1.0-56-amd64';
 
 export async function benchTree(): Promise<Tree> {
-  return prepareTree(await resolveKernelBuild({ release: RELEASE }));
+  return prepareTree(await resolveDebianBuild({ release: RELEASE }));
 }
 
 export function fixture(name: string): ParsedPatch {

@@ -6,8 +6,8 @@
 // Run: npx tsc -p tsconfig.json && node dist/bench/build-fullbuild.js [--runs 3] [--sample 40]
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { make } from '../src/build/kmake';
-import { objectIndex } from '../src/build/objects';
+import { make } from '../src/build/tree/kmake';
+import { objectIndex } from '../src/build/tree/objects';
 import { benchTree, median, runsArg, seconds, timed } from './build-common';
 
 function sampleArg(): number {

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compileTouched } from '../src/build/compile';
+import { compileTouched } from '../src/build/compile/compile';
 import { benchTree, fixture, median, runsArg, seconds, timed } from './build-common';
 
 async function oneBuild(dropPreCache: boolean): Promise<number> {

@@ -4,7 +4,7 @@
 // Run: node dist/bench/differ-core.js [runs]
 
 import { performance } from 'node:perf_hooks';
-import { diffObjects } from '../src/build/diff';
+import { diffObjects } from '../src/build/differ/diff';
 import { fixtureTree } from '../test/unit/build/kernel-tree';
 import { compileKernelObject } from '../test/unit/differ/kernel-corpus';
 

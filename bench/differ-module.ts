@@ -5,9 +5,9 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { loadObject } from '../src/build/diff-object';
-import { kernelSymbols } from '../src/build/klp-symbols';
-import { buildSplice } from '../src/build/module';
+import { loadObject } from '../src/build/differ/object';
+import { kernelSymbols } from '../src/build/module/symbols';
+import { spliceFromPairs } from '../src/build/splice-pairs';
 import { fixtureTree } from '../test/unit/build/kernel-tree';
 import { compileKernelObject } from '../test/unit/differ/kernel-corpus';
 
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   let size = 0;
   for (let i = 0; i < runs; i++) {
     const start = performance.now();
-    const report = await buildSplice({
+    const report = await spliceFromPairs({
       pairs: [{ object: 'fs/proc/meminfo.o', target: 'vmlinux', pre, post }],
       kernel,
       headersDir: HEADERS,

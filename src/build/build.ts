@@ -4,12 +4,12 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { compileTouched, CompileResult } from './compile';
-import { parsePatch, ParsedPatch, PatchedFile, treeLookup } from './patchfile';
-import { signModule } from './sign';
-import type { SigningKey } from './signing-key';
+import { compileTouched, CompileResult } from './compile/compile';
+import { parsePatch, ParsedPatch, PatchedFile, treeLookup } from './patch/patchfile';
+import { signModule } from './module/sign';
+import type { SigningKey } from './module/signing-key';
 import { generateSplice, SpliceOutput } from './splice';
-import { KernelBuild, prepareTree, resolveKernelBuild, runningKernelBuild, sourceVersionOf, Tree, treeLabel } from './tree';
+import { DebianBuild, prepareTree, resolveDebianBuild, runningDebianBuild, sourceVersionOf, Tree, treeLabel } from './tree/tree';
 
 export type BuildStage = 'vet' | 'tree' | 'compile' | 'splice';
 
@@ -21,7 +21,7 @@ export interface BuildProgress {
 export interface BuildRequest {
   patchText: string;
   /** The kernel build to target; the running kernel when absent. */
-  target?: KernelBuild | { release: string };
+  target?: DebianBuild | { release: string };
   /** Compile from linux-source-6.1 at this version instead of the target's own (run-pre checks it still matches). */
   sourceVersion?: string;
   /** Sign the module with this key (src/build/sign.ts); unsigned when absent. */
@@ -51,10 +51,10 @@ function compile(p: Prepared, outDir: string): Promise<CompileResult> {
   return compileTouched(p.tree, p.patch, outDir, (step) => p.progress({ stage: 'compile', message: step }));
 }
 
-async function targetBuild(request: BuildRequest): Promise<KernelBuild> {
+async function targetBuild(request: BuildRequest): Promise<DebianBuild> {
   const { target, sourceVersion } = request;
-  if (!target) return runningKernelBuild(sourceVersion);
-  if (!('debianVersion' in target)) return resolveKernelBuild({ ...target, sourceVersion });
+  if (!target) return runningDebianBuild(sourceVersion);
+  if (!('debianVersion' in target)) return resolveDebianBuild({ ...target, sourceVersion });
   return sourceVersion === undefined || sourceVersion === target.debianVersion ? target : { ...target, sourceVersion };
 }
 

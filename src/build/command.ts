@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../daemon/config';
 import { asSplicedError, SplicedError } from '../errors';
 import { BuildProgress, BuildReport, BuildRequest, buildSplice, compilePairs } from './build';
-import { chooseSigningKey, type SigningKey } from './signing-key';
+import { chooseSigningKey, type SigningKey } from './module/signing-key';
 
 const USAGE = `usage: spliced build [--kernel-release RELEASE] [--source-version VERSION] [--sign-key KEY --sign-cert CERT] PATCH -o OUT.ko [--json]
        spliced build pairs [--kernel-release RELEASE] [--source-version VERSION] PATCH OUTDIR [--json]`;

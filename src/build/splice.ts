@@ -13,15 +13,15 @@ import { join } from 'node:path';
 import { isSplicedError, SplicedError } from '../errors';
 import { buildIdFromNotes } from '../kernel/identity';
 import { spliceModuleName } from '../kernel/splice-modinfo';
-import type { CompileResult } from './compile';
-import { KernelSymbols, kernelSymbols, withModuleFiles } from './klp-symbols';
-import { buildSplice } from './module';
-import type { PatchHeader } from './patch-header';
-import type { ParsedPatch } from './patchfile';
-import { moduleFileSource, withModuleCode } from './runpre-module';
-import { kcoreSource, RunningKernel, vmlinuxFileSource } from './runpre-sources';
-import { targetImage, targetModuleFiles } from './target-image';
-import { StepListener, Tree, withTreeLock } from './tree';
+import type { CompileResult } from './compile/compile';
+import { KernelSymbols, kernelSymbols, withModuleFiles } from './module/symbols';
+import { spliceFromPairs } from './splice-pairs';
+import type { PatchHeader } from './patch/header';
+import type { ParsedPatch } from './patch/patchfile';
+import { moduleFileSource, withModuleCode } from './runpre/module-source';
+import { kcoreSource, RunningKernel, vmlinuxFileSource } from './runpre/sources';
+import { targetImage, targetModuleFiles } from './tree/target-image';
+import { StepListener, Tree, withTreeLock } from './tree/tree';
 
 export interface SpliceInput {
   tree: Tree;
@@ -135,7 +135,7 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
   const kernel = kernelSymbols(await readFile(join(headersDir, 'Module.symvers'), 'utf8'), target.kallsyms);
   const modules = await moduleFiles(input.tree, pairs.map((p) => p.target).filter((t) => t !== 'vmlinux'));
   const { running, symbols } = withModuleFileCode(target, kernel, modules);
-  const report = await buildSplice({
+  const report = await spliceFromPairs({
     pairs,
     // Outermost, so the .ko's file symbols also annotate the module entries that come from its laid-out code.
     kernel: withModuleFiles(symbols, modules),

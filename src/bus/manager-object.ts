@@ -15,7 +15,7 @@ import type { JobObjects } from './job-object';
 import { checkId, historyPage } from './limits';
 import { ACTION_APPLY, ACTION_REVERT, MANAGER_INTERFACE } from './names';
 import { parseOptions } from './options';
-import { historyRow, patchDict, patchRow, type HistoryRow, type PatchRow } from './wire';
+import { historyRow, patchDict, patchRow, type HistoryRow, type WirePatchRow } from './wire';
 
 const APPLY_OPTIONS = { interactive: 'b', transition_timeout_ms: TRANSITION_TIMEOUT_MS } as const;
 const REVERT_OPTIONS = { interactive: 'b', down_to: 'b', transition_timeout_ms: TRANSITION_TIMEOUT_MS } as const;
@@ -149,7 +149,7 @@ export class ManagerInterface extends dbus.interface.Interface {
     });
   }
 
-  List(): Promise<PatchRow[]> {
+  List(): Promise<WirePatchRow[]> {
     return replyOrDBusError(() => this.deps.engine.list().map(patchRow));
   }
 

@@ -10,9 +10,9 @@ export function usec(iso: string | null): number {
 }
 
 /** One element of List(): (id, name, state, state_reason, kernel_release, stack_position, version, description, applied_at). */
-export type PatchRow = [string, string, string, string, string, number, string, string, number];
+export type WirePatchRow = [string, string, string, string, string, number, string, string, number];
 
-export function patchRow(p: PatchRecord): PatchRow {
+export function patchRow(p: PatchRecord): WirePatchRow {
   return [
     p.id,
     p.name,

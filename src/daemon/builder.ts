@@ -5,7 +5,7 @@
 import { fork } from 'node:child_process';
 import * as path from 'node:path';
 import type { BuildStage } from '../build/build';
-import type { SigningKey } from '../build/signing-key';
+import type { SigningKey } from '../build/module/signing-key';
 import type { BuildStep, SpliceBuilder } from '../engine';
 import { isErrorKind, SplicedError } from '../errors';
 

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { killSwitchReason, SplicedEngine, type EngineLog } from '../engine';
-import { chooseSigningKey, type SigningKey } from '../build/signing-key';
+import { chooseSigningKey, type SigningKey } from '../build/module/signing-key';
 import { SplicedError } from '../errors';
 import { KernelBackend } from '../kernel';
 import { ModuleStore, Store } from '../store';

@@ -4,7 +4,7 @@
 
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
-import { lockOwnerPid, tryTakeLock } from '../build/lock';
+import { lockOwnerPid, tryTakeLock } from '../build/tree/lock';
 import { SplicedError } from '../errors';
 
 export interface StateLock {

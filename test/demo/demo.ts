@@ -6,7 +6,7 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { prepareTree, resolveKernelBuild } from '../../src/build/tree';
+import { prepareTree, resolveDebianBuild } from '../../src/build/tree/tree';
 import { DEFAULT_KERNEL, kernelTreeDisks, repoRoot, runGuest, stageInstall } from '../guest/harness';
 
 const PATCH = 'test/fixtures/patches/01-string-meminfo.patch';
@@ -21,7 +21,7 @@ async function main(): Promise<number> {
     say(`The patch (${PATCH}):`);
     process.stdout.write(readFileSync(join(repoRoot(), PATCH), 'utf8').split('\n').filter((l) => /^[-+@]/.test(l)).join('\n') + '\n');
     say(`Preparing the source tree of ${DEFAULT_KERNEL} like Debian built it (apt; cached after the first run)`);
-    const tree = await prepareTree(await resolveKernelBuild({ release: DEFAULT_KERNEL }), (step) => process.stdout.write(`   ${step}\n`));
+    const tree = await prepareTree(await resolveDebianBuild({ release: DEFAULT_KERNEL }), (step) => process.stdout.write(`   ${step}\n`));
     say('Booting Debian 12 with its own kernel in QEMU (about 20 s here, no KVM)');
     stageInstall(workDir);
     copyFileSync(join(repoRoot(), 'test/demo/entry.sh'), join(workDir, 'entry.sh'));

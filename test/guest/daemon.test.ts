@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { signModule } from '../../src/build/sign';
+import { signModule } from '../../src/build/module/sign';
 import { buildKernelFixtures, FIXTURE_KERNEL } from '../fixtures/build-fixtures';
 import { repoRoot, reportChecks, runGuest, stageInstall } from './harness';
 

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { prepareTree, resolveKernelBuild } from '../../src/build/tree';
+import { prepareTree, resolveDebianBuild } from '../../src/build/tree/tree';
 import { GUEST_KERNELS, kernelTreeDisks, repoRoot, reportChecks, runGuest, stageInstall } from './harness';
 
 const [NEWER, OLDER] = GUEST_KERNELS;
@@ -32,9 +32,9 @@ const EXPECTED = [
 
 test('splices built inside the guest, run-pre against the live kernel', async (t) => {
   const workDir = mkdtempSync(join(tmpdir(), 'guest-build-suite-'));
-  const newer = await prepareTree(await resolveKernelBuild({ release: NEWER }));
+  const newer = await prepareTree(await resolveDebianBuild({ release: NEWER }));
   // The older kernel's build, compiled from the newer kernel's source (`spliced build --source-version`).
-  const older = await prepareTree(await resolveKernelBuild({ release: OLDER, sourceVersion: newer.debianVersion }));
+  const older = await prepareTree(await resolveDebianBuild({ release: OLDER, sourceVersion: newer.debianVersion }));
   const env = {
     NEWER_RELEASE: NEWER,
     OLDER_RELEASE: OLDER,

@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { debianVersionFromProcVersion } from '../../build/tree';
+import { debianVersionFromProcVersion } from '../../build/tree/tree';
 import { asSplicedError, SplicedError } from '../../errors';
 import { filesNamedBy } from './changelog';
 import { deltaPatch } from './delta';

@@ -2,9 +2,9 @@
 // running source to a target version restricted to this kernel's build (delta), and the Debian changelog entries
 // in between (changelog). The cumulative splice built from it is the daemon's next step (issue 10), not done here.
 
-import { reachOf } from '../../build/includers';
-import { objectIndex } from '../../build/objects';
-import { prepareTree, Tree, withTreeLock } from '../../build/tree';
+import { reachOf } from '../../build/compile/includers';
+import { objectIndex } from '../../build/tree/objects';
+import { prepareTree, Tree, withTreeLock } from '../../build/tree/tree';
 import { isSplicedError, SplicedError } from '../../errors';
 import { aptView, FeedView, ImageOffer, imageBuiltFrom, runTool, ToolRunner } from './apt-view';
 import { ChangelogEntry, entriesBetween, parseChangelog } from './changelog';

@@ -5,8 +5,8 @@
 
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { download, writeMarker } from '../../build/tree';
-import { withLock } from '../../build/lock';
+import { download, writeMarker } from '../../build/tree/tree';
+import { withLock } from '../../build/tree/lock';
 import { compareVersions } from './debian-version';
 import { debTree, Manifest, manifestOf } from './source-deb';
 

@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
-import { withLock } from '../../../src/build/lock';
-import type { Tree } from '../../../src/build/tree';
+import { withLock } from '../../../src/build/tree/lock';
+import type { Tree } from '../../../src/build/tree/tree';
 import type { GuestDisk } from './vm';
 
 const run = promisify(execFile);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildProgress, buildSplice, compilePairs } from '../../../src/build/build';
-import { targetImage } from '../../../src/build/target-image';
+import { targetImage } from '../../../src/build/tree/target-image';
 import { isSplicedError } from '../../../src/errors';
 import { readModuleInfo } from '../../../src/kernel/modinfo';
 import { SPLICE_MODINFO } from '../../../src/kernel/splice-modinfo';

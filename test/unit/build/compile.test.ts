@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyWithJournal, checkApplies, restoreTree } from '../../../src/build/apply';
-import { compileTouched } from '../../../src/build/compile';
-import { withLock } from '../../../src/build/lock';
-import { parsePatch, treeLookup } from '../../../src/build/patchfile';
-import { make } from '../../../src/build/kmake';
+import { applyWithJournal, checkApplies, restoreTree } from '../../../src/build/tree/patch-journal';
+import { compileTouched } from '../../../src/build/compile/compile';
+import { withLock } from '../../../src/build/tree/lock';
+import { parsePatch, treeLookup } from '../../../src/build/patch/patchfile';
+import { make } from '../../../src/build/tree/kmake';
 import { isSplicedError } from '../../../src/errors';
 import { fixturePairs, fixturePatch, fixtureTree, PATCHES, scratchDir } from './kernel-tree';
 

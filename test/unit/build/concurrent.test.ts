@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSplice } from '../../../src/build/build';
 import { generateSplice } from '../../../src/build/splice';
-import { withTreeLock } from '../../../src/build/tree';
+import { withTreeLock } from '../../../src/build/tree/tree';
 import { readModuleInfo } from '../../../src/kernel/modinfo';
 import { SPLICE_MODINFO } from '../../../src/kernel/splice-modinfo';
 import { FIXTURE_RELEASE, fixturePairs, fixturePatch, fixtureTree, PATCHES, scratchDir } from './kernel-tree';

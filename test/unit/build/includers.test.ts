@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { includeTarget, reachOf } from '../../../src/build/includers';
-import { objectIndex } from '../../../src/build/objects';
+import { includeTarget, reachOf } from '../../../src/build/compile/includers';
+import { objectIndex } from '../../../src/build/tree/objects';
 import { isSplicedError } from '../../../src/errors';
 import { fixtureTree } from './kernel-tree';
 

@@ -6,9 +6,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { compileTouched, ObjectPair } from '../../../src/build/compile';
-import { parsePatch, ParsedPatch } from '../../../src/build/patchfile';
-import { prepareTree, resolveKernelBuild, Tree } from '../../../src/build/tree';
+import { compileTouched, CompiledUnit } from '../../../src/build/compile/compile';
+import { parsePatch, ParsedPatch } from '../../../src/build/patch/patchfile';
+import { prepareTree, resolveDebianBuild, Tree } from '../../../src/build/tree/tree';
 
 export const FIXTURE_RELEASE = '6.1.0-56-amd64';
 export const PATCHES = resolve(__dirname, '../../../../test/fixtures/patches');
@@ -26,7 +26,7 @@ export function scratchDir(prefix: string): string {
 let tree: Promise<Tree> | undefined;
 
 export function fixtureTree(): Promise<Tree> {
-  tree ??= resolveKernelBuild({ release: FIXTURE_RELEASE }).then(prepareTree);
+  tree ??= resolveDebianBuild({ release: FIXTURE_RELEASE }).then(prepareTree);
   return tree;
 }
 
@@ -35,12 +35,12 @@ export function fixturePatch(name: string): ParsedPatch {
 }
 
 /** The object pairs of a fixture patch (e.g. "09-ext4-sysfs.patch"), compiled on first use. */
-export async function fixturePairs(name: string): Promise<ObjectPair[]> {
+export async function fixturePairs(name: string): Promise<CompiledUnit[]> {
   const t = await fixtureTree();
   const patch = fixturePatch(name);
   const dir = join(tmpdir(), 'spliced-test-pairs', `${t.release}-${t.debianVersion}`, patch.sha256.slice(0, 24));
   const index = join(dir, 'pairs.json');
-  if (existsSync(index)) return JSON.parse(await readFile(index, 'utf8')) as ObjectPair[];
+  if (existsSync(index)) return JSON.parse(await readFile(index, 'utf8')) as CompiledUnit[];
   const building = `${dir}.${process.pid}.tmp`;
   await rm(building, { recursive: true, force: true });
   const { pairs } = await compileTouched(t, patch, building);
@@ -49,5 +49,5 @@ export async function fixturePairs(name: string): Promise<ObjectPair[]> {
   await mkdir(join(dir, '..'), { recursive: true });
   // Renamed into place whole, so a crash never leaves a half set; a concurrent test may have won the race.
   await rename(building, dir).catch(async () => rm(building, { recursive: true, force: true }));
-  return JSON.parse(await readFile(index, 'utf8')) as ObjectPair[];
+  return JSON.parse(await readFile(index, 'utf8')) as CompiledUnit[];
 }

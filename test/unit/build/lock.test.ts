@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSplicedError } from '../../../src/errors';
-import { acquireLock, withLock } from '../../../src/build/lock';
+import { acquireLock, withLock } from '../../../src/build/tree/lock';
 import { scratchDir } from './kernel-tree';
 
 const dir = () => scratchDir('lock');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { objectIndex, parseDryRun } from '../../../src/build/objects';
+import { objectIndex, parseDryRun } from '../../../src/build/tree/objects';
 import { fixtureTree } from './kernel-tree';
 
 const GCC = 'gcc-12 -Wp,-MMD,x.d -nostdinc -D__KERNEL__ -O2';

@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isSplicedError } from '../../../src/errors';
-import { parsePatch, TreeLookup } from '../../../src/build/patchfile';
-import { lineMapOf } from '../../../src/build/diff-lines';
+import { parsePatch, TreeLookup } from '../../../src/build/patch/patchfile';
+import { lineMapOf } from '../../../src/build/differ/lines';
 
 const TREE_FILES = [
   'Makefile',

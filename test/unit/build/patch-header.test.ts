@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mergeHeaders, parsePatchHeader } from '../../../src/build/patch-header';
+import { mergeHeaders, parsePatchHeader } from '../../../src/build/patch/header';
 import { isSplicedError } from '../../../src/errors';
 
 const DIFF = '--- a/fs/proc/meminfo.c\n+++ b/fs/proc/meminfo.c\n@@ -1 +1 @@\n-a\n+b\n';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isSplicedError } from '../../../src/errors';
-import { parsePatch } from '../../../src/build/patchfile';
+import { parsePatch } from '../../../src/build/patch/patchfile';
 import { patchCases } from '../../fixtures/patches/cases';
 
 const FIXTURES = resolve(__dirname, '../../../../test/fixtures/patches');

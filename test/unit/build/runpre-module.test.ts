@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSplice } from '../../../src/build/build';
-import { diffObjects, DiffResult } from '../../../src/build/diff';
-import { runPreCheck } from '../../../src/build/runpre';
-import { moduleFileSource } from '../../../src/build/runpre-module';
-import { targetModuleFiles } from '../../../src/build/target-image';
-import { prepareTree, Tree } from '../../../src/build/tree';
+import { diffObjects, DiffResult } from '../../../src/build/differ/diff';
+import { runPreCheck } from '../../../src/build/runpre/check';
+import { moduleFileSource } from '../../../src/build/runpre/module-source';
+import { targetModuleFiles } from '../../../src/build/tree/target-image';
+import { prepareTree, Tree } from '../../../src/build/tree/tree';
 import { isSplicedError } from '../../../src/errors';
 import { fixturePairs, fixtureTree, PATCHES, scratchDir } from './kernel-tree';
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildSplice } from '../../../src/build/build';
-import { resolveKernelBuild, treeCacheDir } from '../../../src/build/tree';
+import { resolveDebianBuild, treeCacheDir } from '../../../src/build/tree/tree';
 import { isSplicedError } from '../../../src/errors';
 import { FIXTURE_RELEASE, fixturePatch, scratchDir } from './kernel-tree';
 
@@ -14,10 +14,10 @@ test('a tree from another source is its own cache entry, named by both versions'
 });
 
 test("the target's own version as --source-version is no override; a malformed one is refused", async () => {
-  const build = await resolveKernelBuild({ release: FIXTURE_RELEASE, sourceVersion: '6.1.192-2' });
+  const build = await resolveDebianBuild({ release: FIXTURE_RELEASE, sourceVersion: '6.1.192-2' });
   assert.deepEqual(build, { release: FIXTURE_RELEASE, debianVersion: '6.1.192-2' });
-  assert.deepEqual(await resolveKernelBuild({ release: FIXTURE_RELEASE, sourceVersion: '6.1.192-1' }), { ...build, sourceVersion: '6.1.192-1' });
-  await assert.rejects(resolveKernelBuild({ release: FIXTURE_RELEASE, sourceVersion: '../x' }), (err) => isSplicedError(err, 'InvalidArgument'));
+  assert.deepEqual(await resolveDebianBuild({ release: FIXTURE_RELEASE, sourceVersion: '6.1.192-1' }), { ...build, sourceVersion: '6.1.192-1' });
+  await assert.rejects(resolveDebianBuild({ release: FIXTURE_RELEASE, sourceVersion: '../x' }), (err) => isSplicedError(err, 'InvalidArgument'));
 });
 
 test('a source version apt does not have is refused naming it', async () => {

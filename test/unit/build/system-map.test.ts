@@ -5,9 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseKallsyms } from '../../../src/build/klp-symbols';
-import { vmlinuxFileSource } from '../../../src/build/runpre-sources';
-import { targetImage } from '../../../src/build/target-image';
+import { parseKallsyms } from '../../../src/build/module/symbols';
+import { vmlinuxFileSource } from '../../../src/build/runpre/sources';
+import { targetImage } from '../../../src/build/tree/target-image';
 import { fixtureTree } from './kernel-tree';
 
 /** The kernel's kallsyms table, in its order, as /proc/kallsyms lists vmlinux (name → addresses). */

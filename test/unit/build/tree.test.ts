@@ -8,10 +8,10 @@ import {
   debianVersionFromProcVersion,
   makeArgsFor,
   prepareTree,
-  resolveKernelBuild,
+  resolveDebianBuild,
   treeCacheDir,
-} from '../../../src/build/tree';
-import { make } from '../../../src/build/kmake';
+} from '../../../src/build/tree/tree';
+import { make } from '../../../src/build/tree/kmake';
 import { isSplicedError } from '../../../src/errors';
 import { FIXTURE_RELEASE, fixtureTree, scratchDir } from './kernel-tree';
 
@@ -20,21 +20,21 @@ const DEBIAN_PROC_VERSION =
 
 test('the Debian version comes from /proc/version; a non-Debian kernel is NotApplicable', async () => {
   assert.equal(debianVersionFromProcVersion(DEBIAN_PROC_VERSION), '6.1.192-2');
-  assert.deepEqual(await resolveKernelBuild({ release: '6.1.0-56-amd64', procVersion: DEBIAN_PROC_VERSION }), {
+  assert.deepEqual(await resolveDebianBuild({ release: '6.1.0-56-amd64', procVersion: DEBIAN_PROC_VERSION }), {
     release: '6.1.0-56-amd64',
     debianVersion: '6.1.192-2',
   });
   await assert.rejects(
-    resolveKernelBuild({ release: '6.18.44', procVersion: 'Linux version 6.18.44 (builder@x) (gcc 15) #1 SMP @0' }),
+    resolveDebianBuild({ release: '6.18.44', procVersion: 'Linux version 6.18.44 (builder@x) (gcc 15) #1 SMP @0' }),
     (err) => isSplicedError(err, 'NotApplicable'),
   );
 });
 
 test('a release maps to its Debian version through apt; unknown or malformed releases are refused', async () => {
-  assert.equal((await resolveKernelBuild({ release: FIXTURE_RELEASE })).debianVersion, '6.1.192-2');
-  assert.equal((await resolveKernelBuild({ release: '6.1.0-55-amd64' })).debianVersion, '6.1.192-1');
-  await assert.rejects(resolveKernelBuild({ release: '6.1.0-999-amd64' }), (err) => isSplicedError(err, 'NotApplicable'));
-  await assert.rejects(resolveKernelBuild({ release: '../../etc' }), (err) => isSplicedError(err, 'InvalidArgument'));
+  assert.equal((await resolveDebianBuild({ release: FIXTURE_RELEASE })).debianVersion, '6.1.192-2');
+  assert.equal((await resolveDebianBuild({ release: '6.1.0-55-amd64' })).debianVersion, '6.1.192-1');
+  await assert.rejects(resolveDebianBuild({ release: '6.1.0-999-amd64' }), (err) => isSplicedError(err, 'NotApplicable'));
+  await assert.rejects(resolveDebianBuild({ release: '../../etc' }), (err) => isSplicedError(err, 'InvalidArgument'));
 });
 
 test('the prepared tree has the real build .config, and its modules carry Debian\'s vermagic', async () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { differsOnlyInLineNumbers, lineMapOf } from '../../../src/build/diff-lines';
+import { differsOnlyInLineNumbers, lineMapOf } from '../../../src/build/differ/lines';
 
 const DIFF = ['--- a/x.c', '+++ b/x.c', '@@ -10,3 +10,5 @@', ' keep', '+added 1', '+added 2', ' keep', '-gone', '+new', '@@ -40,2 +42,1 @@', ' keep', '-removed'].join('\n');
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Tree } from '../../../src/build/tree';
+import type { Tree } from '../../../src/build/tree/tree';
 
 /** The kbuild command (compile; objtool) of one object, made once in the tree if needed. */
 function commandOf(tree: Tree, object: string): string {

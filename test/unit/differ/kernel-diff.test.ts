@@ -3,12 +3,12 @@
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { diffObjects, DiffResult } from '../../../src/build/diff';
-import { assertPatchable, findProblems } from '../../../src/build/safety';
-import { structLayoutProblems } from '../../../src/build/safety-layout';
+import { diffObjects, DiffResult } from '../../../src/build/differ/diff';
+import { assertPatchable, findProblems } from '../../../src/build/differ/safety';
+import { structLayoutProblems } from '../../../src/build/differ/safety-layout';
 import { isSplicedError } from '../../../src/errors';
-import { lineMapOf } from '../../../src/build/diff-lines';
-import type { Tree } from '../../../src/build/tree';
+import { lineMapOf } from '../../../src/build/differ/lines';
+import type { Tree } from '../../../src/build/tree/tree';
 import { fixtureTree } from '../build/kernel-tree';
 import { compileKernelObject, Edit, sourceDiffOf } from './kernel-corpus';
 

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kernelSymbols, symposOf, withModuleFiles } from '../../../src/build/klp-symbols';
+import { kernelSymbols, symposOf, withModuleFiles } from '../../../src/build/module/symbols';
 import { isSplicedError } from '../../../src/errors';
 
 const KALLSYMS = [

@@ -5,11 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { DiffResult } from '../../../src/build/diff';
-import { loadObject } from '../../../src/build/diff-object';
-import { parseKallsyms } from '../../../src/build/klp-symbols';
-import { runPreCheck } from '../../../src/build/runpre';
-import type { RunningKernel } from '../../../src/build/runpre-sources';
+import type { DiffResult } from '../../../src/build/differ/diff';
+import { loadObject } from '../../../src/build/differ/object';
+import { parseKallsyms } from '../../../src/build/module/symbols';
+import { runPreCheck } from '../../../src/build/runpre/check';
+import type { RunningKernel } from '../../../src/build/runpre/sources';
 import { isSplicedError } from '../../../src/errors';
 import type { TargetCode } from '../../fixtures/runpre/make';
 

@@ -2,8 +2,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { diffObjects, DiffResult } from '../../../src/build/diff';
-import { findProblems } from '../../../src/build/safety';
+import { diffObjects, DiffResult } from '../../../src/build/differ/diff';
+import { findProblems } from '../../../src/build/differ/safety';
 import { compile } from './gcc';
 
 function diff(pre: string, post: string): DiffResult {

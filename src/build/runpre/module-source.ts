@@ -5,11 +5,11 @@
 // modules without -ffunction-sections, so calls inside one .text are already final in the file; laying .text out
 // whole keeps them right.
 
-import { SplicedError } from '../errors';
-import { parseElf, SHN, SHT, STT } from '../elf/reader';
-import { R_X86_64 } from '../elf/x86';
-import type { KallsymsEntry } from './klp-symbols';
-import type { RunningKernel } from './runpre-sources';
+import { SplicedError } from '../../errors';
+import { parseElf, SHN, SHT, STT } from '../../elf/reader';
+import { R_X86_64 } from '../../elf/x86';
+import type { KallsymsEntry } from '../module/symbols';
+import type { RunningKernel } from './sources';
 
 const SHF_ALLOC = 0x2n;
 const MASK64 = (1n << 64n) - 1n;

@@ -3,10 +3,10 @@
 // moved, so each relocation is described by what it refers to: a symbol under its correlated name, the text of a
 // string, or the contents of an anonymous constant section.
 
-import { ElfSection, ElfSymbol, SHN, SHT } from '../elf/reader';
-import { relocationWidth } from '../elf/x86';
-import { Correlation } from './diff-correlate';
-import { ObjectFile, Reference, relocationsWithin, resolveReference } from './diff-object';
+import { ElfSection, ElfSymbol, SHN, SHT } from '../../elf/reader';
+import { relocationWidth } from '../../elf/x86';
+import { Correlation } from './correlate';
+import { ObjectFile, Reference, relocationsWithin, resolveReference } from './object';
 
 export type Side = 'pre' | 'post';
 

@@ -3,17 +3,18 @@
 
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { SplicedError } from '../errors';
-import { applyWithJournal, checkApplies, restoreTree } from './apply';
-import { make } from './kmake';
+import { SplicedError } from '../../errors';
+import { applyWithJournal, checkApplies, restoreTree } from '../tree/patch-journal';
+import { assertNoHostToolChange } from '../tree/host-tools';
+import { make } from '../tree/kmake';
 import { reachOf } from './includers';
-import { KernelObject, objectIndex } from './objects';
-import type { ParsedPatch } from './patchfile';
-import { tail } from './process';
-import { checkTreeCompiler, StepListener, Tree, withTreeLock } from './tree';
+import { KernelObject, objectIndex } from '../tree/objects';
+import type { ParsedPatch } from '../patch/patchfile';
+import { tail } from '../process';
+import { checkTreeCompiler, StepListener, Tree, withTreeLock } from '../tree/tree';
 
 /** One translation unit compiled before and after the patch. */
-export interface ObjectPair {
+export interface CompiledUnit {
   /** Source file relative to the tree, e.g. "fs/ext4/inode.c". */
   tu: string;
   /** Object relative to the tree, e.g. "fs/ext4/inode.o" (normalised: "virt/kvm/kvm_main.o"). */
@@ -26,7 +27,7 @@ export interface ObjectPair {
 }
 
 export interface CompileResult {
-  pairs: ObjectPair[];
+  pairs: CompiledUnit[];
   /** Headers the patch changes; their includers are among the pairs (see docs/build.md for the limits). */
   headers: string[];
   /** Touched .c files this configuration does not compile on their own (not configured, or only #included). */
@@ -151,6 +152,7 @@ export async function compileTouched(
     }
     await checkApplies(tree, patch);
     const index = await objectIndex(tree);
+    await assertNoHostToolChange(tree.sourceDir, patch, index);
     const { units, headers } = await touchedUnits(tree, patch, index);
     const built = units.flatMap((tu) => (index.get(tu) ?? []).map((object) => ({ tu, object })));
     const notBuilt = units.filter((tu) => !index.has(tu));
@@ -171,7 +173,7 @@ export async function compileTouched(
       await restoreTree(tree);
     }
 
-    const pairs = built.map(({ tu, object }): ObjectPair => ({
+    const pairs = built.map(({ tu, object }): CompiledUnit => ({
       tu,
       object: objectPath(object),
       ...(object.module && { module: object.module }),

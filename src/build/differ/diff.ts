@@ -3,11 +3,11 @@
 // function and data object) → classify (changed / new / unchanged, `.cold` parts folded into their parents).
 // Safety analysis (safety.ts) and module generation (klp-*.ts) consume the DiffResult.
 
-import { ElfSymbol, STB } from '../elf/reader';
-import { correlate, Correlation } from './diff-correlate';
-import { Describer } from './diff-compare';
-import { differsOnlyInLineNumbers, LineMap } from './diff-lines';
-import { loadObject, ObjectFile } from './diff-object';
+import { ElfSymbol, STB } from '../../elf/reader';
+import { correlate, Correlation } from './correlate';
+import { Describer } from './compare';
+import { differsOnlyInLineNumbers, LineMap } from './lines';
+import { loadObject, ObjectFile } from './object';
 
 export type FunctionStatus = 'changed' | 'new' | 'unchanged' | 'removed';
 export type DataStatus = 'changed' | 'resized' | 'new' | 'unchanged' | 'removed';

@@ -2,15 +2,15 @@
 // a livepatch .ko out. diff → safety analysis (object-level + struct layouts) → run-pre against the running kernel →
 // extract → kbuild link → livepatch relocations. Every refusal is a SplicedError with a named kind (and reason).
 
-import { diffObjects, DiffResult } from './diff';
-import { lineMapOf } from './diff-lines';
-import { extractPatch, Extracted } from './klp-extract';
-import { buildLivepatchModule, ModuleRequest } from './klp-module';
-import { KernelSymbols } from './klp-symbols';
-import { runPreCheck } from './runpre';
-import { RunningKernel } from './runpre-sources';
-import { assertPatchable } from './safety';
-import { structLayoutProblems } from './safety-layout';
+import { diffObjects, DiffResult } from './differ/diff';
+import { lineMapOf } from './differ/lines';
+import { extractPatch, Extracted } from './module/extract';
+import { buildLivepatchModule, ModuleRequest } from './module/link';
+import { KernelSymbols } from './module/symbols';
+import { runPreCheck } from './runpre/check';
+import { RunningKernel } from './runpre/sources';
+import { assertPatchable } from './differ/safety';
+import { structLayoutProblems } from './differ/safety-layout';
 
 export interface ObjectPair {
   /** Object path in the tree, e.g. "fs/ext4/inode.o" (for messages). */
@@ -49,7 +49,7 @@ export interface SpliceReport {
   functions: Extracted['functions'];
 }
 
-export async function buildSplice(request: SpliceRequest): Promise<SpliceReport> {
+export async function spliceFromPairs(request: SpliceRequest): Promise<SpliceReport> {
   const diffs: DiffResult[] = request.pairs.map((p) =>
     diffObjects(p.pre, p.post, {
       module: p.target === 'vmlinux' ? undefined : p.target,

@@ -10,13 +10,13 @@
 // also tells which of several same-named symbols the source means: the running address gives its sympos, and when
 // the code of several matches, the one among the object's other functions (its position in the link order) does.
 
-import { SplicedError } from '../errors';
-import { ElfSymbol, SHN, STT } from '../elf/reader';
-import { branchTarget, decodeInstruction, Instruction } from '../elf/x86-decode';
-import { isPcRelative, R_X86_64, relocationWidth } from '../elf/x86';
-import { DiffResult } from './diff';
-import { ObjectFile, relocationsWithin, resolveReference, symbolAt } from './diff-object';
-import { RunningKernel } from './runpre-sources';
+import { SplicedError } from '../../errors';
+import { ElfSymbol, SHN, STT } from '../../elf/reader';
+import { branchTarget, decodeInstruction, Instruction } from '../../elf/x86-decode';
+import { isPcRelative, R_X86_64, relocationWidth } from '../../elf/x86';
+import { DiffResult } from '../differ/diff';
+import { ObjectFile, relocationsWithin, resolveReference, symbolAt } from '../differ/object';
+import { RunningKernel } from './sources';
 
 export interface RunPreMatch {
   name: string;

@@ -6,14 +6,14 @@
 // with modversions); or, for local and non-exported kernel symbols, to a livepatch relocation that the caller turns
 // into `.klp.rela.<object>.<section>` after kbuild linked the module (klp-postprocess.ts).
 
-import { SplicedError } from '../errors';
-import { ElfRelocation, ElfSection, ElfSymbol, SHN, SHT, STB, STT } from '../elf/reader';
-import { encodeRelocations, encodeSymbols, ImageSection, StringTable, SymbolEntry, writeElf } from '../elf/writer';
-import { DiffResult } from './diff';
-import { ObjectFile, relocationsWithin, resolveReference, SHF, sourceFileOf } from './diff-object';
-import { KernelSymbols, symposOf } from './klp-symbols';
-import { RunPreResult } from './runpre';
-import { isPerSiteStatic } from './safety';
+import { SplicedError } from '../../errors';
+import { ElfRelocation, ElfSection, ElfSymbol, SHN, SHT, STB, STT } from '../../elf/reader';
+import { encodeRelocations, encodeSymbols, ImageSection, StringTable, SymbolEntry, writeElf } from '../../elf/writer';
+import { DiffResult } from '../differ/diff';
+import { ObjectFile, relocationsWithin, resolveReference, SHF, sourceFileOf } from '../differ/object';
+import { KernelSymbols, symposOf } from './symbols';
+import { RunPreResult } from '../runpre/check';
+import { isPerSiteStatic } from '../differ/safety';
 
 export interface KlpRelocation {
   /** Section of the extracted object (the name survives the kbuild link). */

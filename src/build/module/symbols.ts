@@ -4,8 +4,8 @@
 // (address order for vmlinux, symbol-table order for a module); 0 when the name is unique there, which the kernel
 // accepts. The order is taken from /proc/kallsyms-format text: the running kernel's own, or one captured from it.
 
-import { SplicedError } from '../errors';
-import { parseElf, SHN, STT } from '../elf/reader';
+import { SplicedError } from '../../errors';
+import { parseElf, SHN, STT } from '../../elf/reader';
 
 export interface KallsymsEntry {
   address: bigint;

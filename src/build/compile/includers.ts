@@ -3,8 +3,8 @@
 // build_utility.c). Found with grep over the tree, level by level; a header that reaches too many files is refused.
 
 import * as path from 'node:path';
-import { SplicedError } from '../errors';
-import { run, tail } from './process';
+import { SplicedError } from '../../errors';
+import { run, tail } from '../process';
 
 /** How a file is #included and where to look for includers. */
 interface IncludeTarget {

@@ -5,7 +5,7 @@
 // Node has no flock(2), and an owner record is enough on one host.
 
 import { promises as fs } from 'node:fs';
-import { SplicedError } from '../errors';
+import { SplicedError } from '../../errors';
 
 export interface Lock {
   release(): Promise<void>;

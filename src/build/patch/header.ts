@@ -3,7 +3,7 @@
 // whose fix it brings). The builder records them in the module's .modinfo (src/kernel/splice-modinfo.ts). A series
 // (an mbox of several mails) has one header per mail, merged into the module's one.
 
-import { SplicedError } from '../errors';
+import { SplicedError } from '../../errors';
 
 export interface PatchHeader {
   description?: string;

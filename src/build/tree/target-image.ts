@@ -6,10 +6,10 @@
 
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { SplicedError } from '../errors';
-import { parseElf } from '../elf/reader';
-import { buildIdFromNotes } from '../kernel/identity';
-import { run, tail } from './process';
+import { SplicedError } from '../../errors';
+import { parseElf } from '../../elf/reader';
+import { buildIdFromNotes } from '../../kernel/identity';
+import { run, tail } from '../process';
 import { download, StepListener, Tree, withTreeLock, writeMarker } from './tree';
 
 /** The target kernel's files, in `<tree cache>/image/`. */

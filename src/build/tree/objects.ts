@@ -7,8 +7,8 @@
 
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { SplicedError } from '../errors';
-import { tail } from './process';
+import { SplicedError } from '../../errors';
+import { tail } from '../process';
 import { make, MakeTree } from './kmake';
 
 export interface KernelObject {

@@ -2,12 +2,12 @@
 // is generated. A livepatch swaps whole functions through ftrace; it cannot rewrite data already in memory, re-run
 // init code, patch code without an ftrace hook, or change the kernel's exported-symbol table.
 
-import { SplicedError } from '../errors';
-import { SHN, SHT } from '../elf/reader';
-import { Describer, Side } from './diff-compare';
+import { SplicedError } from '../../errors';
+import { SHN, SHT } from '../../elf/reader';
+import { Describer, Side } from './compare';
 import { DataDiff, DiffResult, FunctionDiff } from './diff';
-import { isCode, ObjectFile, relocationsWithin, resolveReference, SHF, sourceFileOf } from './diff-object';
-import { stemOf } from './diff-correlate';
+import { isCode, ObjectFile, relocationsWithin, resolveReference, SHF, sourceFileOf } from './object';
+import { stemOf } from './correlate';
 
 export type UnsafeReason =
   | 'data-layout'

@@ -7,11 +7,11 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SplicedError } from '../errors';
-import { SPLICE_MODINFO } from '../kernel/splice-modinfo';
-import { run } from './process';
-import { Extracted } from './klp-extract';
-import { addLivepatchRelocations } from './klp-postprocess';
+import { SplicedError } from '../../errors';
+import { SPLICE_MODINFO } from '../../kernel/splice-modinfo';
+import { run } from '../process';
+import { Extracted } from './extract';
+import { addLivepatchRelocations } from './postprocess';
 
 export interface ModuleRequest {
   /** Module name (a C identifier): the livepatch's name in /sys/kernel/livepatch. */

@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
-import { SplicedError } from '../errors';
-import { mergeHeaders, parsePatchHeader, PatchHeader } from './patch-header';
-import { splitMessages } from './patch-series';
+import { SplicedError } from '../../errors';
+import { mergeHeaders, parsePatchHeader, PatchHeader } from './header';
+import { splitMessages } from './series';
 
 export type FileChange = 'modify' | 'add' | 'delete';
 

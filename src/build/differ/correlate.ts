@@ -3,8 +3,8 @@
 // `__LINE__`/`__COUNTER__` are renumbered by unrelated edits, so those are matched by their digit-free stem together
 // with the functions that use them, then by order of appearance.
 
-import { ElfSymbol, SHN, STT } from '../elf/reader';
-import { isAssemblerLabel, ObjectFile, resolveReference } from './diff-object';
+import { ElfSymbol, SHN, STT } from '../../elf/reader';
+import { isAssemblerLabel, ObjectFile, resolveReference } from './object';
 
 export interface Correlation {
   /** post symbol index → pre symbol index. */

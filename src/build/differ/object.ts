@@ -1,8 +1,8 @@
 // One side of a pre/post pair, indexed for the differ: which symbols live in which section, which relocations apply
 // to which section, and where each relocation really points (a symbol plus offset, a string, a constant).
 
-import { ElfFile, ElfRelocation, ElfSection, ElfSymbol, parseElf, SHN, SHT, STB, STT } from '../elf/reader';
-import { referenceAdjustment } from '../elf/x86';
+import { ElfFile, ElfRelocation, ElfSection, ElfSymbol, parseElf, SHN, SHT, STB, STT } from '../../elf/reader';
+import { referenceAdjustment } from '../../elf/x86';
 
 export const SHF = { WRITE: 0x1n, ALLOC: 0x2n, EXECINSTR: 0x4n, MERGE: 0x10n, STRINGS: 0x20n } as const;
 

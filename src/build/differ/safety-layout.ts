@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { SplicedError } from '../errors';
+import { SplicedError } from '../../errors';
 import { Problem } from './safety';
 
 const run = promisify(execFile);

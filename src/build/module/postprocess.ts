@@ -3,10 +3,10 @@
 // SHF_RELA_LIVEPATCH against symbols `.klp.sym.<object>.<name>,<sympos>` whose section index is SHN_LIVEPATCH. They
 // are added only now because kbuild's link and modpost would reject symbols no exported table provides.
 
-import { SplicedError } from '../errors';
-import { parseElf, SHT, STB, STT } from '../elf/reader';
-import { encodeRelocations, encodeSymbols, imageOf, StringTable, writeElf } from '../elf/writer';
-import { KlpRelocation } from './klp-extract';
+import { SplicedError } from '../../errors';
+import { parseElf, SHT, STB, STT } from '../../elf/reader';
+import { encodeRelocations, encodeSymbols, imageOf, StringTable, writeElf } from '../../elf/writer';
+import { KlpRelocation } from './extract';
 
 export const SHF_RELA_LIVEPATCH = 0x00100000n;
 export const SHN_LIVEPATCH = 0xff20;

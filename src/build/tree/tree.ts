@@ -8,15 +8,15 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SplicedError } from '../errors';
-import type { KernelIdentity } from '../kernel/types';
+import { SplicedError } from '../../errors';
+import type { KernelIdentity } from '../../kernel/types';
 import { withLock } from './lock';
 import { make } from './kmake';
 import { objectIndex } from './objects';
-import { run, RunResult, tail } from './process';
+import { run, RunResult, tail } from '../process';
 
 /** Which Debian kernel build a tree is for. */
-export interface KernelBuild {
+export interface DebianBuild {
   /** `uname -r`, e.g. "6.1.0-56-amd64". */
   release: string;
   /** Debian package version of that build, e.g. "6.1.192-2". */
@@ -29,7 +29,7 @@ export interface KernelBuild {
 }
 
 /** A prepared tree: compile single objects in `sourceDir` with `makeArgs`. */
-export interface Tree extends KernelBuild {
+export interface Tree extends DebianBuild {
   /** The linux-source-6.1 version the tree holds: the build's own, or the override. */
   sourceVersion: string;
   /** The cache entry: everything for this build lives below it. */
@@ -61,19 +61,19 @@ export function buildJobs(): number {
 }
 
 /** The linux-source version a tree of this build is compiled from. */
-export function sourceVersionOf(build: KernelBuild): string {
+export function sourceVersionOf(build: DebianBuild): string {
   return build.sourceVersion ?? build.debianVersion;
 }
 
 /** `<release>-<version>`, plus `+source-<version>` when the source is not the build's own (another tree entirely). */
-export function treeCacheDir(build: KernelBuild): string {
+export function treeCacheDir(build: DebianBuild): string {
   const source = sourceVersionOf(build);
   const entry = `${build.release}-${build.debianVersion}${source === build.debianVersion ? '' : `+source-${source}`}`;
   return path.join(cacheRoot(), entry);
 }
 
 /** The make arguments of every command in a tree of this build. */
-export function makeArgsFor(build: KernelBuild): string[] {
+export function makeArgsFor(build: DebianBuild): string[] {
   return [`-j${buildJobs()}`, `CC=${COMPILER}`, `KERNELRELEASE=${build.release}`, `KCFLAGS=${SECTION_CFLAGS}`];
 }
 
@@ -112,9 +112,9 @@ async function installedVersion(pkg: string): Promise<string | undefined> {
  * on the command line, whose Debian version comes from apt (the headers package of that release; if apt knows
  * several versions, the installed one).
  */
-export async function resolveKernelBuild(target: { release: string; procVersion?: string; sourceVersion?: string }): Promise<KernelBuild> {
+export async function resolveDebianBuild(target: { release: string; procVersion?: string; sourceVersion?: string }): Promise<DebianBuild> {
   checkBuild(target);
-  const withSource = (build: KernelBuild): KernelBuild =>
+  const withSource = (build: DebianBuild): DebianBuild =>
     target.sourceVersion === undefined || target.sourceVersion === build.debianVersion ? build : { ...build, sourceVersion: target.sourceVersion };
   if (target.procVersion !== undefined) {
     const debianVersion = debianVersionFromProcVersion(target.procVersion);
@@ -192,7 +192,7 @@ async function unpackHeaders(deb: string, dest: string, release: string): Promis
   return path.join(dest, 'usr/src', `linux-headers-${release}`);
 }
 
-interface Marker extends KernelBuild {
+interface Marker extends DebianBuild {
   sourceVersion: string;
   vermagic: string;
   makeArgs: string[];
@@ -201,7 +201,7 @@ interface Marker extends KernelBuild {
 }
 
 /** The marker of a ready tree for this build: same build, same make arguments (-j aside), tree still there. */
-async function readMarker(cacheDir: string, build: KernelBuild): Promise<Marker | undefined> {
+async function readMarker(cacheDir: string, build: DebianBuild): Promise<Marker | undefined> {
   try {
     const marker = JSON.parse(await fs.readFile(path.join(cacheDir, MARKER), 'utf8')) as Marker;
     // Markers written before source overrides existed name no source: it was the build's own.
@@ -286,7 +286,7 @@ export async function checkTreeCompiler(tree: Tree): Promise<void> {
 /** Called with a short description as each step of a long preparation starts. */
 export type StepListener = (step: string) => void;
 
-async function prepare(build: KernelBuild, cacheDir: string, step: StepListener): Promise<Marker> {
+async function prepare(build: DebianBuild, cacheDir: string, step: StepListener): Promise<Marker> {
   const started = Date.now();
   const sourceDir = path.join(cacheDir, 'linux');
   const debs = path.join(cacheDir, 'debs');
@@ -353,7 +353,7 @@ function configLines(config: string): string {
 }
 
 /** How messages name a tree: release, version, and the source when it is not the build's own. */
-export function treeLabel(tree: KernelBuild & { sourceVersion: string }): string {
+export function treeLabel(tree: DebianBuild & { sourceVersion: string }): string {
   const source = tree.sourceVersion === tree.debianVersion ? '' : `, compiled from linux-source-6.1 ${tree.sourceVersion}`;
   return `${tree.release} (${tree.debianVersion}${source})`;
 }
@@ -367,7 +367,7 @@ export function withTreeLock<T>(tree: Tree, body: () => Promise<T>): Promise<T> 
 }
 
 /** Whether a tree for this build is prepared already (no side effects). */
-export async function cachedTree(build: KernelBuild): Promise<Tree | undefined> {
+export async function cachedTree(build: DebianBuild): Promise<Tree | undefined> {
   const cacheDir = treeCacheDir(build);
   const marker = await readMarker(cacheDir, build);
   return marker && treeFrom(cacheDir, marker, 0);
@@ -377,7 +377,7 @@ export async function cachedTree(build: KernelBuild): Promise<Tree | undefined> 
  * The prepared tree of this build: from the cache, or prepared now (≈ 1 min and 1.7 GB with a warm apt).
  * Concurrent callers wait for one preparation; a half-prepared tree left by a crash is rebuilt.
  */
-export async function prepareTree(build: KernelBuild, step: StepListener = () => undefined): Promise<Tree> {
+export async function prepareTree(build: DebianBuild, step: StepListener = () => undefined): Promise<Tree> {
   checkBuild(build);
   const cached = await cachedTree(build);
   if (cached) return cached;
@@ -393,12 +393,12 @@ export async function prepareTree(build: KernelBuild, step: StepListener = () =>
 }
 
 /** A kernel identity (see src/kernel) as a build target. */
-export function buildOfIdentity(identity: Pick<KernelIdentity, 'release' | 'version'>): Promise<KernelBuild> {
-  return resolveKernelBuild({ release: identity.release, procVersion: identity.version });
+export function buildOfIdentity(identity: Pick<KernelIdentity, 'release' | 'version'>): Promise<DebianBuild> {
+  return resolveDebianBuild({ release: identity.release, procVersion: identity.version });
 }
 
 /** The running kernel as a build target, from uname and /proc/version. */
-export async function runningKernelBuild(sourceVersion?: string): Promise<KernelBuild> {
+export async function runningDebianBuild(sourceVersion?: string): Promise<DebianBuild> {
   const procVersion = (await fs.readFile('/proc/version', 'utf8')).trim();
-  return resolveKernelBuild({ release: os.release(), procVersion, sourceVersion });
+  return resolveDebianBuild({ release: os.release(), procVersion, sourceVersion });
 }

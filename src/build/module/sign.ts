@@ -4,9 +4,9 @@
 
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { SplicedError } from '../errors';
-import { appendedSignature } from '../kernel/module-signature';
-import { run, tail } from './process';
+import { SplicedError } from '../../errors';
+import { appendedSignature } from '../../kernel/module-signature';
+import { run, tail } from '../process';
 import type { SigningKey } from './signing-key';
 
 /** CONFIG_MODULE_SIG_HASH of the tree's .config. */

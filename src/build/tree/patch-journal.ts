@@ -6,9 +6,9 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SplicedError } from '../errors';
-import type { ParsedPatch } from './patchfile';
-import { run, RunResult, tail } from './process';
+import { SplicedError } from '../../errors';
+import type { ParsedPatch } from '../patch/patchfile';
+import { run, RunResult, tail } from '../process';
 import { make } from './kmake';
 import type { Tree } from './tree';
 

@@ -4,9 +4,9 @@
 // through /proc/kcore. Injectable, so tests run against a linked file without a kernel.
 
 import { openSync, readSync, closeSync } from 'node:fs';
-import { SplicedError } from '../errors';
-import { parseElf, SHT } from '../elf/reader';
-import { KallsymsEntry, parseKallsyms } from './klp-symbols';
+import { SplicedError } from '../../errors';
+import { parseElf, SHT } from '../../elf/reader';
+import { KallsymsEntry, parseKallsyms } from '../module/symbols';
 
 export interface RunningKernel {
   /** Entries named `name` in object ("vmlinux" or a module), in kallsyms order. */
