@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { targetModuleFiles } from '../../../src/build/target-image';
+import { targetModuleFiles } from '../../../src/build/tree/target-image';
 import { fixturePairs, fixtureTree } from '../build/kernel-tree';
 import { livepatchFile } from '../kernel/module-file';
 import { describeFailures, FUZZ_SEED, iterations } from './fuzz';

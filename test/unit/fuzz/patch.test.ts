@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parsePatch } from '../../../src/build/patchfile';
+import { parsePatch } from '../../../src/build/patch/patchfile';
 import { isSplicedError } from '../../../src/errors';
 import { describeFailures, FUZZ_SEED, iterations } from './fuzz';
 import { fuzzInWorker } from './run';

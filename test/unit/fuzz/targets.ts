@@ -2,8 +2,8 @@
 // says how its real inputs are mutated, what is run, and which errors are that reader's named ones.
 
 import { dirname } from 'node:path';
-import { loadObject } from '../../../src/build/diff-object';
-import { parsePatch, TreeLookup } from '../../../src/build/patchfile';
+import { loadObject } from '../../../src/build/differ/object';
+import { parsePatch, TreeLookup } from '../../../src/build/patch/patchfile';
 import { ElfFormatError, parseElf, SHT } from '../../../src/elf/reader';
 import { isSourcePatch } from '../../../src/engine/build-step';
 import { isSplicedError } from '../../../src/errors';
