@@ -3,7 +3,8 @@
 # (a runtime drop-in of the unit: only root can set it), the operation that reaches the point is started, spliced
 # SIGKILLs itself there, the drop-in is removed while systemd waits to restart it (RestartSec=5s of the drop-in), and
 # systemd's Restart= brings it back. Then sysfs, the database and the drop directory must agree: what is recorded as
-# applied is exactly what is live, no patch twice, nothing left in incoming/, no transition left open.
+# applied is exactly what is live, no patch twice, nothing left in incoming/, no transition left open. Last, a full
+# /var/lib/spliced (a small loop-mounted ext4) during an apply and a drop: a named error, nothing lost, spliced alive.
 # shellcheck shell=bash
 
 fault_dropin=/run/systemd/system/spliced.service.d/fault.conf
@@ -80,3 +81,42 @@ after_fault quarantine-reason-written
 check_eq "fault quarantine-reason-written: the file is in quarantine once" "$(ls "$quarantine" | grep -c '^junk.*\.ko$')" 1
 
 echo "fault campaign: $(( $(date +%s) - campaign_started )) s for 7 points" > /dev/console
+
+# --- a full /var/lib/spliced: a 32 MiB ext4 image mounted over it (a copy of the state), filled to the last block ---
+full_started=$(date +%s)
+state=/var/lib/spliced
+check "disk full: stop spliced" systemctl stop spliced.service
+truncate -s 32M /root/state.img && mkfs.ext4 -q -F /root/state.img
+mkdir -p /root/state-copy && mount -o loop /root/state.img /root/state-copy && cp -a "$state/." /root/state-copy/ && umount /root/state-copy
+check "disk full: a small file system mounted over $state" mount -o loop /root/state.img "$state"
+check "disk full: spliced starts on it" systemctl start spliced.service
+before=$(recorded_applied)
+restarts=$(systemctl show -p NRestarts --value spliced.service)
+# Made on the same file system before it fills: a rename into incoming/ needs no free block.
+cp "$stack/spliced_lp_stack_07.ko" "$state/.waiting.ko"
+dd if=/dev/zero of="$state/filler" bs=64K status=none 2>/dev/null
+check_fails "disk full: not a block left" dd if=/dev/zero of="$state/more" bs=4K count=1 status=none
+out=$(timeout 120 splicectl apply "$stack/spliced_lp_stack_06.ko" 2>&1); rc=$?
+check_fails "disk full: splicectl apply fails" test "$rc" = 0
+check_match "disk full: ... with a named error" "$out" '^splicectl: .*\([A-Za-z]+\)$'
+check_match "disk full: ... that says the disk is full" "$out" 'ENOSPC|no space left'
+check "disk full: spliced answers after the apply" splicectl list
+check_eq "disk full: nothing new is applied" "$(recorded_applied)" "$before"
+check_consistent "disk full (apply)"
+mv "$state/.waiting.ko" "$incoming/07.ko"
+sleep 5
+check "disk full: the dropped file is kept in incoming/ (not lost)" test -f "$incoming/07.ko"
+check "disk full: spliced answers after the drop" splicectl list
+check_eq "disk full: spliced never died (no restart)" "$(systemctl show -p NRestarts --value spliced.service)" "$restarts"
+check_consistent "disk full (drop)"
+rm -f "$state/filler" "$state/more"
+check "disk full: space back, spliced restarted" systemctl restart spliced.service
+check "disk full: the kept file is applied once space is back" wait_until 120 incoming_empty
+check "disk full: ... it is live" test -d /sys/kernel/livepatch/spliced_lp_stack_07
+check_consistent "disk full (space back)"
+check "disk full: revert it" splicectl revert "$(top_id)"
+check "disk full: stop spliced" systemctl stop spliced.service
+check "disk full: the real $state back" umount "$state"
+check "disk full: spliced starts on it" systemctl start spliced.service
+check_consistent "disk full (after)"
+echo "disk full: $(( $(date +%s) - full_started )) s" > /dev/console
