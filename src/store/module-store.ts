@@ -15,9 +15,13 @@ export interface StoredModule {
   path: string;
 }
 
+const TEMPORARY = /\.ko\.tmp-\d+$/;
+
 export class ModuleStore {
   constructor(readonly dir: string) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // A copy a crash cut short before its rename (one process holds the state dir: none is being written now).
+    for (const name of fs.readdirSync(dir)) if (TEMPORARY.test(name)) fs.rmSync(path.join(dir, name), { force: true });
   }
 
   pathOf(file: string): string {

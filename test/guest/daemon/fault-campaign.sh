@@ -47,6 +47,7 @@ arm store-module-written
 drop "$stack/spliced_lp_stack_02.ko" 02.ko
 after_fault store-module-written
 check "fault store-module-written: the dropped module was applied after the restart" test -d /sys/kernel/livepatch/spliced_lp_stack_02
+check_eq "fault store-module-written: no temporary copy left in modules/" "$(ls /var/lib/spliced/modules | grep -c '\.tmp-')" 0
 
 arm apply-intent
 timeout 120 splicectl apply "$stack/spliced_lp_stack_03.ko" > /dev/null 2>&1
