@@ -99,7 +99,7 @@ dd if=/dev/zero of="$state/filler" bs=64K status=none 2>/dev/null
 check_fails "disk full: not a block left" dd if=/dev/zero of="$state/more" bs=4K count=1 status=none
 out=$(timeout 120 splicectl apply "$stack/spliced_lp_stack_06.ko" 2>&1); rc=$?
 check_fails "disk full: splicectl apply fails" test "$rc" = 0
-check_match "disk full: ... with a named error" "$out" '^splicectl: .*\([A-Za-z]+\)$'
+check_match "disk full: ... with a named error: NoSpace" "$out" '\(NoSpace\)$'
 check_match "disk full: ... that says the disk is full" "$out" 'ENOSPC|[Nn]o space left|disk is full'
 check "disk full: spliced answers after the apply" splicectl list
 check_eq "disk full: nothing new is applied" "$(recorded_applied)" "$before"
