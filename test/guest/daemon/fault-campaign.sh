@@ -38,6 +38,7 @@ after_fault() {
   check_eq "fault $1: no patch recorded twice" "$(splicectl list --json | jq -r '.[].name' | sort | uniq -d)" ""
   check "fault $1: no transition left open" wait_until 60 no_open_transition
   check "fault $1: nothing left in incoming/" wait_until 60 incoming_empty
+  wait # the splicectl that started the operation (in the background: the drop-in must go within RestartSec)
 }
 
 campaign_started=$(date +%s)
@@ -50,11 +51,11 @@ check "fault store-module-written: the dropped module was applied after the rest
 check_eq "fault store-module-written: no temporary copy left in modules/" "$(ls /var/lib/spliced/modules | grep -c '\.tmp-')" 0
 
 arm apply-intent
-timeout 120 splicectl apply "$stack/spliced_lp_stack_03.ko" > /dev/null 2>&1
+timeout 120 splicectl apply "$stack/spliced_lp_stack_03.ko" > /dev/null 2>&1 &
 after_fault apply-intent
 
 arm apply-loaded
-timeout 120 splicectl apply "$stack/spliced_lp_stack_04.ko" > /dev/null 2>&1
+timeout 120 splicectl apply "$stack/spliced_lp_stack_04.ko" > /dev/null 2>&1 &
 after_fault apply-loaded
 check "fault apply-loaded: the module the kernel loaded is recorded as applied" test -d /sys/kernel/livepatch/spliced_lp_stack_04
 
@@ -66,12 +67,12 @@ check_eq "fault apply-recorded: ... and not applied again at restart" \
   "$(splicectl log --json | jq '[.[] | select(.kind == "applied" and .patchName == "spliced_lp_stack_05")] | length')" 1
 
 arm revert-intent
-timeout 120 splicectl revert "$(top_id)" > /dev/null 2>&1
+timeout 120 splicectl revert "$(top_id)" > /dev/null 2>&1 &
 after_fault revert-intent
 
 arm revert-done
 top=$(splicectl list --json | jq -r '[.[] | select(.state == "applied")] | max_by(.stackPosition) | .name')
-timeout 120 splicectl revert "$(top_id)" > /dev/null 2>&1
+timeout 120 splicectl revert "$(top_id)" > /dev/null 2>&1 &
 after_fault revert-done
 check "fault revert-done: the patch the kernel reverted ($top) is recorded as not applied" \
   bash -c "! splicectl list --json | jq -e --arg n '$top' 'any(.[]; .name == \$n and .state == \"applied\")'"
