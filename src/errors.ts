@@ -23,6 +23,7 @@ export const ERROR_KINDS = {
   InvalidArgument: 'an argument is invalid',
   PermissionDenied: 'the caller is not authorised',
   LimitExceeded: 'the caller has as many jobs queued as it may have',
+  NoSpace: 'the file system of the state directory is full',
   // Clients (src/cli)
   Unavailable: 'spliced cannot be reached over D-Bus',
   // Builder (src/build, src/elf)
@@ -62,6 +63,9 @@ export class SplicedError extends Error {
 export function asSplicedError(err: unknown): SplicedError {
   if (err instanceof SplicedError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  // A full disk is the admin's to fix, not a bug: ENOSPC from a write, SQLITE_FULL from the database.
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'ENOSPC' || code === 'SQLITE_FULL') return new SplicedError('NoSpace', `no space left to write spliced's state (${message}); free some and retry`, { code });
   return new SplicedError('Internal', message);
 }
 

@@ -43,6 +43,7 @@ export const EXIT_BY_KIND: Record<ErrorKind, number> = {
   InvalidArgument: EXIT.usage,
   PermissionDenied: EXIT.permissionDenied,
   LimitExceeded: EXIT.tryAgain,
+  NoSpace: EXIT.tryAgain,
   Unavailable: EXIT.unavailable,
   BuildFailed: EXIT.failed,
   UnsafePatch: EXIT.failed,

@@ -11,6 +11,7 @@ import type { ProgressReporter } from './job';
 import { isForRunningKernel } from './records';
 import { refuseUnsignedModule } from './signatures';
 import type { ApplyInput, ApplyOptions, PatchFunctionRecord, PatchOrigin } from './types';
+import { faultPoint } from '../fault-point';
 
 /** A patch's id: the first 12 hex digits of its module's sha256 (stable across reboots and renames). */
 export function patchIdOf(sha256: string): string {
@@ -44,8 +45,10 @@ export async function applyModule(
     checkModule(ctx, info, path, patchIdOf(stored.sha256));
     await refuseUnsignedModule(ctx, info, path);
     const recorded = (row = recordIntent(ctx, stored, info, options));
+    faultPoint('apply-intent');
     job.report(30, 'loading the module and waiting for the livepatch transition');
     const load = await ctx.kernel.load(stored.path, transitionOptions(ctx.settings, options.transitionTimeoutMs));
+    faultPoint('apply-loaded');
     job.report(90, 'recording the applied patch');
     await ctx.live.refresh();
     const functions = liveFunctions(ctx, load.patch);
@@ -56,6 +59,7 @@ export async function applyModule(
       ctx.store.addEvent({ kind: 'applied', patch: recorded, bootId: ctx.bootId, requestedBy: options.requestedBy });
       recordSuperseded(ctx, load.superseded, recorded);
     });
+    faultPoint('apply-recorded');
     ctx.log.info({ patch: row.id, name: row.name, durationMs: load.durationMs, origin: options.origin }, 'patch applied');
     return { patch: ctx.store.patch(row.id)!, error: null };
   } catch (err) {

@@ -9,6 +9,7 @@
 import { asSplicedError } from '../errors';
 import type { PatchRow } from '../store';
 import { buildOf, transitionOptions, type EngineContext } from './context';
+import { faultPoint } from '../fault-point';
 
 export interface BootReport {
   /** Ids loaded at this start, bottom first. */
@@ -82,6 +83,7 @@ export async function reapplyStack(ctx: EngineContext, held: string[]): Promise<
     try {
       const stored = ctx.modules.verify(patch.moduleFile, patch.sha256, `${patch.name} (${patch.id})`);
       await ctx.kernel.load(stored, transitionOptions(ctx.settings));
+      faultPoint('reapply-loaded');
       ctx.store.transaction(() => {
         ctx.store.removeIntent(intentId);
         ctx.store.addEvent({ kind: 'reapplied-at-boot', patch, bootId: ctx.bootId });

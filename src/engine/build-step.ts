@@ -11,6 +11,7 @@ import type { EngineContext } from './context';
 import type { ProgressReporter } from './job';
 import { refuseUnsignableBuild } from './signatures';
 import type { ApplyInput, ApplyOptions, SpliceBuilder } from './types';
+import { faultPoint } from '../fault-point';
 
 /** Where builds happen: the builder port and a directory for the modules it writes (emptied at every start). */
 export interface BuildSettings {
@@ -80,6 +81,7 @@ export async function buildFromPatch(
     text = patchText(input);
     const output = path.join(settings.workDir, `job-${jobId}.ko`);
     await settings.builder.build(text, output, (step) => progress.report(step.progress, `building: ${step.message}`), signal);
+    faultPoint('build-done');
     ctx.log.info({ path: file, module: output, origin: options.origin }, 'splice built from the patch');
     return output;
   } catch (err) {

@@ -8,6 +8,7 @@ import { removeFromKernel, transitionOptions, type EngineContext } from './conte
 import type { EngineJob } from './job';
 import { isForRunningKernel } from './records';
 import type { RevertOptions } from './types';
+import { faultPoint } from '../fault-point';
 
 export interface RevertOutcome {
   /** Reverted rows, topmost first. */
@@ -74,6 +75,7 @@ async function revertOne(ctx: EngineContext, patch: PatchRow, options: RevertOpt
   const touchesKernel = isForRunningKernel(patch, ctx);
   const intentId = touchesKernel ? ctx.store.addIntent('revert', patch.id, ctx.bootId, requestedBy) : null;
   if (intentId !== null) {
+    faultPoint('revert-intent');
     try {
       if (live) await ctx.kernel.revert(patch.name, transitionOptions(ctx.settings, options.transitionTimeoutMs));
       else await removeFromKernel(ctx, patch.name);
@@ -93,6 +95,7 @@ async function revertOne(ctx: EngineContext, patch: PatchRow, options: RevertOpt
       throw error;
     }
     await ctx.live.refresh();
+    faultPoint('revert-done');
   }
   ctx.store.transaction(() => {
     if (intentId !== null) ctx.store.removeIntent(intentId);

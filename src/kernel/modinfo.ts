@@ -33,7 +33,11 @@ async function readModuleFile(path: string): Promise<Buffer> {
 }
 
 export async function readModuleInfo(path: string): Promise<ModuleInfo> {
-  const bytes = await readModuleFile(path);
+  return moduleInfoOf(await readModuleFile(path), path);
+}
+
+/** The modinfo of a module's bytes (`path` names it in messages): CorruptModule for anything that is not a module. */
+export function moduleInfoOf(bytes: Buffer, path: string): ModuleInfo {
   let modinfo: Buffer;
   try {
     const elf = parseElf(bytes);

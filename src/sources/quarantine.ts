@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SplicedError } from '../errors';
+import { faultPoint } from '../fault-point';
 
 export interface QuarantineReason {
   /** Where the file was found. */
@@ -34,6 +35,7 @@ export function quarantine(file: string, dir: string, error: SplicedError): stri
   // Reason first: a crash in between leaves a reason without a file, never a file without its reason.
   const reasonFile = `${target}.reason.json`;
   fs.writeFileSync(reasonFile, JSON.stringify(reason, null, 2) + '\n', { mode: 0o600 });
+  faultPoint('quarantine-reason-written');
   try {
     fs.renameSync(file, target);
   } catch (err) {

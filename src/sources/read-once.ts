@@ -57,6 +57,9 @@ export async function readNamedFile(file: string, rules: ReadRules): Promise<Rea
     if (code === 'ELOOP' && rules.noFollow) {
       throw new SplicedError('InvalidArgument', `${file} is a symbolic link; spliced does not follow it here`, { path: file });
     }
+    // open(2) of a socket (or of a device without a driver) is ENXIO: what it is, not an I/O failure.
+    const stat = code === 'ENXIO' ? fs.lstatSync(file, { throwIfNoEntry: false }) : undefined;
+    if (stat && !stat.isFile()) throw new SplicedError('InvalidArgument', `${file} is not a regular file (${kindOf(stat)})`, { path: file });
     throw unreadable(file, err);
   }
   try {

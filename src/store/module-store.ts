@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SplicedError } from '../errors';
+import { faultPoint } from '../fault-point';
 
 export interface StoredModule {
   sha256: string;
@@ -14,9 +15,13 @@ export interface StoredModule {
   path: string;
 }
 
+const TEMPORARY = /\.ko\.tmp-\d+$/;
+
 export class ModuleStore {
   constructor(readonly dir: string) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // A copy a crash cut short before its rename (one process holds the state dir: none is being written now).
+    for (const name of fs.readdirSync(dir)) if (TEMPORARY.test(name)) fs.rmSync(path.join(dir, name), { force: true });
   }
 
   pathOf(file: string): string {
@@ -40,6 +45,7 @@ export class ModuleStore {
       } finally {
         fs.closeSync(fd);
       }
+      faultPoint('store-module-written');
       fs.renameSync(temporary, target);
       syncDirectory(this.dir);
     }

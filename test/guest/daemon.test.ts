@@ -1,5 +1,6 @@
 // The daemon as a user meets it, in the guest: installed like a package, driven with busctl and splicectl, through a
-// reboot, two kill -9s, the kill switch, a damaged database and stored module, a crash, and a last boot with
+// reboot, two kill -9s, the kill switch, a damaged database and stored module, a crash, the kill -9 fault campaign
+// (daemon/fault-campaign.sh), and a last boot with
 // module.sig_enforce=1 (module signatures required). test/guest/daemon/entry.sh holds the scenario.
 import { test } from 'node:test';
 import { execFileSync } from 'node:child_process';
@@ -43,7 +44,7 @@ test('spliced daemon in the guest', async (t) => {
     name: 'daemon',
     workDir,
     entry: 'entry.sh',
-    timeoutMs: 14 * 60_000,
+    timeoutMs: 20 * 60_000,
     maxBoots: 5,
     bootKernelArgs: [[], [], [], [], ['module.sig_enforce=1']],
   });

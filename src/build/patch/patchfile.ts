@@ -330,6 +330,8 @@ export function parsePatch(text: string, exists?: TreeLookup): ParsedPatch {
   const raw = messages.flatMap((message, i) => scan(message, i));
   if (raw.length === 0) throw new SplicedError('InvalidArgument', 'the file contains no unified diff');
   for (const f of raw) {
+    // No name on either side: there is nothing to find a strip level from (and nothing to patch).
+    if (f.oldPath === DEV_NULL && f.newPath === DEV_NULL) throw new SplicedError('InvalidArgument', 'the patch has a diff of /dev/null against /dev/null');
     checkInside(f.oldPath);
     checkInside(f.newPath);
     if (f.unsupported) {

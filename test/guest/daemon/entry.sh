@@ -159,6 +159,7 @@ case "$GUEST_BOOT" in
   check "signed module: its effect is visible" grep -qF 'cmdline patched by spliced_lp_stack_01' /proc/cmdline
   check "signed module: reverted" splicectl revert "$(patch_id spliced_lp_stack_01)"
   check_consistent "after the signed module"
+  source "$SPLICED_SRC/test/guest/daemon/fault-campaign.sh"
   exit 99
   ;;
 5)

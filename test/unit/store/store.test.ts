@@ -124,6 +124,16 @@ describe('module store', () => {
     fs.rmSync(stored.path);
     assert.throws(() => modules.verify(stored.file, stored.sha256, 'x'), (err) => isSplicedError(err, 'UnreadableModule'));
   });
+
+  it('removes at start the temporary copy of a put() a crash cut short, and nothing else', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spliced-modules-'));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const kept = new ModuleStore(path.join(dir, 'modules')).put(Buffer.from('module bytes'));
+    fs.writeFileSync(`${kept.path.replace(/[0-9a-f]{64}/, 'a'.repeat(64))}.tmp-4242`, 'half a module');
+    fs.writeFileSync(path.join(dir, 'modules', 'notes.tmp-1'), 'not ours to judge');
+    new ModuleStore(path.join(dir, 'modules'));
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'modules')).sort(), [path.basename(kept.path), 'notes.tmp-1']);
+  });
 });
 
 describe('a damaged database', () => {
