@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { buildKernelFixtures } from '../fixtures/build-fixtures';
 import { localAptRepo, packageDebs, repoRoot, reportChecks, runGuest } from './harness';
 
-test('the Debian package in the guest', async (t) => {
+/**
+ * Not yet in `scripts/test`: it has not passed a guest run, and building the package (a debootstrapped root, dh,
+ * lintian: 9–14 min on a loaded machine) would take the suite past its 45 min. SPLICED_TEST_PACKAGE=1 runs it.
+ */
+const RUN = process.env.SPLICED_TEST_PACKAGE === '1';
+
+test('the Debian package in the guest', { skip: !RUN && 'not in the default suite yet (SPLICED_TEST_PACKAGE=1 runs it): never passed a guest run, and the package build costs 9–14 min' }, async (t) => {
   const debs = packageDebs();
   await t.test('lintian finds no error or warning', () => {
     assert.doesNotMatch(readFileSync(debs.lintian, 'utf8'), /^[EW]: /m);
