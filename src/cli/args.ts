@@ -11,6 +11,7 @@ export const COMMANDS = {
   revert: { args: ['ID'], flags: ['down-to', 'no-wait', 'no-ask-password'], summary: 'revert a patch and follow the job' },
   log: { args: ['[ID]'], flags: ['limit'], summary: 'history of applies, reverts and failures, newest first' },
   uname: { args: [], flags: ['release', 'all'], summary: 'effective kernel version (-r: release, -a: /proc/version line)' },
+  refresh: { args: [], flags: ['no-ask-password'], summary: "ask the distro feed to look at apt's lists now (what apt update's hook does)" },
 } as const;
 export type CommandName = keyof typeof COMMANDS;
 

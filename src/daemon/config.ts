@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { TRANSITION_TIMEOUT_MS } from '../engine/context';
 import { SplicedError } from '../errors';
 import { DEFAULT_MAX_INPUT_BYTES } from '../sources/read-once';
+import { FEED_POLICIES, parseApplyWindow, type ApplyWindow, type FeedPolicy } from '../sources/feed/policy';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -36,6 +37,13 @@ export interface Config {
   /** Key and certificate that sign splices built from source patches (both or neither); null: DKMS's pair if present. */
   signingKey: string | null;
   signingCertificate: string | null;
+  /** The distro feed (src/sources/feed/policy.ts). */
+  feedPolicy: FeedPolicy;
+  feedPinVersion: string | null;
+  feedDelaySeconds: number;
+  feedApplyWindow: ApplyWindow | null;
+  /** Watched for changes when no apt hook asked the feed to refresh. */
+  aptListsDir: string;
   /** Unknown keys found in the file (reported once the logger exists). */
   warnings: string[];
 }
@@ -57,6 +65,11 @@ const DEFAULTS: Omit<Config, 'file' | 'warnings'> = {
   maxInputBytes: DEFAULT_MAX_INPUT_BYTES,
   signingKey: null,
   signingCertificate: null,
+  feedPolicy: 'notify',
+  feedPinVersion: null,
+  feedDelaySeconds: 0,
+  feedApplyWindow: null,
+  aptListsDir: '/var/lib/apt/lists',
 };
 
 type Key = keyof typeof DEFAULTS;
@@ -81,6 +94,11 @@ const SETTINGS: Record<Key, { key: string; env: string; parse: (value: string) =
   maxInputBytes: { key: 'max_input_size', env: 'SPLICED_MAX_INPUT_SIZE', parse: byteSize },
   signingKey: { key: 'signing_key', env: 'SPLICED_SIGNING_KEY', parse: absolutePath },
   signingCertificate: { key: 'signing_certificate', env: 'SPLICED_SIGNING_CERTIFICATE', parse: absolutePath },
+  feedPolicy: { key: 'feed_policy', env: 'SPLICED_FEED_POLICY', parse: feedPolicy },
+  feedPinVersion: { key: 'feed_pin_version', env: 'SPLICED_FEED_PIN_VERSION', parse: debianVersion },
+  feedDelaySeconds: { key: 'feed_delay', env: 'SPLICED_FEED_DELAY', parse: seconds },
+  feedApplyWindow: { key: 'feed_apply_window', env: 'SPLICED_FEED_APPLY_WINDOW', parse: parseApplyWindow },
+  aptListsDir: { key: 'apt_lists_dir', env: 'SPLICED_APT_LISTS_DIR', parse: absolutePath },
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -147,6 +165,21 @@ function byteSize(value: string): number {
   const bytes = match ? Number(match[1]) * SIZE_UNITS[match[2]] : 0;
   if (!(bytes > 0 && Number.isSafeInteger(bytes))) throw new Error(`"${value}" is not a positive size (bytes, or with K, M or G)`);
   return bytes;
+}
+
+/** Zero or more seconds. */
+function seconds(value: string): number {
+  return value === '0' ? 0 : positiveSeconds(value);
+}
+
+function feedPolicy(value: string): FeedPolicy {
+  if (!FEED_POLICIES.includes(value as FeedPolicy)) throw new Error(`"${value}" is not ${FEED_POLICIES.join(', ')}`);
+  return value as FeedPolicy;
+}
+
+function debianVersion(value: string): string {
+  if (!/^(\d+:)?\d[A-Za-z0-9.+~-]*$/.test(value)) throw new Error(`"${value}" is not a Debian package version (like 6.1.192-2)`);
+  return value;
 }
 
 function secondsBetween(value: string, min: number, max: number): number {
