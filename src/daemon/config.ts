@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { TRANSITION_TIMEOUT_MS } from '../engine/context';
 import { SplicedError } from '../errors';
 import { DEFAULT_MAX_INPUT_BYTES } from '../sources/read-once';
+import { DEBIAN_VERSION_RE } from '../build/patch/header';
 import { FEED_POLICIES, parseApplyWindow, type ApplyWindow, type FeedPolicy } from '../sources/feed/policy';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -178,7 +179,7 @@ function feedPolicy(value: string): FeedPolicy {
 }
 
 function debianVersion(value: string): string {
-  if (!/^(\d+:)?\d[A-Za-z0-9.+~-]*$/.test(value)) throw new Error(`"${value}" is not a Debian package version (like 6.1.192-2)`);
+  if (!DEBIAN_VERSION_RE.test(value)) throw new Error(`"${value}" is not a Debian package version (like 6.1.192-2)`);
   return value;
 }
 

@@ -7,3 +7,4 @@ export { readChecks, reportChecks } from './checks';
 export type { GuestCheck } from './checks';
 export { stageInstall } from './install';
 export { kernelTreeDisks } from './trees';
+export { stageFeedRepo } from './feed-repo';
