@@ -266,7 +266,7 @@ ManagerInterface.configureMembers({
     Apply: { inSignature: 'sa{sv}', outSignature: 'o' },
     ApplyFd: { inSignature: 'ha{sv}', outSignature: 'o' },
     Revert: { inSignature: 'sa{sv}', outSignature: 'o' },
-    List: { outSignature: 'a(sssssusst)' },
+    List: { outSignature: 'a(sssssusstsas)' },
     GetPatch: { inSignature: 's', outSignature: 'a{sv}' },
     GetHistory: { inSignature: 'su', outSignature: 'a(ttsssssss)' },
     GetJobs: { outSignature: 'ao' },

@@ -94,9 +94,11 @@ const listCommand: Command = async (client) => {
     p.name,
     p.stateReason ? `${p.state} (${p.stateReason})` : p.state,
     p.version ?? '-',
+    p.origin,
+    p.cves.length === 0 ? '-' : p.cves.join(','),
     p.description,
   ]);
-  const text = patches.length === 0 ? 'No patches.' : table([['POS', 'ID', 'NAME', 'STATE', 'VERSION', 'DESCRIPTION'], ...rows]);
+  const text = patches.length === 0 ? 'No patches.' : table([['POS', 'ID', 'NAME', 'STATE', 'VERSION', 'ORIGIN', 'CVES', 'DESCRIPTION'], ...rows]);
   return ok(text, patches);
 };
 

@@ -21,11 +21,13 @@ export interface PatchSummary {
   version: string | null;
   description: string;
   appliedAt: string | null;
+  origin: string;
+  cves: string[];
 }
 
 /** One List() struct. */
 export function patchSummary(row: Wire[]): PatchSummary {
-  const [id, name, state, stateReason, kernelRelease, stackPosition, version, description, appliedAt] = row;
+  const [id, name, state, stateReason, kernelRelease, stackPosition, version, description, appliedAt, origin, cves] = row;
   return {
     id: String(id),
     name: String(name),
@@ -36,6 +38,8 @@ export function patchSummary(row: Wire[]): PatchSummary {
     version: orNull(version),
     description: String(description),
     appliedAt: isoTime(appliedAt),
+    origin: String(origin),
+    cves: cves as string[],
   };
 }
 

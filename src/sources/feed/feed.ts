@@ -110,7 +110,9 @@ export class DistroFeed extends EventEmitter<FeedEvents> implements Feed {
     } catch (err) {
       const error = asSplicedError(err);
       if (this.stopping.signal.aborted) return;
-      this.deps.log.error({ event: 'feed-failed', kind: error.kind, details: error.details }, `feed: ${error.message}`);
+      // A kernel that is no Debian 12 build has no feed: worth a warning, not an error at every refresh.
+      const level = error.kind === 'NotApplicable' ? 'warn' : 'error';
+      this.deps.log[level]({ event: 'feed-failed', kind: error.kind, details: error.details }, `feed: ${error.message}`);
       this.set({ activity: 'idle', lastError: `${error.kind}: ${error.message}`, lastRefresh: this.now().toISOString() });
     }
   }

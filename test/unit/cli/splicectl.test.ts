@@ -90,19 +90,19 @@ describe('splicectl reads', () => {
   it('list and show print the patches, --json gives the documented records', async () => {
     d.engine.patches = [
       patchRecord('aaaaaaaaaaaa'),
-      patchRecord('bbbbbbbbbbbb', { state: 'reverted', stackPosition: null, appliedAt: null }),
+      patchRecord('bbbbbbbbbbbb', { state: 'reverted', stackPosition: null, appliedAt: null, origin: 'feed', cves: ['CVE-2026-0001', 'CVE-2026-0002'] }),
     ];
     const text = await splicectl(d, ['list']);
     assert.equal(text.code, 0);
     const lines = text.stdout.trim().split('\n');
-    assert.match(lines[0], /^POS +ID +NAME +STATE +VERSION +DESCRIPTION$/);
-    assert.match(lines[1], /^1 +aaaaaaaaaaaa +livepatch_aaaaaaaaaaaa +applied +6\.1\.160-1 +fix aaaaaaaaaaaa$/);
-    assert.match(lines[2], /^- +bbbbbbbbbbbb .* reverted /);
+    assert.match(lines[0], /^POS +ID +NAME +STATE +VERSION +ORIGIN +CVES +DESCRIPTION$/);
+    assert.match(lines[1], /^1 +aaaaaaaaaaaa +livepatch_aaaaaaaaaaaa +applied +6\.1\.160-1 +dbus +CVE-2026-0001 +fix aaaaaaaaaaaa$/);
+    assert.match(lines[2], /^- +bbbbbbbbbbbb .* reverted +6\.1\.160-1 +feed +CVE-2026-0001,CVE-2026-0002 /);
 
     assert.deepEqual((await json(d, ['list']))[1], {
       id: 'bbbbbbbbbbbb', name: 'livepatch_bbbbbbbbbbbb', state: 'reverted', stateReason: null,
       kernelRelease: '6.1.0-56-amd64', stackPosition: null, version: '6.1.160-1', description: 'fix bbbbbbbbbbbb',
-      appliedAt: null,
+      appliedAt: null, origin: 'feed', cves: ['CVE-2026-0001', 'CVE-2026-0002'],
     });
     const shown = await json(d, ['show', 'livepatch_aaaaaaaaaaaa']);
     assert.equal(shown.id, 'aaaaaaaaaaaa');
