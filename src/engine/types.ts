@@ -200,6 +200,12 @@ export interface RevertOptions {
   downTo?: boolean;
   requestedBy?: string;
   transitionTimeoutMs?: number;
+  /**
+   * The id of a cumulative patch live above this one that carries all of its fixes (the distro feed's newer splice):
+   * this one is retired out of stack order — Linux ≥ 5.1 lets any patch of the stack be disabled, not only the
+   * topmost — and recorded as superseded. Not offered over D-Bus.
+   */
+  supersededBy?: string;
 }
 
 export type EngineEvents = {

@@ -22,7 +22,7 @@ import { RefreshGate, type GateAnswer } from './refresh-gate';
 
 export interface DistroFeedDeps {
   settings: FeedSettings;
-  engine: Pick<Engine, 'apply' | 'status' | 'list'>;
+  engine: Pick<Engine, 'apply' | 'revert' | 'status' | 'list'>;
   /** The daemon's builder (build slots + worker process), shared with source patches from D-Bus and the drop directory. */
   builder: SpliceBuilder;
   view: (running: { release: string; sourceVersion: string }) => Promise<FeedView>;
@@ -213,6 +213,22 @@ export class DistroFeed extends EventEmitter<FeedEvents> implements Feed {
     );
     const done = await job.done;
     if (done.error) throw done.error;
+    if (built.complete) await this.retireOlderSplices(done.result!.patches[0].id);
     return { activity: 'idle', pending: null };
+  }
+
+  /**
+   * One feed splice per kernel: the new one, built from the running kernel's own source, carries every fix of an
+   * older feed splice, so that one is retired (disabled although not topmost, recorded superseded). Only after a
+   * complete splice: one that misses a refused fix keeps the older ones, which may carry it.
+   */
+  private async retireOlderSplices(newId: string): Promise<void> {
+    const release = this.deps.engine.status().kernel.release;
+    const older = this.deps.engine.list().filter((p) => p.origin === 'feed' && p.state === 'applied' && p.kernelRelease === release && p.id !== newId);
+    for (const patch of older) {
+      const done = await this.deps.engine.revert(patch.id, { supersededBy: newId }).done;
+      if (done.error) throw done.error;
+      this.deps.log.info({ event: 'feed-superseded', patch: patch.id, by: newId }, `feed splice ${patch.id} retired: ${newId} carries its fixes`);
+    }
   }
 }

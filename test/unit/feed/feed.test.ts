@@ -3,6 +3,7 @@
 // the engine tests' fake that "builds" a module declaring the patch header's Spliced-Version and refuses fs/bad.c.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
@@ -14,7 +15,8 @@ import { FeedState } from '../../../src/sources/feed/feed-state';
 import type { FeedPlan, PlanRunner } from '../../../src/sources/feed/plan-runner';
 import { parseApplyWindow, type FeedSettings } from '../../../src/sources/feed/policy';
 import { FakeBuilder } from '../engine/fake-builder';
-import { newMachine, startEngine, type Running } from '../engine/harness';
+import { writeModule } from '../engine/fake-kernel';
+import { fileInput, newMachine, reboot, startEngine, type Machine, type Running } from '../engine/harness';
 
 const BASE = '6.1.158-1';
 const TARGET = '6.1.159-1';
@@ -23,13 +25,13 @@ function diff(file: string): string {
   return [`--- a/${file}`, `+++ b/${file}`, '@@ -1,1 +1,1 @@', '-old', '+new', ''].join('\n');
 }
 
-function plan(files: string[]): FeedPlan {
+function plan(files: string[], target = TARGET): FeedPlan {
   return {
     report: {
-      target: { sourceVersion: TARGET },
+      target: { sourceVersion: target },
       changelog: [
         {
-          version: TARGET,
+          version: target,
           cves: ['CVE-2026-1111', 'CVE-2026-2222'],
           lines: files.map((f, i) => ({ text: `fix ${path.basename(f)} (CVE-2026-${i + 1}${i + 1}${i + 1}${i + 1})`, cves: [`CVE-2026-${i + 1}${i + 1}${i + 1}${i + 1}`], files: [f] })),
         },
@@ -56,7 +58,7 @@ function builder(): FakeBuilder {
   b.outcome = (text) => {
     if (text.includes('fs/bad.c')) throw new SplicedError('UnsafePatch', 'changes the layout of struct bad');
     const { version } = parsePatchHeader(text);
-    return { name: `feed_${text.length}`, ...(version && { fields: { 'spliced.version': [version] } }) };
+    return { name: `feed_${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, ...(version && { fields: { 'spliced.version': [version] } }) };
   };
   return b;
 }
@@ -68,16 +70,19 @@ interface Setup {
   plans: string[];
   views: number;
   announced: string[];
+  /** What apt offers at the next refresh. */
+  offered: string[];
+  machine: Machine;
 }
 
 async function setup(settings: Partial<FeedSettings>, options: { files?: string[]; offered?: string[]; disabledReason?: string; now?: () => Date } = {}): Promise<Setup> {
   const machine = newMachine();
   const running = await startEngine(machine, { disabledReason: options.disabledReason ?? null });
   const b = builder();
-  const s: Partial<Setup> = { running, builder: b, plans: [], views: 0, announced: [] };
+  const s: Partial<Setup> = { running, builder: b, plans: [], views: 0, announced: [], offered: options.offered ?? [TARGET], machine };
   const planner: PlanRunner = async (_running, target) => {
     s.plans!.push(target);
-    return plan(options.files ?? ['fs/ext4/mballoc.c']);
+    return plan(options.files ?? ['fs/ext4/mballoc.c'], target);
   };
   const feed = new DistroFeed({
     settings: { policy: 'auto', pinVersion: null, delaySeconds: 0, applyWindow: null, ...settings },
@@ -85,7 +90,7 @@ async function setup(settings: Partial<FeedSettings>, options: { files?: string[
     builder: b,
     view: async () => {
       s.views!++;
-      return view(options.offered ?? [TARGET]);
+      return view(s.offered!);
     },
     plan: planner,
     state: new FeedState(path.join(machine.dir, 'feed')),
@@ -223,5 +228,29 @@ describe('distro feed', () => {
     const memory = JSON.parse(fs.readFileSync(path.join(path.dirname(s.feed.status().pending!.split(' ').at(-1)!), 'state.json'), 'utf8'));
     assert.equal(memory.built.target, TARGET);
     assert.ok(memory.firstSeen[TARGET]);
+  });
+
+  it("one feed splice per kernel: a newer target's splice goes on top and retires the older one, user patches stay", async () => {
+    const s = await setup({ policy: 'auto' });
+    await refreshed(s);
+    const [first] = s.running.engine.list();
+    const user = await s.running.engine.apply(fileInput(writeModule(s.machine.dir, { name: 'user_fix' })), { origin: 'dbus' }).done;
+    assert.equal(user.error, null);
+    s.offered.push('6.1.160-1');
+    await refreshed(s);
+    const byId = new Map(s.running.engine.list().map((p) => [p.id, p]));
+    assert.equal(byId.get(first.id)!.state, 'superseded', 'the older feed splice is retired although a user patch is above it');
+    assert.equal(byId.get(user.result!.patches[0].id)!.state, 'applied');
+    const newest = [...byId.values()].find((p) => p.version === '6.1.160-1')!;
+    assert.equal(newest.state, 'applied');
+    assert.equal(newest.origin, 'feed');
+    assert.equal(s.running.engine.status().effectiveVersion, '6.1.160-1');
+    assert.deepEqual(s.running.engine.history({ patchId: first.id, limit: 1 }).map((e) => [e.kind, e.reason]), [['superseded', `replaced by ${newest.id}`]]);
+    // A clean reboot reapplies the user patch and the newest feed splice only.
+    await s.feed.stop();
+    await s.running.engine.stop();
+    const after = await startEngine(reboot(s.machine));
+    assert.deepEqual(after.engine.status().applied, [user.result!.patches[0].id, newest.id]);
+    assert.equal(after.engine.status().effectiveVersion, '6.1.160-1');
   });
 });
