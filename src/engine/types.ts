@@ -13,7 +13,7 @@ export type PatchOrigin = 'drop-dir' | 'feed' | 'dbus' | 'tool';
  * - not-loaded: in the recorded stack of the running kernel but not live (kill switch, crash guard, failed reapply; see stateReason)
  * - reverted: removed on request
  * - failed: the last apply failed (see lastError)
- * - superseded: an atomic-replace patch replaced it
+ * - superseded: a newer patch replaced it (an atomic-replace patch, or the feed's newer cumulative splice)
  * - not-applicable: recorded for another kernel build; kept (and reapplied when that kernel boots again)
  */
 export type PatchState = 'applied' | 'not-loaded' | 'reverted' | 'failed' | 'superseded' | 'not-applicable';
