@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { SplicedError } from '../../errors';
 import { applyWithJournal, checkApplies, restoreTree } from '../tree/patch-journal';
+import { assertNoHostToolChange } from '../tree/host-tools';
 import { make } from '../tree/kmake';
 import { reachOf } from './includers';
 import { KernelObject, objectIndex } from '../tree/objects';
@@ -151,6 +152,7 @@ export async function compileTouched(
     }
     await checkApplies(tree, patch);
     const index = await objectIndex(tree);
+    await assertNoHostToolChange(tree.sourceDir, patch, index);
     const { units, headers } = await touchedUnits(tree, patch, index);
     const built = units.flatMap((tu) => (index.get(tu) ?? []).map((object) => ({ tu, object })));
     const notBuilt = units.filter((tu) => !index.has(tu));
