@@ -73,7 +73,8 @@ test('splices built inside the guest, run-pre against the live kernel', async (t
     disks: kernelTreeDisks([newer, older, olderOwn], workDir),
     timeoutMs: 40 * 60_000,
   });
-  const timings = join(workDir, 'timings.txt');
-  if (existsSync(timings)) t.diagnostic(readFileSync(timings, 'utf8').trim());
+  for (const file of ['timings.txt', 'feed-journal.txt'].map((name) => join(workDir, name))) {
+    if (existsSync(file)) t.diagnostic(readFileSync(file, 'utf8').trim());
+  }
   await reportChecks(t, result, workDir, EXPECTED);
 });

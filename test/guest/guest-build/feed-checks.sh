@@ -29,6 +29,7 @@ ReadWritePaths=$GUEST_WORK/feed-cache
 CONF
 systemctl daemon-reload
 started=$(date +%s)
+phase() { echo "feed: $1 at $(( $(date +%s) - started )) s" >> "$timings"; }
 
 # --- off: not even apt is asked ---
 repo_on
@@ -41,6 +42,7 @@ check_eq "feed: policy off: nothing offered" "$(prop FeedOffered)" ""
 check_eq "feed: policy off: nothing applied" "$(feed_patches)" 0
 
 # --- notify: offers, announces, builds nothing ---
+phase "off checked"
 policy notify
 check "feed: policy notify: the start-up refresh offers the target" wait_until 120 offered_is "$FEED_TARGET"
 check_match "feed: policy notify: FeedPending says nothing is built" "$(prop FeedPending)" 'feed_policy notify'
@@ -48,6 +50,7 @@ check_eq "feed: policy notify: nothing applied" "$(feed_patches)" 0
 check_eq "feed: policy notify: no plan was made" "$(journalctl -u spliced -b -o cat | grep -c 'feed splice for')" 0
 
 # --- auto: apt-get update alone brings the fix ---
+phase "notify checked"
 repo_off
 apt-get update -q > /dev/null 2>&1
 policy auto
@@ -70,3 +73,5 @@ check_eq "feed: RebootRequired false" "$(prop RebootRequired)" false
 check_eq "feed: one feed build for two apt updates" "$(journalctl -u spliced -b -o cat | grep -c 'feed splice for')" 1
 check_match "feed: splicectl status shows the feed" "$(splicectl status)" "Distro feed: +policy auto; $FEED_TARGET offered"
 echo "feed checks: $(( $(date +%s) - started )) s in all" | tee -a "$timings" > /dev/console
+# What the daemon did and when (seconds since boot), for the timings of the report.
+journalctl -u spliced -b -o short-monotonic --no-pager | grep -E 'feed|splice built|patch applied|building' > "$GUEST_WORK/feed-journal.txt" 2>&1
