@@ -97,7 +97,7 @@ const SETTINGS: Record<Key, { key: string; env: string; parse: (value: string) =
   signingCertificate: { key: 'signing_certificate', env: 'SPLICED_SIGNING_CERTIFICATE', parse: absolutePath },
   feedPolicy: { key: 'feed_policy', env: 'SPLICED_FEED_POLICY', parse: feedPolicy },
   feedPinVersion: { key: 'feed_pin_version', env: 'SPLICED_FEED_PIN_VERSION', parse: debianVersion },
-  feedDelaySeconds: { key: 'feed_delay', env: 'SPLICED_FEED_DELAY', parse: seconds },
+  feedDelaySeconds: { key: 'feed_delay', env: 'SPLICED_FEED_DELAY', parse: feedDelay },
   feedApplyWindow: { key: 'feed_apply_window', env: 'SPLICED_FEED_APPLY_WINDOW', parse: parseApplyWindow },
   aptListsDir: { key: 'apt_lists_dir', env: 'SPLICED_APT_LISTS_DIR', parse: absolutePath },
 };
@@ -168,9 +168,11 @@ function byteSize(value: string): number {
   return bytes;
 }
 
-/** Zero or more seconds. */
-function seconds(value: string): number {
-  return value === '0' ? 0 : positiveSeconds(value);
+/** A year at most: a pin (feed_pin_version) is the way to hold a version for longer. */
+const MAX_FEED_DELAY_SECONDS = 365 * 24 * 3600;
+
+function feedDelay(value: string): number {
+  return value === '0' ? 0 : secondsBetween(value, 0, MAX_FEED_DELAY_SECONDS);
 }
 
 function feedPolicy(value: string): FeedPolicy {

@@ -124,6 +124,7 @@ describe('configuration', () => {
       ['feed_policy', 'yes', /feed_policy: "yes" is not auto, build, notify, off/],
       ['feed_pin_version', 'latest', /feed_pin_version: "latest" is not a Debian package version/],
       ['feed_delay', '-5', /feed_delay: "-5" is not a positive number of seconds/],
+      ['feed_delay', '40000000', /feed_delay: "40000000" is not between 0 and 31536000 seconds/],
       ['feed_apply_window', '25:00-01:00', /feed_apply_window: "25:00-01:00" is not a daily window/],
     ] as const) {
       assert.throws(
