@@ -35,7 +35,7 @@ export function composeFeed(config: Config, composed: Composed, log: pino.Logger
     log,
     setRebootReasons: (reasons) => composed.engine.setSourceRebootReasons(reasons),
   });
-  const watch = new AptListsWatch({ dir: config.aptListsDir, log, onChanged: (at) => feed.refreshFor("apt's lists changed", at) });
+  const watch = new AptListsWatch({ dir: config.aptListsDir, log, onChanged: (at) => feed.refresh("apt's lists changed", at) });
   let watching = false;
   return {
     feed,

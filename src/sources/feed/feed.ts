@@ -64,15 +64,9 @@ export class DistroFeed extends EventEmitter<FeedEvents> implements Feed {
     return this.current;
   }
 
-  refresh(reason: string): GateAnswer {
-    const answer = this.gate.request();
-    this.deps.log.info({ event: 'feed-refresh-requested', reason, answer }, `feed refresh requested (${reason}): ${answer}`);
-    return answer;
-  }
-
-  /** A refresh for a cause at `at` (the watch on apt's lists: its last change); dropped if one started since. */
-  refreshFor(reason: string, at: Date): GateAnswer {
-    const answer = this.gate.request(at.getTime());
+  /** `cause`: when what asks happened (the watch on apt's lists: its last change); a refresh started since covers it. */
+  refresh(reason: string, cause?: Date): GateAnswer {
+    const answer = this.gate.request(cause?.getTime());
     this.deps.log.info({ event: 'feed-refresh-requested', reason, answer }, `feed refresh requested (${reason}): ${answer}`);
     return answer;
   }

@@ -1,7 +1,7 @@
 // Rate limit of the feed's refreshes. Requests come in bursts (a Refresh() per apt hook call, apt's lists changing
 // file by file, several admins): requests within `debounceMs` of the first join one refresh; a request while one
-// runs queues exactly one more, after it; a request whose cause is older than the start of a refresh is already
-// covered by that refresh and dropped.
+// runs queues exactly one more, after it; a request whose cause is older than the start of a refresh is covered by
+// that refresh and dropped (one in the same millisecond queues: the safe side).
 
 export type GateAnswer = 'scheduled' | 'joined' | 'queued' | 'covered';
 
@@ -20,7 +20,7 @@ export class RefreshGate {
 
   /** `cause`: when what asks for the refresh happened (now for a call; the last list change for the watch). */
   request(cause = this.now()): GateAnswer {
-    if (this.stopped || cause <= this.lastStart) return 'covered';
+    if (this.stopped || cause < this.lastStart) return 'covered';
     if (this.timer !== null || this.again) return 'joined';
     if (this.running !== null) {
       this.again = true;
