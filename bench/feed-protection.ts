@@ -5,7 +5,9 @@
 // apply — one livepatch transition, seconds — and run-pre against the live kernel are the guest's: guest-build
 // boot 2 prints the whole figure). Warm: the tree of 6.1.0-55 prepared, the sources and the plan cached (the first
 // plan of a kernel and target adds ≈ 20 s: reading the changed files from both tarballs; a cold tree ≈ 1 min more).
-// Run: npx tsc -p tsconfig.json && node dist/bench/feed-protection.js [--runs 3]
+// --cold: one run with empty tree and feed caches (temporary directories, removed after): the debs are downloaded
+// through apt, the tree of 6.1.0-55 is prepared, the plan computed.
+// Run: npx tsc -p tsconfig.json && node dist/bench/feed-protection.js [--runs 3 | --cold]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +42,24 @@ async function once(): Promise<{ plan: number; build: number }> {
   }
 }
 
+/** Empty caches for this process and the plan's child process. */
+async function cold(): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'bench-feed-cold-'));
+  process.env.SPLICED_CACHE_DIR = join(root, 'trees');
+  process.env.SPLICED_FEED_CACHE_DIR = join(root, 'feed');
+  try {
+    const r = await once();
+    console.log(`feed, ${RUNNING.release} (${RUNNING.sourceVersion}) -> ${TARGET}, cold (no tree, no sources, no plan):`);
+    console.log(`  plan (downloads, manifests, tree preparation, delta): ${seconds(r.plan)}`);
+    console.log(`  splice build (both sides compiled):                   ${seconds(r.build)}`);
+    console.log(`  apt update finished -> module ready:                  ${seconds(r.plan + r.build)}`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--cold')) return cold();
   const runs = runsArg(3);
   await once(); // fills the plan cache and the tree's pre objects
   const results: { plan: number; build: number }[] = [];
