@@ -14,6 +14,7 @@ import { ManagerInterface } from './manager-object';
 import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH } from './names';
 import { refusePropertySet } from './read-only';
 import { DEFAULT_MAX_INPUT_BYTES } from '../sources/read-once';
+import type { Feed } from '../sources/feed/feed-types';
 
 export type { Authority, AuthorizationRequest, Verdict } from './authority';
 
@@ -37,6 +38,8 @@ export interface BusOptions {
   log?: BusLog;
   /** Largest file Apply and ApplyFd take (the max_input_size setting); its default when absent. */
   maxInputBytes?: number;
+  /** The distro feed behind Refresh() and the Feed* properties; none: FeedPolicy "off", Refresh is NotApplicable. */
+  feed?: Feed;
 }
 
 export interface BusLog {
@@ -91,7 +94,7 @@ export async function startBus(engine: Engine, options: BusOptions = {}): Promis
     jobs: () => engine.jobs(),
   });
   const maxInputBytes = options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES;
-  const manager = new ManagerInterface({ engine, jobs, calls, authorizer, maxInputBytes });
+  const manager = new ManagerInterface({ engine, jobs, calls, authorizer, maxInputBytes, feed: options.feed ?? null });
   bus.export(MANAGER_PATH, manager);
 
   let stopped = false;

@@ -7,18 +7,20 @@ import { SplicedError } from '../errors';
 import { TRANSITION_TIMEOUT_MS } from '../engine/context';
 import { describeFd, readNamedFile, readReceivedFd } from '../sources/read-once';
 import type { Engine, EngineStatus, PatchRecord } from '../engine/types';
+import type { Feed, FeedOffer, FeedStatus } from '../sources/feed/feed-types';
 import type { Authorizer } from './authorizer';
 import type { CallTracker } from './caller';
 import { replyOrDBusError } from './dbus-error';
 import { closeQuietly } from './dbus-next-gaps';
 import type { JobObjects } from './job-object';
 import { checkId, historyPage } from './limits';
-import { ACTION_APPLY, ACTION_REVERT, MANAGER_INTERFACE } from './names';
+import { ACTION_APPLY, ACTION_REFRESH, ACTION_REVERT, MANAGER_INTERFACE } from './names';
 import { parseOptions } from './options';
 import { historyRow, patchDict, patchRow, type HistoryRow, type WirePatchRow } from './wire';
 
 const APPLY_OPTIONS = { interactive: 'b', transition_timeout_ms: TRANSITION_TIMEOUT_MS } as const;
 const REVERT_OPTIONS = { interactive: 'b', down_to: 'b', transition_timeout_ms: TRANSITION_TIMEOUT_MS } as const;
+const REFRESH_OPTIONS = { interactive: 'b' } as const;
 
 /** The Manager's properties, computed from the engine's status. */
 function statusProperties(s: EngineStatus) {
@@ -40,7 +42,22 @@ function statusProperties(s: EngineStatus) {
     HeldByCrashGuard: s.heldByCrashGuard,
   };
 }
-type StatusProperties = ReturnType<typeof statusProperties>;
+
+/** The feed's properties; a bus without a feed (tests) shows policy off. */
+function feedProperties(f: FeedStatus | null) {
+  return {
+    FeedPolicy: f?.settings.policy ?? 'off',
+    FeedPinVersion: f?.settings.pinVersion ?? '',
+    FeedDelay: Math.ceil(f?.settings.delaySeconds ?? 0),
+    FeedApplyWindow: f?.settings.applyWindow?.text ?? '',
+    FeedState: f?.activity ?? 'off',
+    FeedOffered: f?.offered?.sourceVersion ?? '',
+    FeedOfferedImage: f?.offered?.imagePackage ?? '',
+    FeedPending: f?.pending ?? '',
+    FeedLastError: f?.lastError ?? '',
+  };
+}
+type StatusProperties = ReturnType<typeof statusProperties> & ReturnType<typeof feedProperties>;
 
 export interface ManagerDeps {
   engine: Engine;
@@ -49,6 +66,8 @@ export interface ManagerDeps {
   authorizer: Authorizer;
   /** Largest file Apply and ApplyFd take. */
   maxInputBytes: number;
+  /** The distro feed (Refresh, the Feed* properties, UpdateAvailable); absent: policy off, Refresh is NotApplicable. */
+  feed: Feed | null;
 }
 
 export class ManagerInterface extends dbus.interface.Interface {
@@ -58,7 +77,8 @@ export class ManagerInterface extends dbus.interface.Interface {
   constructor(private readonly deps: ManagerDeps) {
     super(MANAGER_INTERFACE);
     const { engine } = deps;
-    this.props = statusProperties(engine.status());
+    const { feed } = deps;
+    this.props = { ...statusProperties(engine.status()), ...feedProperties(feed?.status() ?? null) };
 
     const onStatus = (status: EngineStatus) => this.publishStatus(status);
     const onApplied = (p: PatchRecord) => this.PatchApplied(p.id, p.name);
@@ -67,6 +87,10 @@ export class ManagerInterface extends dbus.interface.Interface {
       this.PatchFailed(e.patch?.id ?? '', e.patch?.name ?? '', e.target, e.error.dbusName, e.error.message);
     // Jobs started elsewhere (drop directory, feed) are visible on the bus too.
     const onJob = deps.jobs.export.bind(deps.jobs);
+    const onFeedStatus = () => this.publishStatus(engine.status());
+    const onUpdate = (o: FeedOffer & { policy: string }) => this.UpdateAvailable(o.sourceVersion, o.imagePackage ?? '', o.policy);
+    feed?.on('status-changed', onFeedStatus);
+    feed?.on('update-available', onUpdate);
     engine.on('status-changed', onStatus);
     engine.on('patch-applied', onApplied);
     engine.on('patch-reverted', onReverted);
@@ -78,6 +102,8 @@ export class ManagerInterface extends dbus.interface.Interface {
       engine.off('patch-reverted', onReverted);
       engine.off('patch-failed', onFailed);
       engine.off('job-created', onJob);
+      feed?.off('status-changed', onFeedStatus);
+      feed?.off('update-available', onUpdate);
     };
   }
 
@@ -149,6 +175,17 @@ export class ManagerInterface extends dbus.interface.Interface {
     });
   }
 
+  /** Ask the distro feed to look at apt's lists again; bursts coalesce (returns what became of this request). */
+  Refresh(options: Record<string, dbus.Variant>): Promise<string> {
+    const caller = this.deps.calls.take();
+    return replyOrDBusError(async () => {
+      const opts = parseOptions(REFRESH_OPTIONS, options);
+      await this.deps.authorizer.authorize(caller, ACTION_REFRESH, opts.interactive ?? false);
+      if (this.deps.feed === null) throw new SplicedError('NotApplicable', 'this spliced serves no distro feed');
+      return this.deps.feed.refresh('Refresh() over D-Bus');
+    });
+  }
+
   List(): Promise<WirePatchRow[]> {
     return replyOrDBusError(() => this.deps.engine.list().map(patchRow));
   }
@@ -180,6 +217,9 @@ export class ManagerInterface extends dbus.interface.Interface {
   PatchFailed(id: string, name: string, target: string, errorName: string, errorMessage: string): unknown[] {
     return [id, name, target, errorName, errorMessage];
   }
+  UpdateAvailable(sourceVersion: string, imagePackage: string, policy: string): unknown[] {
+    return [sourceVersion, imagePackage, policy];
+  }
 
   // --- properties ---
 
@@ -198,9 +238,18 @@ export class ManagerInterface extends dbus.interface.Interface {
   get RebootReasons() { return this.props.RebootReasons; }
   get AppliedPatches() { return this.props.AppliedPatches; }
   get HeldByCrashGuard() { return this.props.HeldByCrashGuard; }
+  get FeedPolicy() { return this.props.FeedPolicy; }
+  get FeedPinVersion() { return this.props.FeedPinVersion; }
+  get FeedDelay() { return this.props.FeedDelay; }
+  get FeedApplyWindow() { return this.props.FeedApplyWindow; }
+  get FeedState() { return this.props.FeedState; }
+  get FeedOffered() { return this.props.FeedOffered; }
+  get FeedOfferedImage() { return this.props.FeedOfferedImage; }
+  get FeedPending() { return this.props.FeedPending; }
+  get FeedLastError() { return this.props.FeedLastError; }
 
   private publishStatus(status: EngineStatus): void {
-    const next = statusProperties(status);
+    const next = { ...statusProperties(status), ...feedProperties(this.deps.feed?.status() ?? null) };
     const changed: Partial<StatusProperties> = {};
     for (const key of Object.keys(next) as (keyof StatusProperties)[]) {
       if (JSON.stringify(next[key]) !== JSON.stringify(this.props[key])) Object.assign(changed, { [key]: next[key] });
@@ -217,10 +266,11 @@ ManagerInterface.configureMembers({
     Apply: { inSignature: 'sa{sv}', outSignature: 'o' },
     ApplyFd: { inSignature: 'ha{sv}', outSignature: 'o' },
     Revert: { inSignature: 'sa{sv}', outSignature: 'o' },
-    List: { outSignature: 'a(sssssusst)' },
+    List: { outSignature: 'a(sssssusstsas)' },
     GetPatch: { inSignature: 's', outSignature: 'a{sv}' },
     GetHistory: { inSignature: 'su', outSignature: 'a(ttsssssss)' },
     GetJobs: { outSignature: 'ao' },
+    Refresh: { inSignature: 'a{sv}', outSignature: 's' },
   },
   properties: {
     KernelRelease: read('s'),
@@ -238,10 +288,20 @@ ManagerInterface.configureMembers({
     RebootReasons: read('as'),
     AppliedPatches: read('as'),
     HeldByCrashGuard: read('as'),
+    FeedPolicy: read('s'),
+    FeedPinVersion: read('s'),
+    FeedDelay: read('u'),
+    FeedApplyWindow: read('s'),
+    FeedState: read('s'),
+    FeedOffered: read('s'),
+    FeedOfferedImage: read('s'),
+    FeedPending: read('s'),
+    FeedLastError: read('s'),
   },
   signals: {
     PatchApplied: { signature: 'ss' },
     PatchReverted: { signature: 'ss' },
     PatchFailed: { signature: 'sssss' },
+    UpdateAvailable: { signature: 'sss' },
   },
 });

@@ -9,7 +9,8 @@ const JOB_PATH_PREFIX = '/org/spliced/Spliced1/job/';
 /** polkit actions (dbus/org.spliced.policy). */
 export const ACTION_APPLY = 'org.spliced.apply';
 export const ACTION_REVERT = 'org.spliced.revert';
-export type PolkitAction = typeof ACTION_APPLY | typeof ACTION_REVERT;
+export const ACTION_REFRESH = 'org.spliced.refresh';
+export type PolkitAction = typeof ACTION_APPLY | typeof ACTION_REVERT | typeof ACTION_REFRESH;
 
 export function jobPath(id: number): string {
   return JOB_PATH_PREFIX + id;

@@ -9,8 +9,11 @@ export function usec(iso: string | null): number {
   return iso === null ? 0 : Date.parse(iso) * 1000;
 }
 
-/** One element of List(): (id, name, state, state_reason, kernel_release, stack_position, version, description, applied_at). */
-export type WirePatchRow = [string, string, string, string, string, number, string, string, number];
+/**
+ * One element of List(): (id, name, state, state_reason, kernel_release, stack_position, version, description,
+ * applied_at, origin, cves).
+ */
+export type WirePatchRow = [string, string, string, string, string, number, string, string, number, string, string[]];
 
 export function patchRow(p: PatchRecord): WirePatchRow {
   return [
@@ -23,6 +26,8 @@ export function patchRow(p: PatchRecord): WirePatchRow {
     p.version ?? '',
     p.description,
     usec(p.appliedAt),
+    p.origin,
+    p.cves,
   ];
 }
 

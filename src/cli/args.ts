@@ -12,6 +12,7 @@ export const COMMANDS = {
   log: { args: ['[ID]'], flags: ['limit'], summary: 'history of applies, reverts and failures, newest first' },
   uname: { args: [], flags: ['release', 'all'], summary: 'effective kernel version (-r: release, -a: /proc/version line)' },
   monitor: { args: [], flags: ['notify'], summary: 'one line per event (applied, reverted, failed, reboot required) until interrupted' },
+  refresh: { args: [], flags: ['no-ask-password'], summary: "ask the distro feed to look at apt's lists now (what apt update's hook does)" },
 } as const;
 export type CommandName = keyof typeof COMMANDS;
 

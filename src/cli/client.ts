@@ -95,6 +95,12 @@ export class SplicedClient {
     return job as string;
   }
 
+  /** The feed's answer: scheduled, joined, queued or covered (docs/dbus.md, Refresh). */
+  async refresh(options: Record<string, Variant>): Promise<string> {
+    const [answer] = await this.callManager('Refresh', 'a{sv}', [options]);
+    return answer as string;
+  }
+
   async revert(id: string, options: Record<string, Variant>): Promise<string> {
     const [job] = await this.callManager('Revert', 'sa{sv}', [id, options]);
     return job as string;

@@ -10,7 +10,7 @@ import type { JobView, SplicedClient } from './client';
 import { EXIT } from './exit-codes';
 import { startTtyAgent } from './polkit-agent';
 import { ProgressLine } from './progress';
-import { historyEntry, patchDetails, patchSummary, status, type Status } from './records';
+import { historyEntry, patchDetails, patchSummary, status, type FeedSummary, type Status } from './records';
 
 export interface Outcome {
   text: string;
@@ -55,6 +55,18 @@ const fields = (pairs: [string, string][]): string => {
 
 const none = (list: string[]) => (list.length === 0 ? 'none' : list.join(', '));
 
+/** "policy auto, 6.1.192-2 offered (linux-image-6.1.0-56-amd64), idle". */
+function describeFeed(f: FeedSummary): string {
+  const settings = [
+    `policy ${f.policy}`,
+    f.pinVersion && `pinned to ${f.pinVersion}`,
+    f.delaySeconds > 0 && `delay ${f.delaySeconds} s`,
+    f.applyWindow && `applies ${f.applyWindow}`,
+  ].filter(Boolean);
+  const offered = f.offered ? `${f.offered} offered${f.offeredImage ? ` (${f.offeredImage})` : ''}` : 'nothing newer offered';
+  return `${settings.join(', ')}; ${offered}; ${f.state}`;
+}
+
 const statusCommand: Command = async (client) => {
   const s = status(await client.managerProperties(), (await client.list()).map(patchSummary));
   const text = fields([
@@ -66,6 +78,9 @@ const statusCommand: Command = async (client) => {
     ['Crash guard held', none(s.heldByCrashGuard)],
     ['Reboot required', s.rebootRequired ? `yes: ${s.rebootReasons.join('; ')}` : 'no'],
     ['Module signatures', describeModuleSignatures({ ...s, required: s.moduleSignatures === 'required' })],
+    ['Distro feed', describeFeed(s.feed)],
+    ...(s.feed.pending ? [['Feed pending', s.feed.pending] as [string, string]] : []),
+    ...(s.feed.lastError ? [['Feed error', s.feed.lastError] as [string, string]] : []),
     ['Status', VERDICT_TEXT[s.verdict]],
   ]);
   return { text, json: s, exit: VERDICT_EXIT[s.verdict] };
@@ -79,10 +94,12 @@ const listCommand: Command = async (client) => {
     p.name,
     p.stateReason ? `${p.state} (${p.stateReason})` : p.state,
     p.version ?? '-',
+    p.origin,
+    p.cves.length === 0 ? '-' : p.cves.join(','),
     p.description,
   ]);
   // ID is spliced's name for a patch (what show, revert and log take); MODULE is the kernel's name for the same patch.
-  const text = patches.length === 0 ? 'No patches.' : table([['POS', 'ID', 'MODULE', 'STATE', 'VERSION', 'DESCRIPTION'], ...rows]);
+  const text = patches.length === 0 ? 'No patches.' : table([['POS', 'ID', 'MODULE', 'STATE', 'VERSION', 'ORIGIN', 'CVES', 'DESCRIPTION'], ...rows]);
   return ok(text, patches);
 };
 
@@ -171,6 +188,24 @@ const logCommand: Command = async (client, inv) => {
   return ok(text, events);
 };
 
+const refreshCommand: Command = async (client, inv, io) => {
+  const interactive = inv.askPassword && io.stdinIsTTY && !io.isRoot;
+  const stopAgent = interactive ? await startTtyAgent() : () => undefined;
+  let answer: string;
+  try {
+    answer = await client.refresh({ interactive: new Variant('b', interactive) });
+  } finally {
+    stopAgent();
+  }
+  const text: Record<string, string> = {
+    scheduled: 'Refresh requested: the feed looks at apt\'s lists now (splicectl status shows what it finds).',
+    joined: 'Refresh requested: it joins a refresh about to start.',
+    queued: 'Refresh requested: it runs once the refresh in progress has finished.',
+    covered: 'Nothing to do: a refresh started since.',
+  };
+  return ok(text[answer] ?? answer, { refresh: answer });
+};
+
 const unameCommand: Command = async (client, inv) => {
   const props = await client.managerProperties();
   const [release, base, effective, version] = [props.KernelRelease, props.BaseVersion, props.EffectiveVersion, props.KernelVersion].map(String);
@@ -187,4 +222,5 @@ export const RUN: Record<Exclude<Invocation['command'], 'help' | 'monitor'>, Com
   revert: revertCommand,
   log: logCommand,
   uname: unameCommand,
+  refresh: refreshCommand,
 };

@@ -21,11 +21,13 @@ export interface PatchSummary {
   version: string | null;
   description: string;
   appliedAt: string | null;
+  origin: string;
+  cves: string[];
 }
 
 /** One List() struct. */
 export function patchSummary(row: Wire[]): PatchSummary {
-  const [id, name, state, stateReason, kernelRelease, stackPosition, version, description, appliedAt] = row;
+  const [id, name, state, stateReason, kernelRelease, stackPosition, version, description, appliedAt, origin, cves] = row;
   return {
     id: String(id),
     name: String(name),
@@ -36,6 +38,8 @@ export function patchSummary(row: Wire[]): PatchSummary {
     version: orNull(version),
     description: String(description),
     appliedAt: isoTime(appliedAt),
+    origin: String(origin),
+    cves: cves as string[],
   };
 }
 
@@ -99,7 +103,35 @@ export interface Status {
   heldByCrashGuard: string[];
   /** Patches recorded for this kernel that are not live (state "not-loaded"). */
   pendingPatches: string[];
+  /** The distro feed (docs/feed.md): its settings, what apt offers, what is pending. */
+  feed: FeedSummary;
   verdict: 'up-to-date' | 'nothing-applied' | 'updates-pending' | 'unsupported-kernel';
+}
+
+export interface FeedSummary {
+  policy: string;
+  pinVersion: string | null;
+  delaySeconds: number;
+  applyWindow: string | null;
+  state: string;
+  offered: string | null;
+  offeredImage: string | null;
+  pending: string | null;
+  lastError: string | null;
+}
+
+function feedSummary(props: Record<string, Wire>): FeedSummary {
+  return {
+    policy: String(props.FeedPolicy),
+    pinVersion: orNull(props.FeedPinVersion),
+    delaySeconds: Number(props.FeedDelay),
+    applyWindow: orNull(props.FeedApplyWindow),
+    state: String(props.FeedState),
+    offered: orNull(props.FeedOffered),
+    offeredImage: orNull(props.FeedOfferedImage),
+    pending: orNull(props.FeedPending),
+    lastError: orNull(props.FeedLastError),
+  };
 }
 
 /** The Manager's properties plus the List() rows: the status and its verdict (the exit code of `status`). */
@@ -124,6 +156,7 @@ export function status(props: Record<string, Wire>, patches: PatchSummary[]): St
     appliedPatches: applied,
     heldByCrashGuard: props.HeldByCrashGuard as string[],
     pendingPatches: pending,
+    feed: feedSummary(props),
     verdict: !supported
       ? 'unsupported-kernel'
       : pending.length > 0

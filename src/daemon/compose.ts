@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { killSwitchReason, SplicedEngine, type EngineLog } from '../engine';
+import { killSwitchReason, SplicedEngine, type EngineLog, type SpliceBuilder } from '../engine';
 import { chooseSigningKey, type SigningKey } from '../build/module/signing-key';
 import { SplicedError } from '../errors';
 import { KernelBackend } from '../kernel';
@@ -15,6 +15,8 @@ import { lockStateDir } from './lock';
 
 export interface Composed {
   engine: SplicedEngine;
+  /** The builder jobs use (build slots + worker process): the distro feed builds through it too. */
+  builder: SpliceBuilder;
   /** Stop the engine (queued jobs finish; patches stay loaded), close the store, release the state dir. */
   close(): Promise<void>;
 }
@@ -31,14 +33,12 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
     // Modules built from source patches wait here to be applied; the builder's scratch files go here too.
     const buildDir = path.join(config.stateDir, 'builds');
     const signing = signingKeyOf(config, log);
+    const builder = limitConcurrentBuilds(workerBuilder(buildRunner(config, buildDir), signing), config.maxConcurrentBuilds);
     const engine = await SplicedEngine.create({
       kernel: new KernelBackend({ defaults: { transitionTimeoutMs: config.transitionTimeoutSeconds * 1000, busyRetries: 5 } }),
       store,
       modules: new ModuleStore(path.join(config.stateDir, 'modules')),
-      builds: {
-        builder: limitConcurrentBuilds(workerBuilder(buildRunner(config, buildDir), signing), config.maxConcurrentBuilds),
-        workDir: buildDir,
-      },
+      builds: { builder, workDir: buildDir },
       log,
       bootId: readBootId(config.bootIdFile),
       setAsideDatabase: opened.setAside,
@@ -53,6 +53,7 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
     const open = store;
     return {
       engine,
+      builder,
       close: async () => {
         await engine.stop();
         open.close();

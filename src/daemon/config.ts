@@ -8,6 +8,8 @@ import * as fs from 'node:fs';
 import { TRANSITION_TIMEOUT_MS } from '../engine/context';
 import { SplicedError } from '../errors';
 import { DEFAULT_MAX_INPUT_BYTES } from '../sources/read-once';
+import { DEBIAN_VERSION_RE } from '../build/patch/header';
+import { FEED_POLICIES, parseApplyWindow, type ApplyWindow, type FeedPolicy } from '../sources/feed/policy';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type BuildIsolation = 'auto' | 'unit' | 'process';
@@ -39,6 +41,13 @@ export interface Config {
   /** Key and certificate that sign splices built from source patches (both or neither); null: DKMS's pair if present. */
   signingKey: string | null;
   signingCertificate: string | null;
+  /** The distro feed (src/sources/feed/policy.ts). */
+  feedPolicy: FeedPolicy;
+  feedPinVersion: string | null;
+  feedDelaySeconds: number;
+  feedApplyWindow: ApplyWindow | null;
+  /** Watched for changes when no apt hook asked the feed to refresh. */
+  aptListsDir: string;
   /** Unknown keys found in the file (reported once the logger exists). */
   warnings: string[];
 }
@@ -61,6 +70,11 @@ const DEFAULTS: Omit<Config, 'file' | 'warnings'> = {
   maxInputBytes: DEFAULT_MAX_INPUT_BYTES,
   signingKey: null,
   signingCertificate: null,
+  feedPolicy: 'notify',
+  feedPinVersion: null,
+  feedDelaySeconds: 0,
+  feedApplyWindow: null,
+  aptListsDir: '/var/lib/apt/lists',
 };
 
 type Key = keyof typeof DEFAULTS;
@@ -86,6 +100,11 @@ const SETTINGS: Record<Key, { key: string; env: string; parse: (value: string) =
   maxInputBytes: { key: 'max_input_size', env: 'SPLICED_MAX_INPUT_SIZE', parse: byteSize },
   signingKey: { key: 'signing_key', env: 'SPLICED_SIGNING_KEY', parse: absolutePath },
   signingCertificate: { key: 'signing_certificate', env: 'SPLICED_SIGNING_CERTIFICATE', parse: absolutePath },
+  feedPolicy: { key: 'feed_policy', env: 'SPLICED_FEED_POLICY', parse: feedPolicy },
+  feedPinVersion: { key: 'feed_pin_version', env: 'SPLICED_FEED_PIN_VERSION', parse: debianVersion },
+  feedDelaySeconds: { key: 'feed_delay', env: 'SPLICED_FEED_DELAY', parse: feedDelay },
+  feedApplyWindow: { key: 'feed_apply_window', env: 'SPLICED_FEED_APPLY_WINDOW', parse: parseApplyWindow },
+  aptListsDir: { key: 'apt_lists_dir', env: 'SPLICED_APT_LISTS_DIR', parse: absolutePath },
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -157,6 +176,23 @@ function byteSize(value: string): number {
   const bytes = match ? Number(match[1]) * SIZE_UNITS[match[2]] : 0;
   if (!(bytes > 0 && Number.isSafeInteger(bytes))) throw new Error(`"${value}" is not a positive size (bytes, or with K, M or G)`);
   return bytes;
+}
+
+/** A year at most: a pin (feed_pin_version) is the way to hold a version for longer. */
+const MAX_FEED_DELAY_SECONDS = 365 * 24 * 3600;
+
+function feedDelay(value: string): number {
+  return value === '0' ? 0 : secondsBetween(value, 0, MAX_FEED_DELAY_SECONDS);
+}
+
+function feedPolicy(value: string): FeedPolicy {
+  if (!FEED_POLICIES.includes(value as FeedPolicy)) throw new Error(`"${value}" is not ${FEED_POLICIES.join(', ')}`);
+  return value as FeedPolicy;
+}
+
+function debianVersion(value: string): string {
+  if (!DEBIAN_VERSION_RE.test(value)) throw new Error(`"${value}" is not a Debian package version (like 6.1.192-2)`);
+  return value;
 }
 
 function secondsBetween(value: string, min: number, max: number): number {

@@ -11,6 +11,7 @@ import { asSplicedError, SplicedError } from '../errors';
 import { DropDir } from '../sources/drop-dir';
 import { composeEngine } from './compose';
 import { loadConfig, type Config } from './config';
+import { composeFeed, type RunningFeed } from './feed';
 import { installLastResort } from './last-resort';
 import { createLogger } from './logger';
 import { statusLine, systemdNotifier, type Notifier } from './notify';
@@ -54,14 +55,16 @@ async function serve(config: Config, log: pino.Logger, stop: StopRequest, notify
   engine.on('status-changed', (status) => notify.status(statusLine(status)));
   let connection: BusConnection | null = null;
   let dropDir: DropDir | null = null;
+  let feed: RunningFeed | null = null;
   let heartbeat: NodeJS.Timeout | undefined;
   let exitCode = 0;
   try {
     await startEngine(engine, log);
     // Also what keeps the process up while it waits (for the bus, for a stop).
     heartbeat = setInterval(() => engine.heartbeat(), config.heartbeatSeconds * 1000);
+    feed = composeFeed(config, composed, log);
     // A stop during start-up comes after start-up has finished (never a half-applied stack), and skips what follows.
-    if (stop.received() === null && config.bus !== 'none') connection = await connectUnlessStopped(engine, config, log, stop);
+    if (stop.received() === null && config.bus !== 'none') connection = await connectUnlessStopped(engine, feed, config, log, stop);
     if (stop.received() === null) {
       dropDir = new DropDir({
         incoming: path.join(config.stateDir, 'incoming'),
@@ -72,6 +75,7 @@ async function serve(config: Config, log: pino.Logger, stop: StopRequest, notify
       });
       await dropDir.start();
       ready(engine, notify, log, started);
+      await feed.start();
     }
     const end = await Promise.race([stop.signal, connection?.lost ?? new Promise<never>(() => undefined)]);
     if (end instanceof SplicedError) {
@@ -92,6 +96,7 @@ async function serve(config: Config, log: pino.Logger, stop: StopRequest, notify
   // The drop directory takes no new file; the one in hand settles when the engine stops (a killed build, a
   // "stopping" job) and stays in the directory for the next start.
   const dropDirStopped = dropDir?.stop();
+  await feed?.stop();
   await connection?.bus.stop().catch((err: unknown) => log.warn({}, `releasing the bus: ${asSplicedError(err).message}`));
   await composed.close();
   await dropDirStopped;
@@ -140,6 +145,7 @@ interface BusConnection {
 /** Take the bus name; null if a stop request came first (a bus that never answers must not hold up the stop). */
 async function connectUnlessStopped(
   engine: SplicedEngine,
+  feed: RunningFeed,
   config: Config,
   log: pino.Logger,
   stop: StopRequest,
@@ -152,6 +158,7 @@ async function connectUnlessStopped(
     onConnectionLost,
     maxInputBytes: config.maxInputBytes,
     maxQueuedJobsPerCaller: config.maxQueuedJobsPerCaller,
+    feed: feed.feed,
   });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {

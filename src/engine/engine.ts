@@ -63,6 +63,8 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   private failedReason: string | null = null;
   private session: Session | null = null;
   private releaseQueue!: () => void;
+  /** Fixes that reach the machine only by a reboot, reported by a source (the distro feed's refused fixes). */
+  private sourceRebootReasons: string[] = [];
   /** Aborts running builds when the engine stops: a build is redone from the patch, never half-used. */
   private readonly builds = new AbortController();
 
@@ -112,6 +114,13 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   /** Show State `failed` with `reason` (the daemon's last resort, just before it exits). */
   markFailed(reason: string): void {
     this.failedReason = reason;
+    this.emitStatus();
+  }
+
+  /** What only a reboot brings, as a source of patches found it (the feed: fixes the builder refused, and why). */
+  setSourceRebootReasons(reasons: string[]): void {
+    if (JSON.stringify(reasons) === JSON.stringify(this.sourceRebootReasons)) return;
+    this.sourceRebootReasons = [...reasons];
     this.emitStatus();
   }
 
@@ -246,9 +255,12 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     return this.queue.jobs();
   }
 
-  /** The live kernel disagrees with the record in a way only a reboot fixes: a module that could not be unloaded. */
+  /**
+   * The live kernel disagrees with the record in a way only a reboot fixes (a module that could not be unloaded), or
+   * a source knows a fix that only a reboot brings.
+   */
   private rebootNeed(mine: PatchRow[]): Pick<EngineStatus, 'rebootRequired' | 'rebootReasons'> {
-    const reasons: string[] = [];
+    const reasons: string[] = [...this.sourceRebootReasons];
     for (const patch of this.ctx.live.all()) {
       if (!patch.enabled && !patch.transition) {
         reasons.push(`livepatch ${patch.name} is disabled but its module is still loaded`);

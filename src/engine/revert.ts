@@ -1,5 +1,6 @@
 // Revert patches in an order the kernel allows. 6.1 has no stack_order, so spliced keeps the order and reverts the
-// topmost live patch first; reverting one with live patches above it needs `downTo` (those go first, topmost first).
+// topmost live patch first; reverting one with live patches above it needs `downTo` (those go first, topmost first),
+// or a cumulative patch above that carries its fixes (`supersededBy`: the feed retiring its older splice).
 
 import { asSplicedError, SplicedError } from '../errors';
 import type { PatchRow } from '../store';
@@ -32,6 +33,15 @@ export function planRevert(ctx: EngineContext, patch: PatchRow, options: RevertO
     .reverse()
     .map((entry) => ctx.store.patch(entry.patchId)!);
   if (options.downTo) return [...above, patch];
+  if (options.supersededBy !== undefined) {
+    if (!above.some((p) => p.id === options.supersededBy && isLive(ctx, p))) {
+      throw new SplicedError('InvalidArgument', `patch ${options.supersededBy} is not live above ${patch.id}: it cannot supersede it`, {
+        patchId: patch.id,
+        supersededBy: options.supersededBy,
+      });
+    }
+    return [patch];
+  }
   // Entries above that are not live only exist in our record; they do not constrain the kernel.
   const liveAbove = above.filter((p) => isLive(ctx, p));
   if (isLive(ctx, patch) && liveAbove.length > 0) {
@@ -99,13 +109,14 @@ async function revertOne(ctx: EngineContext, patch: PatchRow, options: RevertOpt
   }
   ctx.store.transaction(() => {
     if (intentId !== null) ctx.store.removeIntent(intentId);
-    ctx.store.setStatus(patch.id, 'reverted');
+    const superseded = options.supersededBy !== undefined;
+    ctx.store.setStatus(patch.id, superseded ? 'superseded' : 'reverted');
     ctx.store.removeFromStack(patch.id);
     ctx.store.addEvent({
-      kind: 'reverted',
+      kind: superseded ? 'superseded' : 'reverted',
       patch,
       bootId: ctx.bootId,
-      reason: live ? null : 'was not loaded; removed from the recorded stack only',
+      reason: superseded ? `replaced by ${options.supersededBy}` : live ? null : 'was not loaded; removed from the recorded stack only',
       requestedBy,
     });
   });

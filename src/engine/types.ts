@@ -13,7 +13,7 @@ export type PatchOrigin = 'drop-dir' | 'feed' | 'dbus' | 'tool';
  * - not-loaded: in the recorded stack of the running kernel but not live (kill switch, crash guard, failed reapply; see stateReason)
  * - reverted: removed on request
  * - failed: the last apply failed (see lastError)
- * - superseded: an atomic-replace patch replaced it
+ * - superseded: a newer patch replaced it (an atomic-replace patch, or the feed's newer cumulative splice)
  * - not-applicable: recorded for another kernel build; kept (and reapplied when that kernel boots again)
  */
 export type PatchState = 'applied' | 'not-loaded' | 'reverted' | 'failed' | 'superseded' | 'not-applicable';
@@ -200,6 +200,12 @@ export interface RevertOptions {
   downTo?: boolean;
   requestedBy?: string;
   transitionTimeoutMs?: number;
+  /**
+   * The id of a cumulative patch live above this one that carries all of its fixes (the distro feed's newer splice):
+   * this one is retired out of stack order — Linux ≥ 5.1 lets any patch of the stack be disabled, not only the
+   * topmost — and recorded as superseded. Not offered over D-Bus.
+   */
+  supersededBy?: string;
 }
 
 export type EngineEvents = {

@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { prepareTree, resolveDebianBuild } from '../../src/build/tree/tree';
-import { GUEST_KERNELS, kernelTreeDisks, repoRoot, reportChecks, runGuest, stageInstall } from './harness';
+import { GUEST_KERNELS, kernelTreeDisks, repoRoot, reportChecks, runGuest, stageFeedRepo, stageInstall } from './harness';
 
 const [NEWER, OLDER] = GUEST_KERNELS;
 /** Applied, effect checked and reverted after building it in the guest. */
@@ -28,13 +28,27 @@ const EXPECTED = [
   'refused by run-pre',
   'the refusal names the function',
   'no module written',
+  'feed: policy off: nothing applied',
+  'feed: policy notify: the start-up refresh offers the target',
+  'feed: policy notify: nothing applied',
+  'feed: the fix becomes live: EffectiveVersion reaches the target',
+  'feed: the splice\'s origin is feed',
+  'feed: the ext4 object is patched',
+  'feed: RebootRequired false',
+  'feed: one feed build for two apt updates',
 ];
+/** The distro feed's target on the older kernel: Debian's ext4 fix (6.1.192-2) for 6.1.0-55 (6.1.192-1). */
+const FEED_TARGET = '6.1.192-2';
 
 test('splices built inside the guest, run-pre against the live kernel', async (t) => {
   const workDir = mkdtempSync(join(tmpdir(), 'guest-build-suite-'));
   const newer = await prepareTree(await resolveDebianBuild({ release: NEWER }));
   // The older kernel's build, compiled from the newer kernel's source (`spliced build --source-version`).
   const older = await prepareTree(await resolveDebianBuild({ release: OLDER, sourceVersion: newer.debianVersion }));
+  // The older kernel's own build: the feed's splice is built from its own source plus the delta.
+  const olderOwn = await prepareTree(await resolveDebianBuild({ release: OLDER }));
+  const feedFiles = await stageFeedRepo(workDir, { release: OLDER, sourceVersion: olderOwn.debianVersion }, FEED_TARGET);
+  t.diagnostic(`feed delta ${olderOwn.debianVersion} -> ${FEED_TARGET}: ${feedFiles.join(' ')}`);
   const env = {
     NEWER_RELEASE: NEWER,
     OLDER_RELEASE: OLDER,
@@ -43,6 +57,7 @@ test('splices built inside the guest, run-pre against the live kernel', async (t
     STRING_PATCH: `$SPLICED_SRC/${STRING_PATCH}`,
     RUN_PRE_PATCH: `$SPLICED_SRC/${RUN_PRE_PATCH}`,
     RUN_PRE_FUNCTION,
+    FEED_TARGET,
   };
   writeFileSync(join(workDir, 'guest-build.env'), Object.entries(env).map(([k, v]) => `${k}="${v}"\n`).join(''));
   stageInstall(workDir);
@@ -55,10 +70,11 @@ test('splices built inside the guest, run-pre against the live kernel', async (t
     maxBoots: 2,
     // gcc-12 on a large translation unit needs about 1 GB besides the system and the daemon.
     memoryMiB: 2048,
-    disks: kernelTreeDisks([newer, older], workDir),
-    timeoutMs: 25 * 60_000,
+    disks: kernelTreeDisks([newer, older, olderOwn], workDir),
+    timeoutMs: 40 * 60_000,
   });
-  const timings = join(workDir, 'timings.txt');
-  if (existsSync(timings)) t.diagnostic(readFileSync(timings, 'utf8').trim());
+  for (const file of ['timings.txt', 'feed-journal.txt'].map((name) => join(workDir, name))) {
+    if (existsSync(file)) t.diagnostic(readFileSync(file, 'utf8').trim());
+  }
   await reportChecks(t, result, workDir, EXPECTED);
 });

@@ -12,7 +12,7 @@ export interface PatchHeader {
   version?: string;
 }
 
-const DEBIAN_VERSION_RE = /^(\d+:)?[0-9][A-Za-z0-9.+~-]*$/;
+export const DEBIAN_VERSION_RE = /^(\d+:)?[0-9][A-Za-z0-9.+~-]*$/;
 
 /** The text before the first file diff (`diff --git`, or a `---` line followed by `+++`). */
 function headerText(patch: string): string {

@@ -1,10 +1,15 @@
-// The feed's plan for the running kernel, without the daemon: what apt offers (apt-view), the source delta from the
-// running source to a target version restricted to this kernel's build (delta), and the Debian changelog entries
-// in between (changelog). The cumulative splice built from it is the daemon's next step (issue 10), not done here.
+// The feed's plan for the running kernel: what apt offers (apt-view), the source delta from the running source to a
+// target version restricted to this kernel's build (delta), and the Debian changelog entries in between
+// (changelog). The daemon runs it as `command.js plan` (plan-runner.ts) and builds one splice from it (feed.ts).
+// A computed plan is kept beside the target's deb (plan-<release>-from-<version>.json), valid while both debs are
+// the ones apt's index vouched for (checked by hash at every use, as the manifests are): the changed files are read
+// from the 1.4 GB tarballs once per kernel and target.
 
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { reachOf } from '../../build/compile/includers';
 import { objectIndex } from '../../build/tree/objects';
-import { prepareTree, Tree, withTreeLock } from '../../build/tree/tree';
+import { prepareTree, Tree, withTreeLock, writeMarker } from '../../build/tree/tree';
 import { isSplicedError, SplicedError } from '../../errors';
 import { aptView, FeedView, ImageOffer, imageBuiltFrom, runTool, ToolRunner } from './apt-view';
 import { ChangelogEntry, entriesBetween, parseChangelog } from './changelog';
@@ -86,12 +91,35 @@ export async function planFeed(request: PlanRequest): Promise<Plan> {
     await cachedSource(view.sourcePackage, series, sourceVersion),
     await cachedSource(view.sourcePackage, series, target),
   ]);
+  const cacheFile = path.join(path.dirname(newer.deb), `plan-${release}-from-${sourceVersion}.json`);
+  const cached = await readCachedPlan(cacheFile, older.deb, newer.deb);
+  if (cached) {
+    await pruneSources([sourceVersion, target]);
+    return { view, target: { sourceVersion: target, image: imageBuiltFrom(view, target), ...cached }, timings };
+  }
   const changelog = await timed(timings, 'changelog', async () =>
     entriesBetween(parseChangelog(await changelogOf(newer.deb, series)), sourceVersion, target),
   );
   const tree = await timed(timings, 'runningTree', () => prepareTree({ release, debianVersion: sourceVersion }));
   const context = await timed(timings, 'objects', () => treeDeltaContext(tree, flavour));
   const delta = await timed(timings, 'delta', () => computeDelta(sideOf(older, series), sideOf(newer, series), context));
+  await writeMarker(cacheFile, { fromDeb: path.basename(older.deb), toDeb: path.basename(newer.deb), changelog, delta } satisfies CachedPlan);
   await pruneSources([sourceVersion, target]);
   return { view, target: { sourceVersion: target, image: imageBuiltFrom(view, target), changelog, delta }, timings };
+}
+
+interface CachedPlan {
+  fromDeb: string;
+  toDeb: string;
+  changelog: ChangelogEntry[];
+  delta: Delta;
+}
+
+async function readCachedPlan(file: string, fromDeb: string, toDeb: string): Promise<Pick<CachedPlan, 'changelog' | 'delta'> | undefined> {
+  const cached = await fs
+    .readFile(file, 'utf8')
+    .then((text) => JSON.parse(text) as CachedPlan)
+    .catch(() => undefined);
+  if (cached?.fromDeb !== path.basename(fromDeb) || cached.toDeb !== path.basename(toDeb)) return undefined;
+  return { changelog: cached.changelog, delta: cached.delta };
 }

@@ -3,7 +3,7 @@
 # there, in copies of the host's prepared kernel trees (kernel-trees.sh), with run-pre checked against the live kernel.
 # Boot 1 (the newer kernel): fixture 01 built, applied, its effect seen, reverted; then the daemon's checks
 # (daemon-checks.sh, when present). Boot 2 (the older kernel): a patch against the newer kernel's source must be
-# refused by run-pre. guest-build.env (written by the host) names the patches, versions and expected function.
+# refused by run-pre; then the distro feed with a real apt (feed-checks.sh). guest-build.env (written by the host) names the patches, versions and expected function.
 set -u
 source "$SPLICED_SRC/test/guest/harness/checks.sh"
 source "$GUEST_WORK/guest-build.env"
@@ -54,6 +54,9 @@ case "$GUEST_BOOT" in
   check_eq "refused by run-pre" "$(report runpre .error.kind)" RunPreMismatch
   check_match "the refusal names the function" "$(report runpre .error.message)" "\\b$RUN_PRE_FUNCTION\\b"
   check_fails "no module written" test -e /tmp/runpre.ko
+  if [ -f "$SPLICED_SRC/test/guest/guest-build/feed-checks.sh" ]; then
+    source "$SPLICED_SRC/test/guest/guest-build/feed-checks.sh"
+  fi
   exit 0
   ;;
 esac

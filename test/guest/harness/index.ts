@@ -9,3 +9,4 @@ export { stageInstall } from './install';
 export { kernelTreeDisks } from './trees';
 export { localAptRepo, packageDebs } from './package-repo';
 export type { PackageDebs } from './package-repo';
+export { stageFeedRepo } from './feed-repo';

@@ -156,6 +156,19 @@ selftest('livepatch', 'multiple livepatches', async () => {
   assert.equal(read('/proc/cmdline'), original.cmdline);
 });
 
+// The distro feed retires its older splice while newer patches stay above it (docs/architecture.md): 6.1 must let
+// a patch that is not the top of the stack be disabled (the stacking rule went in 5.1).
+test('a patch below another one can be disabled and unloaded while the one above stays live', async () => {
+  await loadLp('test_klp_livepatch');
+  await loadLp('test_klp_atomic_replace', 'replace=0');
+  await kernel.revert('test_klp_livepatch');
+  assert.equal(loaded('test_klp_livepatch'), false);
+  assert.equal(read('/proc/cmdline'), original.cmdline);
+  assert.match(read('/proc/meminfo'), /live patched/);
+  await kernel.revert('test_klp_atomic_replace');
+  assert.doesNotMatch(read('/proc/meminfo'), /live patched/);
+});
+
 selftest('livepatch', 'atomic replace livepatch', async () => {
   await loadLp('test_klp_livepatch');
   logLivePatched();

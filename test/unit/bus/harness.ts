@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { after } from 'node:test';
 import { startBus, type Authority, type AuthorizationRequest, type BusHandle, type Verdict } from '../../../src/bus';
 import type { SplicedError } from '../../../src/errors';
+import type { Feed } from '../../../src/sources/feed/feed-types';
 import { stopChild } from '../../support/child';
 import { shippedPolicy, startPrivateBus, type PrivateBus } from '../../support/private-bus';
 import { FakeEngine } from './fake-engine';
@@ -43,7 +44,7 @@ export interface Daemon {
 
 /** A private bus with the adapter serving a fresh FakeEngine. trustRoot defaults to false: tests run as root. */
 export async function startDaemon(
-  options: { trustRoot?: boolean; jobLingerMs?: number; maxInputBytes?: number; maxQueuedJobsPerCaller?: number } = {},
+  options: { trustRoot?: boolean; jobLingerMs?: number; maxInputBytes?: number; maxQueuedJobsPerCaller?: number; feed?: Feed } = {},
 ): Promise<Daemon> {
   const bus = await startPrivateBus(shippedPolicy());
   const engine = new FakeEngine();
@@ -59,6 +60,7 @@ export async function startDaemon(
     jobLingerMs: options.jobLingerMs ?? 10_000,
     maxInputBytes: options.maxInputBytes,
     maxQueuedJobsPerCaller: options.maxQueuedJobsPerCaller,
+    feed: options.feed,
   });
   const files = mkdtempSync(path.join(tmpdir(), 'spliced-bus-files-'));
   return {

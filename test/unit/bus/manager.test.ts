@@ -45,7 +45,7 @@ describe('Manager: reads', () => {
     d.engine.patches = [
       patchRecord('aaaaaaaaaaaa', { stackPosition: 1 }),
       patchRecord('bbbbbbbbbbbb', { state: 'not-applicable', stackPosition: null, appliedAt: null, version: null,
-        stateReason: 'built for 6.1.0-55-amd64', lastError: { kind: 'WrongKernel', message: 'other build' } }),
+        stateReason: 'built for 6.1.0-55-amd64', lastError: { kind: 'WrongKernel', message: 'other build' }, origin: 'feed', cves: ['CVE-2026-0002'] }),
     ];
   });
   after(() => d.stop());
@@ -54,16 +54,17 @@ describe('Manager: reads', () => {
     const [rows] = (await callJson(d, ['List'])) as [unknown[][]];
     assert.deepEqual(rows, [
       ['aaaaaaaaaaaa', 'livepatch_aaaaaaaaaaaa', 'applied', '', '6.1.0-56-amd64', 1, '6.1.160-1', 'fix aaaaaaaaaaaa',
-        Date.parse('2026-11-20T10:00:01.000Z') * 1000],
+        Date.parse('2026-11-20T10:00:01.000Z') * 1000, 'dbus', ['CVE-2026-0001']],
       ['bbbbbbbbbbbb', 'livepatch_bbbbbbbbbbbb', 'not-applicable', 'built for 6.1.0-55-amd64', '6.1.0-56-amd64', 0, '',
-        'fix bbbbbbbbbbbb', 0],
+        'fix bbbbbbbbbbbb', 0, 'feed', ['CVE-2026-0002']],
     ]);
   });
 
   it('GetPatch returns every known field by id or by livepatch name, and leaves unknown ones out', async () => {
     const [byName] = (await callJson(d, ['GetPatch', 's', 'livepatch_bbbbbbbbbbbb'])) as [Record<string, { type: string; data: unknown }>];
     assert.equal(byName.id.data, 'bbbbbbbbbbbb');
-    assert.deepEqual(byName.cves, { type: 'as', data: ['CVE-2026-0001'] });
+    assert.deepEqual(byName.cves, { type: 'as', data: ['CVE-2026-0002'] });
+    assert.deepEqual(byName.origin, { type: 's', data: 'feed' });
     assert.deepEqual(byName.functions, { type: 'a(ssu)', data: [['vmlinux', 'cmdline_proc_show', 0]] });
     assert.deepEqual(byName.last_error_name, { type: 's', data: ERR + 'WrongKernel' });
     assert.equal(byName.state_reason.data, 'built for 6.1.0-55-amd64');

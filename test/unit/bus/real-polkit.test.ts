@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBus, type BusHandle } from '../../../src/bus';
 import { FakeEngine, patchRecord } from './fake-engine';
+import { FakeFeed } from './fake-feed';
 import { shippedPolicy, startPrivateBus, type PrivateBus } from '../../support/private-bus';
 import { busctl, eventually, managerError, NOBODY, REPO, tempModule } from './harness';
 
@@ -33,6 +34,7 @@ describe('real polkitd with the shipped actions and example rule', { skip: unava
   let handle: BusHandle;
   let dir: string;
   const engine = new FakeEngine();
+  const feed = new FakeFeed();
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'spliced-polkit-'));
@@ -64,7 +66,7 @@ describe('real polkitd with the shipped actions and example rule', { skip: unava
     }, 10_000);
 
     engine.applyOutcomes.set(A_KO, patchRecord('aaaaaaaaaaaa'));
-    handle = await startBus(engine, { address: bus.address });
+    handle = await startBus(engine, { address: bus.address, feed });
   });
   after(async () => {
     await handle?.stop();
@@ -82,6 +84,16 @@ describe('real polkitd with the shipped actions and example rule', { skip: unava
     assert.equal(r.name, 'org.spliced.Spliced1.Error.PermissionDenied');
     assert.match(r.message, new RegExp(`^uid ${NOBODY} via :1\\.\\d+ is not authorised for org\\.spliced\\.apply: polkit denies it$`));
     assert.equal(engine.calls.length, 0);
+  });
+
+  it('refuses Refresh to a user outside any session, and lets a member of the group "spliced" refresh', async () => {
+    const r = await managerError(bus.address, 'Refresh', ['{}'], { uid: NOBODY });
+    assert.equal(r.name, 'org.spliced.Spliced1.Error.PermissionDenied');
+    assert.match(r.message, new RegExp(`^uid ${NOBODY} via :1\\.\\d+ is not authorised for org\\.spliced\\.refresh: polkit denies it$`));
+    assert.deepEqual(feed.reasons, []);
+    const ok = await busctl(bus.address, ['call', ...MANAGER, 'Refresh', 'a{sv}', '0'], { uid: DAEMON_UID });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(feed.reasons, ['Refresh() over D-Bus']);
   });
 
   it('lets a member of the group "spliced" apply and revert through the example rule', async () => {

@@ -52,7 +52,7 @@ describe('D-Bus surface files', () => {
       { uid: NOBODY },
     );
     assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, /^a\(sssssusst\) 0/);
+    assert.match(list.stdout, /^a\(sssssusstsas\) 0/);
     const prop = await busctl(
       daemon.bus.address,
       ['get-property', 'org.spliced.Spliced1', '/org/spliced/Spliced1', 'org.spliced.Spliced1.Manager', 'KernelRelease'],

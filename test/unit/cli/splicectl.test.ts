@@ -3,10 +3,11 @@
 
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { after, beforeEach, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { SplicedError } from '../../../src/errors';
 import { patchRecord } from '../bus/fake-engine';
 import { shippedPolicy, startPrivateBus } from '../../support/private-bus';
+import { FakeFeed } from '../bus/fake-feed';
 import { eventually, monitor, NOBODY, REPO, run, startDaemon, type Daemon, type RunOptions, type RunResult } from '../bus/harness';
 import { splicectlMain } from '../../support/repo';
 
@@ -89,19 +90,19 @@ describe('splicectl reads', () => {
   it('list and show print the patches, --json gives the documented records', async () => {
     d.engine.patches = [
       patchRecord('aaaaaaaaaaaa'),
-      patchRecord('bbbbbbbbbbbb', { state: 'reverted', stackPosition: null, appliedAt: null }),
+      patchRecord('bbbbbbbbbbbb', { state: 'reverted', stackPosition: null, appliedAt: null, origin: 'feed', cves: ['CVE-2026-0001', 'CVE-2026-0002'] }),
     ];
     const text = await splicectl(d, ['list']);
     assert.equal(text.code, 0);
     const lines = text.stdout.trim().split('\n');
-    assert.match(lines[0], /^POS +ID +MODULE +STATE +VERSION +DESCRIPTION$/);
-    assert.match(lines[1], /^1 +aaaaaaaaaaaa +livepatch_aaaaaaaaaaaa +applied +6\.1\.160-1 +fix aaaaaaaaaaaa$/);
-    assert.match(lines[2], /^- +bbbbbbbbbbbb .* reverted /);
+    assert.match(lines[0], /^POS +ID +MODULE +STATE +VERSION +ORIGIN +CVES +DESCRIPTION$/);
+    assert.match(lines[1], /^1 +aaaaaaaaaaaa +livepatch_aaaaaaaaaaaa +applied +6\.1\.160-1 +dbus +CVE-2026-0001 +fix aaaaaaaaaaaa$/);
+    assert.match(lines[2], /^- +bbbbbbbbbbbb .* reverted +6\.1\.160-1 +feed +CVE-2026-0001,CVE-2026-0002 /);
 
     assert.deepEqual((await json(d, ['list']))[1], {
       id: 'bbbbbbbbbbbb', name: 'livepatch_bbbbbbbbbbbb', state: 'reverted', stateReason: null,
       kernelRelease: '6.1.0-56-amd64', stackPosition: null, version: '6.1.160-1', description: 'fix bbbbbbbbbbbb',
-      appliedAt: null,
+      appliedAt: null, origin: 'feed', cves: ['CVE-2026-0001', 'CVE-2026-0002'],
     });
     const shown = await json(d, ['show', 'livepatch_aaaaaaaaaaaa']);
     assert.equal(shown.id, 'aaaaaaaaaaaa');
@@ -263,5 +264,43 @@ describe('splicectl without a daemon', () => {
       assert.equal(r.code, 64, `splicectl ${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^splicectl: .* \(InvalidArgument\)\n$/);
     }
+  });
+});
+
+describe('splicectl and the distro feed', () => {
+  let d: Daemon;
+  let feed: FakeFeed;
+  before(async () => {
+    feed = new FakeFeed();
+    d = await startDaemon({ feed });
+  });
+  after(() => d.stop());
+
+  it('refresh asks the feed and says what became of it; as nobody it is refused (77)', async () => {
+    const r = await splicectl(d, ['refresh']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Refresh requested: the feed looks at apt's lists now/);
+    const again = JSON.parse((await splicectl(d, ['--json', 'refresh'])).stdout) as { refresh: string };
+    // Joined when it came within the debounce, else a refresh of its own (splicectl takes a while to start).
+    assert.ok(['joined', 'scheduled'].includes(again.refresh), again.refresh);
+    await feed.gate.idle();
+    assert.equal(feed.refreshes, again.refresh === 'joined' ? 1 : 2);
+    d.authority.verdict = 'no';
+    const denied = await splicectl(d, ['refresh', '--no-ask-password'], { uid: NOBODY });
+    assert.equal(denied.code, 77, denied.stderr);
+    assert.match(denied.stderr, /org\.spliced\.refresh: polkit denies it \(PermissionDenied\)/);
+    d.authority.verdict = 'yes';
+  });
+
+  it('status shows what the feed offers and what is pending', async () => {
+    feed.set({ offered: { sourceVersion: '6.1.192-2', imagePackage: 'linux-image-6.1.0-56-amd64' }, activity: 'waiting', pending: '6.1.192-2: built, waiting for the apply window 02:00-04:00' });
+    const r = await splicectl(d, ['status']);
+    assert.match(r.stdout, /^Distro feed: +policy auto, pinned to 6\.1\.192-9, delay 3600 s, applies 02:00-04:00; 6\.1\.192-2 offered \(linux-image-6\.1\.0-56-amd64\); waiting$/m);
+    assert.match(r.stdout, /^Feed pending: +6\.1\.192-2: built, waiting for the apply window 02:00-04:00$/m);
+    const json = JSON.parse((await splicectl(d, ['--json', 'status'])).stdout);
+    assert.deepEqual(json.feed, {
+      policy: 'auto', pinVersion: '6.1.192-9', delaySeconds: 3600, applyWindow: '02:00-04:00', state: 'waiting',
+      offered: '6.1.192-2', offeredImage: 'linux-image-6.1.0-56-amd64', pending: '6.1.192-2: built, waiting for the apply window 02:00-04:00', lastError: null,
+    });
   });
 });

@@ -108,4 +108,30 @@ describe('configuration', () => {
     assert.equal(set.maxConcurrentBuilds, 3);
     assert.throws(() => loadConfig({ SPLICED_CONFIG: configFile('max_concurrent_builds = 0\n') }), /not a whole number from 1/);
   });
+  it('reads the feed settings, notify by default, and refuses bad ones naming the key', () => {
+    const defaults = loadConfig({ SPLICED_CONFIG: missingFile() });
+    assert.equal(defaults.feedPolicy, 'notify');
+    assert.equal(defaults.feedPinVersion, null);
+    assert.equal(defaults.feedDelaySeconds, 0);
+    assert.equal(defaults.feedApplyWindow, null);
+    const file = configFile('feed_policy = auto\nfeed_pin_version = 6.1.192-2\nfeed_delay = 86400\nfeed_apply_window = 22:00-04:00\n');
+    const config = loadConfig({ SPLICED_CONFIG: file });
+    assert.equal(config.feedPolicy, 'auto');
+    assert.equal(config.feedPinVersion, '6.1.192-2');
+    assert.equal(config.feedDelaySeconds, 86400);
+    assert.deepEqual(config.feedApplyWindow, { start: 22 * 60, end: 4 * 60, text: '22:00-04:00' });
+    for (const [key, bad, message] of [
+      ['feed_policy', 'yes', /feed_policy: "yes" is not auto, build, notify, off/],
+      ['feed_pin_version', 'latest', /feed_pin_version: "latest" is not a Debian package version/],
+      ['feed_delay', '-5', /feed_delay: "-5" is not a positive number of seconds/],
+      ['feed_delay', '40000000', /feed_delay: "40000000" is not between 0 and 31536000 seconds/],
+      ['feed_apply_window', '25:00-01:00', /feed_apply_window: "25:00-01:00" is not a daily window/],
+    ] as const) {
+      assert.throws(
+        () => loadConfig({ SPLICED_CONFIG: configFile(`${key} = ${bad}\n`) }),
+        (err) => isSplicedError(err, 'InvalidArgument') && message.test(err.message),
+        key,
+      );
+    }
+  });
 });

@@ -21,8 +21,8 @@ function exposure(unitFile: string): number {
   return Number(score);
 }
 
-test('spliced.service: exposure at most 3.0', () => {
-  assert.ok(exposure(join(UNITS, 'spliced.service')) <= 3.0);
+test('spliced.service: exposure at most 3.9', () => {
+  assert.ok(exposure(join(UNITS, 'spliced.service')) <= 3.9);
 });
 
 test('an instance of spliced-build@.service: exposure at most 2.0 (1.8 now)', () => {

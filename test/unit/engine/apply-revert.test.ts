@@ -207,6 +207,18 @@ describe('revert', () => {
     assert.deepEqual(machine.kernel.actions, []);
   });
 
+  it('supersededBy retires a patch out of order only for a live patch above it, and records it superseded', async () => {
+    const { machine, engine } = await threeApplied();
+    const refused = await engine.revert('middle', { supersededBy: engine.getPatch('bottom').id }).done;
+    assert.equal(refused.error?.kind, 'InvalidArgument');
+    assert.deepEqual(machine.kernel.actions, []);
+    const job = await engine.revert('bottom', { supersededBy: engine.getPatch('top').id }).done;
+    assert.equal(job.state, 'succeeded', job.error?.message);
+    assert.deepEqual(machine.kernel.actions, ['revert bottom']);
+    assert.equal(engine.getPatch('bottom').state, 'superseded');
+    assert.deepEqual(engine.status().applied.map((id) => engine.getPatch(id).name), ['middle', 'top']);
+  });
+
   it('with downTo reverts everything above first, topmost first', async () => {
     const { machine, engine } = await threeApplied();
     const reverted: string[] = [];

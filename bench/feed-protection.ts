@@ -1,0 +1,79 @@
+// Time to protection on the host, warm: what the distro feed does between `apt update` finishing and the apply, for
+// Debian's 6.1.192-2 ext4 fix on 6.1.0-55 (6.1.192-1): the plan as the daemon runs it (command.js in a child
+// process: apt's view, both debs hashed against apt's index, the cached plan) and the one splice built from it (the
+// builder library, as the daemon's build worker runs it, for 6.1.0-55: the host does not run that kernel, so the
+// apply — one livepatch transition, seconds — and run-pre against the live kernel are the guest's: guest-build
+// boot 2 prints the whole figure). Warm: the tree of 6.1.0-55 prepared, the sources and the plan cached (the first
+// plan of a kernel and target adds ≈ 20 s: reading the changed files from both tarballs; a cold tree ≈ 1 min more).
+// --cold: one run with empty tree and feed caches (temporary directories, removed after): the debs are downloaded
+// through apt, the tree of 6.1.0-55 is prepared, the plan computed.
+// Run: npx tsc -p tsconfig.json && node dist/bench/feed-protection.js [--runs 3 | --cold]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSplice } from '../src/build/build';
+import { buildFeedSplice } from '../src/sources/feed/feed-splice';
+import { childPlanRunner } from '../src/sources/feed/plan-runner';
+import { median, runsArg, seconds, timed } from './build-common';
+
+const RUNNING = { release: '6.1.0-55-amd64', sourceVersion: '6.1.192-1' };
+const TARGET = '6.1.192-2';
+
+async function once(): Promise<{ plan: number; build: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-feed-'));
+  try {
+    const signal = new AbortController().signal;
+    const planned = await timed(() => childPlanRunner(join(dir, 'scratch'))(RUNNING, TARGET, signal));
+    const built = await timed(() =>
+      buildFeedSplice({
+        plan: planned.value,
+        running: RUNNING.sourceVersion,
+        target: TARGET,
+        builder: { build: (patchText, output) => buildSplice({ patchText, target: { release: RUNNING.release } }, output).then(() => undefined) },
+        output: join(dir, 'splice.ko'),
+        onStep: () => undefined,
+        signal,
+      }),
+    );
+    if (!built.value.built || !built.value.complete) throw new Error(`unexpected splice: ${JSON.stringify(built.value)}`);
+    return { plan: planned.ms, build: built.ms };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Empty caches for this process and the plan's child process. */
+async function cold(): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'bench-feed-cold-'));
+  process.env.SPLICED_CACHE_DIR = join(root, 'trees');
+  process.env.SPLICED_FEED_CACHE_DIR = join(root, 'feed');
+  try {
+    const r = await once();
+    console.log(`feed, ${RUNNING.release} (${RUNNING.sourceVersion}) -> ${TARGET}, cold (no tree, no sources, no plan):`);
+    console.log(`  plan (downloads, manifests, tree preparation, delta): ${seconds(r.plan)}`);
+    console.log(`  splice build (both sides compiled):                   ${seconds(r.build)}`);
+    console.log(`  apt update finished -> module ready:                  ${seconds(r.plan + r.build)}`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--cold')) return cold();
+  const runs = runsArg(3);
+  await once(); // fills the plan cache and the tree's pre objects
+  const results: { plan: number; build: number }[] = [];
+  for (let i = 0; i < runs; i++) results.push(await once());
+  const plan = results.map((r) => r.plan);
+  const build = results.map((r) => r.build);
+  const total = results.map((r) => r.plan + r.build);
+  console.log(`feed, ${RUNNING.release} (${RUNNING.sourceVersion}) -> ${TARGET}, warm, ${runs} runs:`);
+  console.log(`  plan (child process, apt view + hashes + cached plan): median ${seconds(median(plan))}  [${plan.map(seconds).join(', ')}]`);
+  console.log(`  splice build (fs/ext4/mballoc.c):                      median ${seconds(median(build))}  [${build.map(seconds).join(', ')}]`);
+  console.log(`  apt update finished -> module ready:                   median ${seconds(median(total))}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

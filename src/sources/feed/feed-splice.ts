@@ -1,0 +1,126 @@
+// From a feed plan to one cumulative splice: the whole delta (running source → target) is built as one patch.
+// The builder refuses per file or function (UnsafePatch, RunPreMismatch, …), so when that one build is refused the
+// files are tried one by one to find which ones it refuses, and the others are built again as one patch: a fix that
+// cannot be spliced never holds back the rest. It needs a reboot, and says why (reboot reasons). Only a splice that
+// carries every fix declares the target version (Spliced-Version), so EffectiveVersion reaches it only then.
+
+import { promises as fs } from 'node:fs';
+import { parsePatch, type PatchedFile } from '../../build/patch/patchfile';
+import type { BuildStep, SpliceBuilder } from '../../engine/types';
+import { asSplicedError, isSplicedError, type SplicedError } from '../../errors';
+import type { FeedPlan, PlanReport } from './plan-runner';
+
+export interface RefusedFix {
+  file: string;
+  kind: string;
+  message: string;
+}
+
+export interface FeedSplice {
+  /** The module written to the output path; false when no change of the delta reaches compiled code. */
+  built: boolean;
+  refused: RefusedFix[];
+  /** Every fix is in the splice (or needs no code): it declares the target version. */
+  complete: boolean;
+  /** Why a reboot is still needed, one line per refused file naming the changelog lines and CVEs it carries. */
+  rebootReasons: string[];
+}
+
+export interface SpliceRequest {
+  plan: FeedPlan;
+  running: string;
+  target: string;
+  builder: SpliceBuilder;
+  output: string;
+  onStep: (step: BuildStep) => void;
+  signal: AbortSignal;
+}
+
+type Changelog = NonNullable<PlanReport['changelog']>;
+
+export async function buildFeedSplice(request: SpliceRequest): Promise<FeedSplice> {
+  const { plan, output } = request;
+  if (plan.patchText.trim() === '') return { built: false, refused: [], complete: true, rebootReasons: [] };
+  const files = parsePatch(plan.patchText).files;
+  const build = (parts: PatchedFile[], refused: RefusedFix[], to: string) =>
+    request.builder.build(patchText(request, parts, refused), to, request.onStep, request.signal);
+  try {
+    await build(files, [], output);
+    return { built: true, refused: [], complete: true, rebootReasons: [] };
+  } catch (err) {
+    const error = refusal(err, request.signal);
+    if (isSplicedError(error, 'NoChange')) return { built: false, refused: [], complete: true, rebootReasons: [] };
+    if (files.length === 1) return partial(request, [refusedFix(files[0], error)], false);
+  }
+  const refused: RefusedFix[] = [];
+  const kept: PatchedFile[] = [];
+  for (const file of files) {
+    const trial = `${output}.trial`;
+    try {
+      await build([file], [], trial);
+      kept.push(file);
+    } catch (err) {
+      const error = refusal(err, request.signal);
+      if (!isSplicedError(error, 'NoChange')) refused.push(refusedFix(file, error));
+    } finally {
+      await fs.rm(trial, { force: true });
+    }
+  }
+  if (kept.length === 0) return partial(request, refused, false);
+  try {
+    await build(kept, refused, output);
+  } catch (err) {
+    // Each built alone but not together: none of them is live, each for this reason.
+    const error = refusal(err, request.signal);
+    return partial(request, [...refused, ...kept.map((file) => refusedFix(file, error))], false);
+  }
+  return partial(request, refused, true);
+}
+
+/** A builder's refusal; a stop is not one and goes on up. */
+function refusal(err: unknown, signal: AbortSignal): SplicedError {
+  if (signal.aborted) throw err;
+  return asSplicedError(err);
+}
+
+function refusedFix(file: PatchedFile, error: SplicedError): RefusedFix {
+  return { file: file.path, kind: error.kind, message: error.message };
+}
+
+function partial(request: SpliceRequest, refused: RefusedFix[], built: boolean): FeedSplice {
+  const changelog = request.plan.report.changelog ?? [];
+  return { built, refused, complete: refused.length === 0, rebootReasons: refused.map((fix) => rebootReason(fix, changelog, request)) };
+}
+
+function linesNaming(changelog: Changelog, file: string) {
+  return changelog.flatMap((entry) => entry.lines.filter((line) => line.files?.includes(file)).map((line) => ({ version: entry.version, ...line })));
+}
+
+function rebootReason(fix: RefusedFix, changelog: Changelog, request: SpliceRequest): string {
+  const lines = linesNaming(changelog, fix.file);
+  const fixes =
+    lines.length > 0
+      ? lines.map((l) => `Debian ${l.version} "${l.text}"${l.cves?.length ? ` (${l.cves.join(', ')})` : ''}`).join('; ')
+      : `the change of ${fix.file} from ${request.running} to ${request.target} (the changelog names no line for it)`;
+  return `${fixes}: ${fix.file} cannot be spliced (${fix.kind}: ${fix.message})`;
+}
+
+/**
+ * The splice's patch: a header the builder records in the module (description, CVEs, Spliced-Version when it is
+ * complete), then the diffs. Changelog lines that name a refused file are left out: their CVEs are not live.
+ */
+function patchText(request: SpliceRequest, parts: PatchedFile[], refused: RefusedFix[]): string {
+  const changelog = request.plan.report.changelog ?? [];
+  const refusedFiles = new Set(refused.map((fix) => fix.file));
+  const lines = changelog.flatMap((entry) =>
+    entry.lines.filter((line) => !line.files?.some((f) => refusedFiles.has(f))).map((line) => `  ${entry.version}: ${line.text}`),
+  );
+  return [
+    `Subject: Debian linux ${request.target} from ${request.running} (spliced distro feed${refused.length > 0 ? `, ${refused.length} fix(es) left for a reboot` : ''})`,
+    ...(refused.length === 0 ? [`Spliced-Version: ${request.target}`] : []),
+    '',
+    ...lines,
+    '',
+    ...parts.map((part) => part.diff),
+  ].join('\n');
+}

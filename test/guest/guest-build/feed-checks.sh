@@ -1,0 +1,77 @@
+# The distro feed with a real apt, on the older kernel (6.1.0-55, Debian 6.1.192-1): the host made a signed flat
+# repository with the real linux-source-6.1 debs of 6.1.192-1 and 6.1.192-2 (harness/feed-repo.ts) and seeded the
+# feed cache (debs, manifests, the plan), used here through SPLICED_FEED_CACHE_DIR. apt sees only that repository.
+# policy off and notify apply nothing; then with auto, `apt-get update` alone (its hook, packaging/apt/50spliced)
+# makes spliced build Debian's ext4 fix and apply it; a second `apt-get update` during that build is queued, not
+# doubled. Sourced by entry.sh on the second boot, with the kernel trees mounted. FEED_* come from guest-build.env.
+# shellcheck shell=bash
+
+prop() { busctl get-property org.spliced.Spliced1 /org/spliced/Spliced1 org.spliced.Spliced1.Manager "$1" | cut -d' ' -f2- | tr -d '"'; }
+feed_patches() { splicectl list --json | jq '[.[] | select(.state == "applied")] | length'; }
+policy() {
+  printf 'feed_policy = %s\n' "$1" > /etc/spliced/spliced.conf
+  systemctl restart spliced.service
+}
+repo_on() { echo "deb [signed-by=/etc/apt/keyrings/spliced-test.gpg] file:$GUEST_WORK/feed-repo ./" > /etc/apt/sources.list.d/spliced-test.list; }
+repo_off() { rm -f /etc/apt/sources.list.d/spliced-test.list; }
+feed_state_is() { [ "$(prop FeedState)" = "$1" ]; }
+effective_is() { [ "$(prop EffectiveVersion)" = "$1" ]; }
+offered_is() { [ "$(prop FeedOffered)" = "$1" ]; }
+
+mkdir -p /etc/apt/keyrings /root/apt-sources-saved /etc/systemd/system/spliced.service.d
+mv /etc/apt/sources.list /etc/apt/sources.list.d/* /root/apt-sources-saved/ 2>/dev/null
+cp "$GUEST_WORK/feed-repo/spliced-test.gpg" /etc/apt/keyrings/
+cp "$SPLICED_SRC/packaging/apt/50spliced" /etc/apt/apt.conf.d/50spliced
+cat > /etc/systemd/system/spliced.service.d/feed-test.conf <<CONF
+[Service]
+Environment=SPLICED_FEED_CACHE_DIR=$GUEST_WORK/feed-cache
+ReadWritePaths=$GUEST_WORK/feed-cache
+CONF
+systemctl daemon-reload
+started=$(date +%s)
+phase() { echo "feed: $1 at $(( $(date +%s) - started )) s" >> "$timings"; }
+
+# --- off: not even apt is asked ---
+repo_on
+policy off
+check "feed: apt-get update with the test repository" apt-get update -q
+check_match "feed: apt sees the target version" "$(apt-cache madison linux-source-6.1)" "$FEED_TARGET"
+sleep 3
+check_eq "feed: policy off: FeedPolicy" "$(prop FeedPolicy)" off
+check_eq "feed: policy off: nothing offered" "$(prop FeedOffered)" ""
+check_eq "feed: policy off: nothing applied" "$(feed_patches)" 0
+
+# --- notify: offers, announces, builds nothing ---
+phase "off checked"
+policy notify
+check "feed: policy notify: the start-up refresh offers the target" wait_until 120 offered_is "$FEED_TARGET"
+check_match "feed: policy notify: FeedPending says nothing is built" "$(prop FeedPending)" 'feed_policy notify'
+check_eq "feed: policy notify: nothing applied" "$(feed_patches)" 0
+check_eq "feed: policy notify: no plan was made" "$(journalctl -u spliced -b -o cat | grep -c 'feed splice for')" 0
+
+# --- auto: apt-get update alone brings the fix ---
+phase "notify checked"
+repo_off
+apt-get update -q > /dev/null 2>&1
+policy auto
+check "feed: policy auto: nothing offered before the repository returns" wait_until 120 offered_is ""
+repo_on
+t0=$(date +%s%N)
+check "feed: policy auto: apt-get update (its hook asks spliced to refresh)" apt-get update -q
+check "feed: the hook's refresh starts a build" wait_until 300 feed_state_is building
+check "feed: apt-get update during the build" apt-get update -q
+check_match "feed: that refresh is queued, not doubled" "$(journalctl -u spliced -b -o cat | grep 'feed refresh requested' | tail -3)" ': (queued|joined|covered)'
+check "feed: the fix becomes live: EffectiveVersion reaches the target" wait_until 1200 effective_is "$FEED_TARGET"
+t1=$(date +%s%N)
+echo "feed: time to protection from apt-get update finishing (warm tree, guest under TCG): $(( (t1 - t0) / 1000000 )) ms" | tee -a "$timings" > /dev/console
+id=$(splicectl list --json | jq -r '[.[] | select(.state == "applied")] | last | .id')
+check_eq "feed: the splice's origin is feed" "$(splicectl show "$id" --json | jq -r .origin)" feed
+check_eq "feed: it declares the target version" "$(splicectl show "$id" --json | jq -r .version)" "$FEED_TARGET"
+name=$(splicectl show "$id" --json | jq -r .name)
+check "feed: the ext4 object is patched" test "$(cat "/sys/kernel/livepatch/$name/ext4/patched" 2>&1)" = 1
+check_eq "feed: RebootRequired false" "$(prop RebootRequired)" false
+check_eq "feed: one feed build for two apt updates" "$(journalctl -u spliced -b -o cat | grep -c 'feed splice for')" 1
+check_match "feed: splicectl status shows the feed" "$(splicectl status)" "Distro feed: +policy auto; $FEED_TARGET offered"
+echo "feed checks: $(( $(date +%s) - started )) s in all" | tee -a "$timings" > /dev/console
+# What the daemon did and when (seconds since boot), for the timings of the report.
+journalctl -u spliced -b -o short-monotonic --no-pager | grep -E 'feed|splice built|patch applied|building' > "$GUEST_WORK/feed-journal.txt" 2>&1
