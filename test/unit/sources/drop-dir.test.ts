@@ -163,6 +163,17 @@ describe('the drop directory', () => {
     assert.deepEqual(fs.readdirSync(stopping.quarantine), []);
   });
 
+  it('leaves a file in place, not in quarantine, when the state directory is full (NoSpace)', async () => {
+    const builder = new FakeBuilder();
+    builder.outcome = new SplicedError('NoSpace', 'no space left on the device holding /var/lib/spliced');
+    const full = await withDropDir({ builder });
+    fs.writeFileSync(path.join(full.incoming, 'fix.patch'), samplePatch());
+    await settled(full.dropDir, () => builder.calls.length === 1);
+    assert.deepEqual(fs.readdirSync(full.incoming), ['fix.patch']);
+    assert.deepEqual(fs.readdirSync(full.quarantine), []);
+    await full.dropDir.stop();
+  });
+
   it('does not follow a symbolic link: the link is quarantined, what it points to is neither applied nor moved', async () => {
     const { machine, engine, dropDir, incoming, quarantine } = await withDropDir();
     const outside = writeModule(machine.dir, { name: 'elsewhere' });
