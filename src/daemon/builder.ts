@@ -90,12 +90,12 @@ function systemctl(args: string[]): Promise<{ code: number | null; stderr: strin
 function followLines(file: string, onLine: (line: string) => void): { stop: () => Promise<void> } {
   let offset = 0;
   let partial = '';
+  const buffer = Buffer.alloc(1 << 20);
   const readNew = async (): Promise<void> => {
     const handle = await fs.open(file, 'r').catch(() => null);
     if (!handle) return;
     try {
       for (;;) {
-        const buffer = Buffer.alloc(1 << 20);
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
         if (bytesRead === 0) break;
         offset += bytesRead;
@@ -138,8 +138,8 @@ export function unitRunner(runDir: string): WorkerRunner {
     const stop = () => void systemctl(['stop', BUILD_UNIT(id)]);
     signal.addEventListener('abort', stop, { once: true });
     try {
+      // The finally below reads the output's last lines before the caller looks at the outcome.
       const started = await systemctl(['start', BUILD_UNIT(id)]);
-      await follower.stop();
       if (started.code === 0) return null;
       return `${BUILD_UNIT(id)} failed${started.stderr ? `: ${started.stderr}` : ''} (journalctl -u ${BUILD_UNIT(id)})`;
     } finally {
