@@ -23,22 +23,14 @@ export interface ObjectPair {
   sourceDiff?: string;
 }
 
-export interface SpliceRequest {
+/** The pairs and the target kernel, plus what the module records (the module request but its name and parts). */
+export interface SpliceRequest extends Omit<ModuleRequest, 'name' | 'parts'> {
   pairs: ObjectPair[];
   /** Exports (Module.symvers) and kallsyms of the target kernel. */
   kernel: KernelSymbols;
   /** The running kernel's code for the run-pre check; omitted only on build hosts, then sympos needs unique names. */
   running?: RunningKernel;
-  headersDir: string;
   moduleName: string;
-  patchSha256: string;
-  buildId: string;
-  description?: string;
-  cves?: string[];
-  version?: string;
-  sourceVersion?: string;
-  makeArgs?: string[];
-  withHeaders?: ModuleRequest['withHeaders'];
 }
 
 export interface SpliceReport {
@@ -62,19 +54,8 @@ export async function spliceFromPairs(request: SpliceRequest): Promise<SpliceRep
   const running = request.running;
   const runPre = diffs.map((d, i) => (running?.covers(request.pairs[i].target) ? runPreCheck(d, request.pairs[i].target, running) : undefined));
   const parts = extractPatch(diffs.map((diff, i) => ({ diff, target: request.pairs[i].target, runPre: runPre[i] })), request.kernel);
-  const module = await buildLivepatchModule({
-    name: request.moduleName,
-    parts,
-    headersDir: request.headersDir,
-    patchSha256: request.patchSha256,
-    buildId: request.buildId,
-    description: request.description,
-    cves: request.cves,
-    version: request.version,
-    sourceVersion: request.sourceVersion,
-    makeArgs: request.makeArgs,
-    withHeaders: request.withHeaders,
-  });
+  const { pairs: _pairs, kernel: _kernel, running: _running, moduleName, ...recorded } = request;
+  const module = await buildLivepatchModule({ ...recorded, name: moduleName, parts });
   return {
     module,
     diffs: diffs.map((d, i) => ({
