@@ -2,18 +2,12 @@
 // told to answer well, never, or with nonsense, as a real server might.
 
 import { Message, MessageType, sessionBus, type MessageBus } from 'dbus-next';
+import type { ShownNotification } from '../../support/desktop-session';
 
-export interface Posted {
-  appName: string;
-  replacesId: number;
-  icon: string;
-  summary: string;
-  body: string;
-  actions: string[];
+/** A Notify call as posted, with the id it was given. */
+export interface Posted extends ShownNotification {
   hints: Record<string, unknown>;
   timeout: number;
-  /** The id it was given. */
-  id: number;
 }
 
 export type Behaviour = 'answer' | 'hang' | 'nonsense';
