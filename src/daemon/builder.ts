@@ -76,7 +76,7 @@ export function processRunner(tmpDir: string): WorkerRunner {
     });
 }
 
-function systemctl(args: string[]): Promise<{ code: number | null; stderr: string }> {
+export function systemctl(args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn('systemctl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

@@ -48,6 +48,10 @@ export interface Config {
   feedApplyWindow: ApplyWindow | null;
   /** Watched for changes when no apt hook asked the feed to refresh. */
   aptListsDir: string;
+  /** Take kernel images whose fixes all run live out of Debian's reboot flag (src/daemon/reboot-flag.ts). */
+  clearRebootRequired: boolean;
+  /** Debian's reboot flag; its package list is `<file>.pkgs`. */
+  rebootRequiredFile: string;
   /** Unknown keys found in the file (reported once the logger exists). */
   warnings: string[];
 }
@@ -75,6 +79,8 @@ const DEFAULTS: Omit<Config, 'file' | 'warnings'> = {
   feedDelaySeconds: 0,
   feedApplyWindow: null,
   aptListsDir: '/var/lib/apt/lists',
+  clearRebootRequired: true,
+  rebootRequiredFile: '/run/reboot-required',
 };
 
 type Key = keyof typeof DEFAULTS;
@@ -105,6 +111,8 @@ const SETTINGS: Record<Key, { key: string; env: string; parse: (value: string) =
   feedDelaySeconds: { key: 'feed_delay', env: 'SPLICED_FEED_DELAY', parse: feedDelay },
   feedApplyWindow: { key: 'feed_apply_window', env: 'SPLICED_FEED_APPLY_WINDOW', parse: parseApplyWindow },
   aptListsDir: { key: 'apt_lists_dir', env: 'SPLICED_APT_LISTS_DIR', parse: absolutePath },
+  clearRebootRequired: { key: 'clear_reboot_required', env: 'SPLICED_CLEAR_REBOOT_REQUIRED', parse: yesNo },
+  rebootRequiredFile: { key: 'reboot_required_file', env: 'SPLICED_REBOOT_REQUIRED_FILE', parse: absolutePath },
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -207,6 +215,11 @@ function count(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > MAX_COUNT) throw new Error(`"${value}" is not a whole number from 1 to ${MAX_COUNT}`);
   return n;
+}
+
+function yesNo(value: string): boolean {
+  if (value !== 'yes' && value !== 'no') throw new Error(`"${value}" is not yes or no`);
+  return value === 'yes';
 }
 
 function nonEmpty(value: string): string {

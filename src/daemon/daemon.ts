@@ -12,6 +12,7 @@ import { DropDir } from '../sources/drop-dir';
 import { composeEngine } from './compose';
 import { loadConfig, type Config } from './config';
 import { composeFeed, type RunningFeed } from './feed';
+import { startRebootFlag } from './reboot-flag';
 import { installLastResort } from './last-resort';
 import { createLogger } from './logger';
 import { statusLine, systemdNotifier, type Notifier } from './notify';
@@ -56,6 +57,7 @@ async function serve(config: Config, log: pino.Logger, stop: StopRequest, notify
   let connection: BusConnection | null = null;
   let dropDir: DropDir | null = null;
   let feed: RunningFeed | null = null;
+  let rebootFlag: Awaited<ReturnType<typeof startRebootFlag>> = null;
   let heartbeat: NodeJS.Timeout | undefined;
   let exitCode = 0;
   try {
@@ -76,6 +78,7 @@ async function serve(config: Config, log: pino.Logger, stop: StopRequest, notify
       await dropDir.start();
       ready(engine, notify, log, started);
       await feed.start();
+      rebootFlag = await startRebootFlag(config, engine, log);
     }
     const end = await Promise.race([stop.signal, connection?.lost ?? new Promise<never>(() => undefined)]);
     if (end instanceof SplicedError) {
@@ -97,6 +100,7 @@ async function serve(config: Config, log: pino.Logger, stop: StopRequest, notify
   // "stopping" job) and stays in the directory for the next start.
   const dropDirStopped = dropDir?.stop();
   await feed?.stop();
+  await rebootFlag?.stop();
   await connection?.bus.stop().catch((err: unknown) => log.warn({}, `releasing the bus: ${asSplicedError(err).message}`));
   await composed.close();
   await dropDirStopped;

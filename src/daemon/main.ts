@@ -27,6 +27,9 @@ async function main(argv: string[]): Promise<number> {
     case 'build-worker':
       // Internal: one build job of the daemon (spliced-build@.service, or a child process), job on stdin.
       return (await import('./build-worker')).runBuildWorker();
+    case 'reboot-flag':
+      // Internal: spliced-reboot-flag.service's edit of /run/reboot-required(.pkgs), asked for by the daemon.
+      return (await import('./reboot-flag')).runRebootFlagEdit(rest);
     case '--help':
     case '-h':
       process.stdout.write(`${USAGE}\n`);

@@ -31,6 +31,7 @@ export async function startSplicedDaemon(busAddress: string): Promise<SplicedDae
         ...process.env,
         SPLICED_CONFIG: path.join(stateDir, 'no-such.conf'),
         SPLICED_STATE_DIR: stateDir,
+        SPLICED_REBOOT_REQUIRED_FILE: path.join(stateDir, '..', 'reboot-required'),
         SPLICED_DISABLE_FILE: path.join(stateDir, 'disable'),
         SPLICED_BUS: busAddress,
       },

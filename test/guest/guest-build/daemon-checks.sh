@@ -1,7 +1,7 @@
 # Source patches through the daemon, as an admin and automation would hand them over: `splicectl apply PATCH` (D-Bus
 # Apply: a build job with progress, then the apply), files dropped into /var/lib/spliced/incoming/ (applied and
-# removed; bad ones quarantined with their reason), and a daemon killed in the middle of a build (the file is taken
-# again at restart), and bad inputs at the doors (a symlink and a FIFO dropped, Apply of a device path). Sourced by entry.sh on the first boot, with spliced.service running and the kernel tree in place.
+# removed; bad ones quarantined with their reason) while the daemon is killed in the middle of their build (the files
+# are taken again at restart), and bad inputs at the doors (a symlink and a FIFO dropped, Apply of a device path). Sourced by entry.sh on the first boot, with spliced.service running and the kernel tree in place.
 # shellcheck shell=bash
 
 patches=$SPLICED_SRC/test/fixtures/patches
@@ -32,13 +32,25 @@ check "daemon: splicectl revert of the built patch" revert_named "$(module_name 
 check_fails "daemon: 02-logic-uptime effect gone" logic_check
 check_eq "daemon: no build left behind in /var/lib/spliced/builds" "$(ls -A /var/lib/spliced/builds)" ""
 
-# --- the drop directory ---
+# --- the drop directory, with the daemon killed in the middle of its build: the files stay and are taken at restart ---
 newfn=$patches/03-new-function-version.patch
 newfn_check() { grep -q '^spliced: new function$' /proc/version; }
+# [r]: the pattern must not match the command line of the shell that runs it.
+building() { pgrep -f 'spliced build-worke[r]' > /dev/null; }
 drop "$newfn" 03-new-function.patch
 printf 'not a patch\n' > "$incoming/notes.txt"
 drop "$patches/11-comment-only.patch" 11-comment-only.patch
-check "daemon: the drop directory empties" wait_until 600 incoming_empty
+check "daemon: a build worker runs for a dropped patch" wait_until 120 building
+check_eq "daemon: the build runs as the unprivileged spliced-build user" \
+  "$(ps -o user= -p "$(pgrep -f 'spliced build-worke[r]' | head -1)" | tr -d ' ')" spliced-build
+check_match "daemon: in a unit of its own" "$(systemctl list-units --no-legend 'spliced-build@*')" 'spliced-build@[0-9a-f]{12}\.service'
+check_eq "daemon: without capabilities" "$(grep '^CapEff' "/proc/$(pgrep -f 'spliced build-worke[r]' | head -1)/status" | awk '{print $2}')" 0000000000000000
+check "daemon: kill -9 of spliced (the main process) in the middle of the build" \
+  systemctl kill --kill-whom=main --signal=KILL spliced.service
+check "daemon: the build unit goes with it (BindsTo=spliced.service)" wait_until 30 bash -c "! pgrep -f 'spliced build-worke[r]'"
+check "daemon: the dropped patch is still there" test -f "$incoming/03-new-function.patch"
+check "daemon: systemd restarts spliced" wait_until 60 bash -c '[ "$(systemctl show -p ActiveState --value spliced.service)" = active ]'
+check "daemon: after the restart the drop directory empties" wait_until 600 incoming_empty
 check "daemon: a dropped patch is built and applied" is_applied "$(module_name "$newfn")"
 check "daemon: its effect is visible" newfn_check
 check_eq "daemon: it came from the drop directory" "$(splicectl show --json "$(module_name "$newfn")" | jq -r .origin)" drop-dir
@@ -52,25 +64,6 @@ check "daemon: the history names the refused build" bash -c "splicectl log | gre
 drop "$newfn" 03-again.patch
 check "daemon: dropping an applied patch again just removes it" wait_until 60 incoming_empty
 check_eq "daemon: ... without a second livepatch" "$(live_names)" "$(module_name "$newfn") "
-
-# --- the daemon dies in the middle of a build: the dropped file stays and is taken again at restart ---
-data=$patches/04-new-static-data-cmdline.patch
-data_check() { grep -q ' spliced_reads=[0-9][0-9]*$' /proc/cmdline; }
-# [r]: the pattern must not match the command line of the shell that runs it.
-building() { pgrep -f 'spliced build-worke[r]' > /dev/null; }
-drop "$data" 04-static-data.patch
-check "daemon: a build worker runs for the dropped patch" wait_until 120 building
-check_eq "daemon: the build runs as the unprivileged spliced-build user" \
-  "$(ps -o user= -p "$(pgrep -f 'spliced build-worke[r]' | head -1)" | tr -d ' ')" spliced-build
-check_match "daemon: in a unit of its own" "$(systemctl list-units --no-legend 'spliced-build@*')" 'spliced-build@[0-9a-f]{12}\.service'
-check_eq "daemon: without capabilities" "$(grep '^CapEff' "/proc/$(pgrep -f 'spliced build-worke[r]' | head -1)/status" | awk '{print $2}')" 0000000000000000
-check "daemon: kill -9 of spliced (the main process) in the middle of the build" \
-  systemctl kill --kill-whom=main --signal=KILL spliced.service
-check "daemon: the build unit goes with it (BindsTo=spliced.service)" wait_until 30 bash -c "! pgrep -f 'spliced build-worke[r]'"
-check "daemon: the dropped file is still there" test -f "$incoming/04-static-data.patch"
-check "daemon: systemd restarts spliced" wait_until 60 bash -c '[ "$(systemctl show -p ActiveState --value spliced.service)" = active ]'
-check "daemon: after the restart the file is built and applied" wait_until 600 incoming_empty
-check "daemon: its effect is visible" data_check
 check_eq "daemon: recorded applied patches equal live sysfs" "$(applied_names)" "$(live_names)"
 check "daemon: revert what the drop directory applied" bash -c \
   "splicectl revert --down-to \"\$(splicectl list --json | jq -r '.[] | select(.state == \"applied\") | .id' | head -1)\""

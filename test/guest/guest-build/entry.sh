@@ -3,7 +3,7 @@
 # there, in copies of the host's prepared kernel trees (kernel-trees.sh), with run-pre checked against the live kernel.
 # Boot 1 (the newer kernel): fixture 01 built, applied, its effect seen, reverted; then the daemon's checks
 # (daemon-checks.sh, when present). Boot 2 (the older kernel): a patch against the newer kernel's source must be
-# refused by run-pre; then the distro feed with a real apt (feed-checks.sh). guest-build.env (written by the host) names the patches, versions and expected function.
+# refused by run-pre; then the distro feed with a real apt (feed-checks.sh) and Debian's reboot flag (reboot-flag-checks.sh). guest-build.env (written by the host) names the patches, versions and expected function.
 set -u
 source "$SPLICED_SRC/test/guest/harness/checks.sh"
 source "$GUEST_WORK/guest-build.env"
@@ -26,9 +26,10 @@ case "$GUEST_BOOT" in
   check "running the newer kernel" test "$(uname -r)" = "$NEWER_RELEASE"
   check "install spliced like a package" bash "$GUEST_WORK/install/install-spliced.sh" "$GUEST_WORK/install"
   check "spliced.service starts" systemctl start spliced.service
-  # The host's cached unpatched objects of this kernel's tree go (in the copy only): the guest's own gcc-12 compiles
-  # both sides, so run-pre also proves that the image's compiler reproduces the running kernel's code.
-  rm -rf "/var/cache/spliced/trees/$NEWER_TREE/pre-objects"
+  # The host's cached unpatched object of the string patch's file goes (in the copy only): the guest's own gcc-12
+  # compiles both sides of that build, so run-pre also proves that the image's compiler reproduces the running
+  # kernel's code. The daemon's builds below may use the host's cached ones (their post side is compiled here).
+  rm -f "/var/cache/spliced/trees/$NEWER_TREE/pre-objects/fs/proc/meminfo.o"
   check "spliced build of the string patch exits 0" build string "$STRING_PATCH" /tmp/string.ko
   check "the module is written" test -s /tmp/string.ko
   check_eq "run-pre checked every replaced function against the live kernel" "$(report string \
@@ -56,6 +57,7 @@ case "$GUEST_BOOT" in
   check_fails "no module written" test -e /tmp/runpre.ko
   if [ -f "$SPLICED_SRC/test/guest/guest-build/feed-checks.sh" ]; then
     source "$SPLICED_SRC/test/guest/guest-build/feed-checks.sh"
+    source "$SPLICED_SRC/test/guest/guest-build/reboot-flag-checks.sh"
   fi
   exit 0
   ;;

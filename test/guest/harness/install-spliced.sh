@@ -10,7 +10,7 @@ ln -sf /usr/lib/spliced/dist/src/daemon/main.js /usr/sbin/spliced
 ln -sf /usr/lib/spliced/dist/src/cli/main.js /usr/bin/splicectl
 # The unit runs Debian's /usr/bin/node; the image carries the host's Node in /usr/local/bin instead of the nodejs package.
 [ -e /usr/bin/node ] || ln -s /usr/local/bin/node /usr/bin/node
-install -m 0644 "$stage/units/spliced.service" "$stage/units/spliced-build@.service" /etc/systemd/system/
+install -m 0644 "$stage/units/spliced.service" "$stage/units/spliced-build@.service" "$stage/units/spliced-reboot-flag.service" /etc/systemd/system/
 install -m 0644 "$stage/units/sysusers.d/spliced.conf" /usr/lib/sysusers.d/spliced.conf
 systemd-sysusers spliced.conf
 install -m 0644 "$stage/dbus/org.spliced.Spliced1.conf" /usr/share/dbus-1/system.d/

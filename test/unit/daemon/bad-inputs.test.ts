@@ -132,6 +132,7 @@ describe('bad inputs through every door of the real daemon', () => {
         ...process.env,
         SPLICED_CONFIG: path.join(stateDir, 'spliced.conf'),
         SPLICED_STATE_DIR: stateDir,
+        SPLICED_REBOOT_REQUIRED_FILE: path.join(stateDir, '..', 'reboot-required'),
         SPLICED_DISABLE_FILE: path.join(stateDir, 'disable'),
         SPLICED_BUS: bus.address,
       },

@@ -114,6 +114,9 @@ describe('configuration', () => {
     assert.equal(defaults.feedPinVersion, null);
     assert.equal(defaults.feedDelaySeconds, 0);
     assert.equal(defaults.feedApplyWindow, null);
+    assert.equal(defaults.clearRebootRequired, true);
+    assert.equal(defaults.rebootRequiredFile, '/run/reboot-required');
+    assert.equal(loadConfig({ SPLICED_CONFIG: configFile('clear_reboot_required = no\n') }).clearRebootRequired, false);
     const file = configFile('feed_policy = auto\nfeed_pin_version = 6.1.192-2\nfeed_delay = 86400\nfeed_apply_window = 22:00-04:00\n');
     const config = loadConfig({ SPLICED_CONFIG: file });
     assert.equal(config.feedPolicy, 'auto');
@@ -126,6 +129,8 @@ describe('configuration', () => {
       ['feed_delay', '-5', /feed_delay: "-5" is not a positive number of seconds/],
       ['feed_delay', '40000000', /feed_delay: "40000000" is not between 0 and 31536000 seconds/],
       ['feed_apply_window', '25:00-01:00', /feed_apply_window: "25:00-01:00" is not a daily window/],
+      ['clear_reboot_required', 'true', /clear_reboot_required: "true" is not yes or no/],
+      ['reboot_required_file', 'run/reboot-required', /reboot_required_file: "run\/reboot-required" is not an absolute path/],
     ] as const) {
       assert.throws(
         () => loadConfig({ SPLICED_CONFIG: configFile(`${key} = ${bad}\n`) }),

@@ -21,6 +21,7 @@ function environment(): NodeJS.ProcessEnv {
     ...process.env,
     SPLICED_CONFIG: path.join(dir, 'none.conf'),
     SPLICED_STATE_DIR: path.join(dir, 'state'),
+    SPLICED_REBOOT_REQUIRED_FILE: path.join(dir, 'reboot-required'),
     SPLICED_BOOT_ID_FILE: path.join(dir, 'boot_id'),
     SPLICED_DISABLE_FILE: path.join(dir, 'disable'),
     SPLICED_BUS: 'none',

@@ -21,7 +21,7 @@ let state: string;
 async function startSpliced(): Promise<{ child: ChildProcess; log: () => string }> {
   let log = '';
   const child = spawn(process.execPath, [path.join(REPO, 'dist/src/daemon/main.js')], {
-    env: { ...process.env, SPLICED_CONFIG: path.join(mount, 'no.conf'), SPLICED_STATE_DIR: state, SPLICED_DISABLE_FILE: path.join(mount, 'disable'), SPLICED_BUS: bus.address },
+    env: { ...process.env, SPLICED_CONFIG: path.join(mount, 'no.conf'), SPLICED_STATE_DIR: state, SPLICED_REBOOT_REQUIRED_FILE: path.join(mount, 'reboot-required'), SPLICED_DISABLE_FILE: path.join(mount, 'disable'), SPLICED_BUS: bus.address },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => (log += d));

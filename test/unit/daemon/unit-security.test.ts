@@ -30,3 +30,7 @@ test('an instance of spliced-build@.service: exposure at most 2.0 (1.8 now)', ()
   copyFileSync(join(UNITS, 'spliced-build@.service'), instance);
   assert.ok(exposure(instance) <= 2.0);
 });
+
+test('spliced-reboot-flag.service: exposure at most 1.0 (0.9 now)', () => {
+  assert.ok(exposure(join(UNITS, 'spliced-reboot-flag.service')) <= 1.0);
+});

@@ -10,6 +10,9 @@ root="$OUT/rootfs"
 packages=systemd,systemd-sysv,dbus,kmod,udev,linux-base,initramfs-tools,zstd,libstdc++6,procps,util-linux
 # polkitd's postinst needs a configured systemd (sysusers, logind): install it, and the rest, with apt afterwards.
 late_packages="polkitd pkexec sqlite3 less jq"
+# Debian's unattended-upgrades, for its kernel hook (/etc/kernel/postinst.d/unattended-upgrades sets the reboot flag
+# spliced clears once a kernel's fixes run live); its periodic runs are switched off below.
+late_packages="$late_packages unattended-upgrades"
 # What `spliced build` runs inside the guest on a tree the host prepared: Debian's own kernel compiler (the builder
 # checks CONFIG_CC_VERSION_TEXT), make, binutils, pahole (struct-layout check), patch, xz (vmlinuz payloads); bc,
 # which kbuild runs at every make (timeconst.h); and what the tree's host tools were built with: gcc (HOSTCC), the
@@ -24,6 +27,7 @@ mount --bind "$CACHE/apt-archives" "$root/var/cache/apt/archives"
 trap 'umount "$root/var/cache/apt/archives" "$root/proc" 2>/dev/null || true' EXIT
 chroot "$root" apt-get update -q
 chroot "$root" apt-get install -y -q --no-install-recommends $late_packages $build_packages
+printf 'APT::Periodic::Update-Package-Lists "0";\nAPT::Periodic::Unattended-Upgrade "0";\n' > "$root/etc/apt/apt.conf.d/20auto-upgrades"
 
 # The initramfs only needs to find an ext4 root on virtio; FSTYPE avoids its fsck hook probing the chroot.
 cat > "$root/etc/initramfs-tools/conf.d/spliced-guest" <<CONF
