@@ -183,7 +183,14 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   revert(id: string, options: RevertOptions = {}): Job {
     return this.enqueue(new EngineJob('revert', id, options.requestedBy ?? null), async (job) => {
       const patch = this.resolve(id);
-      const plan = planRevert(this.ctx, patch, options);
+      let plan: ReturnType<typeof planRevert>;
+      try {
+        plan = planRevert(this.ctx, patch, options);
+      } catch (err) {
+        // A refused revert (RevertOrder, a bad supersededBy) is a failure of that patch's operation, as a refused apply is.
+        this.emit('patch-failed', { patch: this.record(patch), target: id, error: asSplicedError(err) });
+        throw err;
+      }
       const outcome = await revertPatches(this.ctx, job, plan, options);
       const reverted = outcome.reverted.map((row) => this.record(row));
       for (const record of reverted) {

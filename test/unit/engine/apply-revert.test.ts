@@ -200,8 +200,11 @@ describe('revert', () => {
 
   it('refuses to revert a patch with live patches above it, naming them topmost first', async () => {
     const { machine, engine } = await threeApplied();
+    const failures: string[] = [];
+    engine.on('patch-failed', (f) => failures.push(`${f.patch?.name}: ${f.error.kind}`));
     const job = await engine.revert('bottom').done;
     assert.equal(job.error?.kind, 'RevertOrder');
+    assert.deepEqual(failures, ['bottom: RevertOrder']);
     assert.deepEqual(job.error?.details.mustRevertFirst, [engine.getPatch('top').id, engine.getPatch('middle').id]);
     assert.match(job.error!.message, /top.*middle/);
     assert.deepEqual(machine.kernel.actions, []);
