@@ -1,5 +1,5 @@
 // The daemon as a user meets it, in the guest: installed like a package, driven with busctl and splicectl, through a
-// reboot, two kill -9s, the kill switch, a damaged database and stored module, a crash, the kill -9 fault campaign
+// reboot, two kill -9s, the kill switch, a damaged database and stored module, a power cut right after an apply, the kill -9 fault campaign
 // (daemon/fault-campaign.sh), and a last boot with
 // module.sig_enforce=1 (module signatures required). test/guest/daemon/entry.sh holds the scenario.
 import { test } from 'node:test';
