@@ -50,7 +50,7 @@ check "daemon: kill -9 of spliced (the main process) in the middle of the build"
 check "daemon: the build unit goes with it (BindsTo=spliced.service)" wait_until 30 bash -c "! pgrep -f 'spliced build-worke[r]'"
 check "daemon: the dropped patch is still there" test -f "$incoming/03-new-function.patch"
 check "daemon: systemd restarts spliced" wait_until 60 bash -c '[ "$(systemctl show -p ActiveState --value spliced.service)" = active ]'
-check "daemon: after the restart the drop directory empties" wait_until 600 incoming_empty
+check "daemon: after the restart the drop directory empties" wait_until 1200 incoming_empty
 check "daemon: a dropped patch is built and applied" is_applied "$(module_name "$newfn")"
 check "daemon: its effect is visible" newfn_check
 check_eq "daemon: it came from the drop directory" "$(splicectl show --json "$(module_name "$newfn")" | jq -r .origin)" drop-dir
