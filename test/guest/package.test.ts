@@ -29,6 +29,6 @@ test('the Debian package in the guest', { skip: !RUN && 'not in the default suit
   writeFileSync(join(workDir, 'versions'), `${debs.version} ${debs.upgradeVersion}\n`);
   await buildKernelFixtures(join(workDir, 'fixtures'));
   copyFileSync(join(repoRoot(), 'test/guest/package/entry.sh'), join(workDir, 'entry.sh'));
-  const result = await runGuest({ name: 'package', workDir, entry: 'entry.sh', timeoutMs: 8 * 60_000, maxBoots: 2 });
+  const result = await runGuest({ name: 'package', workDir, entry: 'entry.sh', timeoutMs: 20 * 60_000, maxBoots: 2 });
   await reportChecks(t, result, workDir);
 });

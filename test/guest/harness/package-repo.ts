@@ -47,7 +47,7 @@ export function packageDebs(): PackageDebs {
     lintian: join(dir, 'lintian.txt'),
   };
   if (existsSync(dir)) return debs;
-  execFileSync(join(root, 'packaging/build-deb'), [], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(join(root, 'packaging/build-deb'), ['--lint-once'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
