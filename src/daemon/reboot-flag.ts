@@ -166,7 +166,16 @@ export async function chooseFlagEditor(flagFile: string, runtimeDir: string | un
 
 /** `spliced reboot-flag REQUEST`: spliced-reboot-flag.service's one job, the edit a FlagRequest names. */
 export async function runRebootFlagEdit(args: string[]): Promise<number> {
-  const request = JSON.parse(await fs.readFile(args[0] ?? '', 'utf8')) as FlagRequest;
+  const text = await fs.readFile(args[0] ?? '', 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  // Started with nothing asked (by hand, or by a package manager starting every unit it installs): nothing to do.
+  if (text === null) {
+    process.stdout.write(`spliced reboot-flag: no request in ${args[0] ?? '(none named)'}: nothing to do\n`);
+    return 0;
+  }
+  const request = JSON.parse(text) as FlagRequest;
   if (!path.isAbsolute(request.flagFile) || !Array.isArray(request.remove) || !request.remove.every((line) => typeof line === 'string')) {
     process.stderr.write('spliced reboot-flag: the request names no absolute flag file and list of lines\n');
     return 64;

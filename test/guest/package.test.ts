@@ -10,12 +10,13 @@ import { buildKernelFixtures } from '../fixtures/build-fixtures';
 import { localAptRepo, packageDebs, repoRoot, reportChecks, runGuest } from './harness';
 
 /**
- * Not yet in `scripts/test`: it has not passed a guest run, and building the package (a debootstrapped root, dh,
- * lintian: 9–14 min on a loaded machine) would take the suite past its 45 min. SPLICED_TEST_PACKAGE=1 runs it.
+ * Not yet in `scripts/test`: it passes (2026-11-30), but adds more than the suite's 45 min leave (docs/testing.md:
+ * 17.5 min at host load 10–14, of which ≈ 13 min the two TCG boots, ≈ 4 min of them apt installing Debian's nodejs),
+ * and it does not yet share the daemon suite's boots. SPLICED_TEST_PACKAGE=1 runs it.
  */
 const RUN = process.env.SPLICED_TEST_PACKAGE === '1';
 
-test('the Debian package in the guest', { skip: !RUN && 'not in the default suite yet (SPLICED_TEST_PACKAGE=1 runs it): never passed a guest run, and the package build costs 9–14 min' }, async (t) => {
+test('the Debian package in the guest', { skip: !RUN && 'not in the default suite yet (SPLICED_TEST_PACKAGE=1 runs it): it passes, but does not fit the 45 min budget yet (docs/testing.md)' }, async (t) => {
   const debs = packageDebs();
   await t.test('lintian finds no error or warning', () => {
     assert.doesNotMatch(readFileSync(debs.lintian, 'utf8'), /^[EW]: /m);
@@ -29,6 +30,6 @@ test('the Debian package in the guest', { skip: !RUN && 'not in the default suit
   writeFileSync(join(workDir, 'versions'), `${debs.version} ${debs.upgradeVersion}\n`);
   await buildKernelFixtures(join(workDir, 'fixtures'));
   copyFileSync(join(repoRoot(), 'test/guest/package/entry.sh'), join(workDir, 'entry.sh'));
-  const result = await runGuest({ name: 'package', workDir, entry: 'entry.sh', timeoutMs: 8 * 60_000, maxBoots: 2 });
+  const result = await runGuest({ name: 'package', workDir, entry: 'entry.sh', timeoutMs: 20 * 60_000, maxBoots: 2 });
   await reportChecks(t, result, workDir);
 });

@@ -28,6 +28,14 @@ if [ "$GUEST_BOOT" = 1 ]; then
     apt-get install -y -q --no-install-recommends "$repo/spliced_${first_version}_amd64.deb" man-db
   check_eq "node is Debian's nodejs" "$(dpkg -S "$(readlink -f "$(command -v node)")" | cut -d: -f1)" nodejs
   check "spliced.service is enabled" systemctl is-enabled spliced.service
+  check_match "postinst made the build user (sysusers.d)" "$(getent passwd spliced-build)" '^spliced-build:x:[0-9]+:[0-9]+:.*:/usr/sbin/nologin$'
+  check_eq "the build template is installed, never enabled (spliced starts its instances)" \
+    "$(systemctl show -P UnitFileState spliced-build@x.service) $(systemctl show -P LoadState spliced-build@x.service)" "static loaded"
+  check "the notifier's user unit is enabled for every user session" systemctl --global is-enabled spliced-notifier.service
+  check_eq "... WantedBy graphical-session.target" "$(readlink /etc/systemd/user/graphical-session.target.wants/spliced-notifier.service)" \
+    /usr/lib/systemd/user/spliced-notifier.service
+  check "the notifier's XDG autostart entry is installed" grep -qx 'Exec=splicectl monitor --notify' /etc/xdg/autostart/spliced-notifier.desktop
+  check "... and in /usr/share/applications (the notifications' desktop-entry hint)" cmp /etc/xdg/autostart/spliced-notifier.desktop /usr/share/applications/spliced-notifier.desktop
   check "spliced.service is active" wait_until 60 systemctl is-active spliced.service
   status=0; out=$(splicectl status 2>&1) || status=$?
   check_eq "README: splicectl status: nothing applied (exit 2)" "$status" 2

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,4 +128,20 @@ test('the keeper takes the live image out when the list appears and again when t
   assert.deepEqual(readPackageList(flag), ['linux-image-6.1.0-58-amd64']);
   assert.ok(existsSync(flag));
   }
+});
+
+test("spliced reboot-flag (the unit's command) edits what the request names, and does nothing without a request", async () => {
+  const flag = flagWith('linux-image-6.1.0-56-amd64', 'libc6');
+  const request = join(mkdtempSync(join(tmpdir(), 'reboot-flag-request-')), 'reboot-flag.json');
+  const main = join(__dirname, '../../../src/daemon/main.js');
+  const run = (...args: string[]) => spawnSync(process.execPath, [main, 'reboot-flag', ...args], { encoding: 'utf8' });
+  assert.equal(run(request).status, 0, 'no request: nothing to do');
+  assert.deepEqual(readPackageList(flag), ['linux-image-6.1.0-56-amd64', 'libc6']);
+  writeFileSync(request, JSON.stringify({ flagFile: 'relative/reboot-required', remove: ['libc6'] }));
+  assert.equal(run(request).status, 64);
+  writeFileSync(request, JSON.stringify({ flagFile: flag, remove: ['linux-image-6.1.0-56-amd64'] }));
+  const done = run(request);
+  assert.equal(done.status, 0, done.stderr);
+  assert.match(done.stdout, /1 package\(s\) left: libc6/);
+  assert.deepEqual(readPackageList(flag), ['libc6']);
 });
