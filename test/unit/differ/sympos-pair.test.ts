@@ -3,17 +3,22 @@
 // here), which calls the out-of-line `static inline pgd_none`; Debian 6.1.0-53's vmlinux has two local pgd_none, of
 // init_64.c (ident_map.c is #included there) and of memory.c. The pair is arch/x86/mm/init_64.o as `spliced build pairs
 // --kernel-release 6.1.0-53-amd64 ident_map.patch` compiled it, `objcopy --strip-debug --keep-symbol=init_64.c` (the
-// file symbol is what tells the unit). No apt, no tree.
+// file symbol is what tells the unit). No apt, no tree: run-pre runs against the pre object linked at the kernel's
+// address by ld (as runpre.test.ts does with a tree's objects).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { diffObjects } from '../../../src/build/differ/diff';
 import { lineMapOf } from '../../../src/build/differ/lines';
 import { assertPatchable } from '../../../src/build/differ/safety';
 import { extractPatch } from '../../../src/build/module/extract';
-import { kernelSymbols, parseSameNamed, withFileSymbols } from '../../../src/build/module/symbols';
+import { kernelSymbols, parseSameNamed, withFiles, withFileSymbols } from '../../../src/build/module/symbols';
+import { runPreCheck } from '../../../src/build/runpre/check';
+import { vmlinuxFileSource } from '../../../src/build/runpre/sources';
 import { parsePatch } from '../../../src/build/patch/patchfile';
 import { parseElf, STT } from '../../../src/elf/reader';
 import { isSplicedError } from '../../../src/errors';
@@ -60,4 +65,39 @@ test("with them (the -dbg vmlinux's file symbols), the reference is to init_64.c
   // The position follows the unit, not a default: with the units the other way round, the second one.
   const swapped = klpSymbols(withFileSymbols(running, new Map([['vmlinux', sameNamed(['memory.c', 'init_64.c'])]])));
   assert.ok(swapped.includes('.klp.sym.vmlinux.pgd_none,2'), JSON.stringify(swapped));
+});
+
+/** The pre object linked at the kernel's address, as a vmlinux file, and its kallsyms slid by KASLR. */
+function linkedPre(): { image: Buffer; kallsyms: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'sympos-pair-'));
+  writeFileSync(join(dir, 'pre.o'), pre);
+  execFileSync('ld', ['-o', 'vmlinux', '-Ttext=0xffffffff81000000', '--unresolved-symbols=ignore-all', '-e', '0', '--defsym', '_text=0xffffffff81000000', 'pre.o'], { cwd: dir, stdio: 'ignore' });
+  const nm = execFileSync('nm', ['-n', 'vmlinux'], { cwd: dir, encoding: 'utf8' });
+  const image = readFileSync(join(dir, 'vmlinux'));
+  rmSync(dir, { recursive: true, force: true });
+  const kallsyms = nm
+    .split('\n')
+    .filter((l) => /^[0-9a-f]{16} [tTdDbBrRA] /.test(l))
+    .map((l) => `${(BigInt('0x' + l.slice(0, 16)) + SLIDE).toString(16)}${l.slice(16)}`)
+    .join('\n');
+  return { image, kallsyms };
+}
+
+test("run-pre: a reference to a local the kernel has twice must reach the one of the object's unit, where the units are known", () => {
+  const { image, kallsyms } = linkedPre();
+  // ident_pud_init (pre) refers to the local ident_pmd_init; a second ident_pmd_init, another unit's, comes first.
+  const own = BigInt('0x' + /^([0-9a-f]+) t ident_pmd_init$/m.exec(kallsyms)![1]);
+  const running = vmlinuxFileSource(image, `${(own - 0x800000n).toString(16)} t ident_pmd_init\n${kallsyms}`);
+  const withUnits = (files: string[]) => ({
+    ...running,
+    entriesOf: withFiles(running.entriesOf, new Map([['vmlinux', parseSameNamed(files.map((f, i) => `ident_pmd_init\t${i}\tt\t${f}`).join('\n') + '\n')]])),
+  });
+  // Units unknown: either one would do, and the running code's address says which.
+  assert.equal(runPreCheck(diff, 'vmlinux', running).observed.get('ident_pmd_init'), own);
+  assert.equal(runPreCheck(diff, 'vmlinux', withUnits(['memory.c', 'init_64.c'])).observed.get('ident_pmd_init'), own);
+  // Known, and the running code reaches the other unit's: not the source of this kernel.
+  assert.throws(
+    () => runPreCheck(diff, 'vmlinux', withUnits(['init_64.c', 'memory.c'])),
+    (e) => isSplicedError(e, 'RunPreMismatch') && e.details.function === 'ident_pud_init' && /ident_pmd_init differs/.test(e.message),
+  );
 });
