@@ -1,14 +1,16 @@
 // The guest half of the corpus evaluation: every working splice of a corpus run (bench/corpus.ts) is loaded,
 // transitioned, disabled and unloaded in a guest booted on the kernel they were built for, the modules they patch
 // loaded first where the guest can load them (bench/corpus-guest/run.ts, inside). One boot for all of them; a guest
-// reset costs one more boot and marks the splice it happened under. Holds the shared guest lock itself when run as
-//   flock /tmp/spliced-guest.lock nice -n 10 node dist/bench/corpus-guest.js [--dir DIR] [--release 6.1.0-53-amd64]
+// reset costs one more boot and marks the splice it happened under. Resumable: a splice whose module (by sha256) has a
+// result in DIR/guest-results.json is not tried again (--all tries every one). Run under the shared guest lock:
+//   flock /tmp/spliced-guest.lock nice -n 10 node dist/bench/corpus-guest.js [--dir DIR] [--release 6.1.0-53-amd64] [--all]
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, runGuest } from '../test/guest/harness';
 import type { CorpusResult } from './corpus';
 import type { GuestOutcome } from './corpus-guest/run';
+import { CorpusGuestResult, moduleSha256, readGuestResults } from './corpus-guest/results';
 import { seconds } from './build-common';
 
 function arg(name: string, fallback: string): string {
@@ -19,6 +21,7 @@ function arg(name: string, fallback: string): string {
 const RELEASE = arg('release', '6.1.0-53-amd64');
 const DIR = arg('dir', '/var/cache/spliced-test/corpus/6.1.187-1_6.1.190-1');
 const MAX_BOOTS = 6;
+const ALL = process.argv.includes('--all');
 
 function workingResults(dir: string): CorpusResult[] {
   const found: CorpusResult[] = [];
@@ -34,14 +37,20 @@ function workingResults(dir: string): CorpusResult[] {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const working = workingResults(DIR);
+  const previous = ALL ? [] : readGuestResults(DIR);
+  const tried = new Set(previous.map((r) => r.sha256));
+  const working = workingResults(DIR).filter((r) => !tried.has(moduleSha256(r.module!)));
+  if (working.length === 0) {
+    console.log(`guest ${RELEASE}: every working splice has a guest result (--all tries them again)`);
+    return;
+  }
   const workDir = mkdtempSync(join(tmpdir(), 'corpus-guest-'));
   mkdirSync(join(workDir, 'modules'));
-  const fileOf = new Map<string, string>();
+  const fileOf = new Map<string, { file: string; sha256: string }>();
   for (const r of working) {
     const name = r.module!.slice(r.module!.lastIndexOf('/') + 1);
     copyFileSync(r.module!, join(workDir, 'modules', name));
-    fileOf.set(name, r.file);
+    fileOf.set(name, { file: r.file, sha256: moduleSha256(r.module!) });
   }
   copyFileSync(join(repoRoot(), 'bench/corpus-guest/entry.sh'), join(workDir, 'entry.sh'));
   const result = await runGuest({
@@ -57,7 +66,9 @@ async function main(): Promise<void> {
   const outcomes = existsSync(resultsFile)
     ? readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as GuestOutcome)
     : [];
-  writeFileSync(join(DIR, 'guest-results.json'), JSON.stringify(outcomes.map((o) => ({ file: fileOf.get(o.module), ...o })), null, 1));
+  const fresh: CorpusGuestResult[] = outcomes.map((o) => ({ ...fileOf.get(o.module)!, ...o }));
+  const kept = previous.filter((p) => !fresh.some((f) => f.file === p.file));
+  writeFileSync(join(DIR, 'guest-results.json'), JSON.stringify([...kept, ...fresh].sort((a, b) => (a.file < b.file ? -1 : 1)), null, 1));
   const ok = outcomes.filter((o) => o.ok);
   const failures = new Map<string, number>();
   for (const o of outcomes.filter((x) => !x.ok)) failures.set(o.failure ?? '?', (failures.get(o.failure ?? '?') ?? 0) + 1);
@@ -66,7 +77,7 @@ async function main(): Promise<void> {
   console.log(`loaded, transitioned, disabled and unloaded with a clean kernel log: ${ok.length}`);
   console.log(`failed: ${[...failures].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`);
   console.log(`target modules the guest could not load (the splice went live for them pending): ${notLoaded.length}`);
-  for (const o of outcomes.filter((x) => !x.ok)) console.log(`  ${fileOf.get(o.module)}: ${o.failure}: ${(o.message ?? '').split('\n').slice(0, 3).join(' / ').slice(0, 400)}`);
+  for (const o of outcomes.filter((x) => !x.ok)) console.log(`  ${fileOf.get(o.module)?.file}: ${o.failure}: ${(o.message ?? '').split('\n').slice(0, 3).join(' / ').slice(0, 400)}`);
   console.log(`wall time: ${seconds(Date.now() - started)}`);
   console.error(`work directory (console log in the result, files here): ${workDir}`);
 }

@@ -2,7 +2,8 @@
 // into one patch per changed .c file that the older build compiles (the feed's delta: kbuild's object list decides),
 // each built by the builder for the kernel that runs the older version, and classed: working splice, no change,
 // refused for a live-patching limit (by reason), patched side does not compile on its own, or broken. Results are
-// cached per file, so a run resumes where it stopped; the modules are kept for the guest half (test/guest/corpus).
+// cached per file, so a run resumes where it stopped; the modules are kept for the guest half (bench/corpus-guest.ts),
+// whose results the table shows beside the working ones.
 // Run: nice -n 10 node dist/bench/corpus.js [--from 6.1.187-1] [--to 6.1.190-1] [--release 6.1.0-53-amd64]
 //        [--dir /var/cache/spliced-test/corpus/<from>_<to>] [--jobs 2] [--retry broken|all] [--only FILE]... [--show 40] [--report]
 
@@ -16,10 +17,16 @@ import { computeDelta, Delta, DeltaFile } from '../src/sources/feed/delta';
 import { sideOf, treeDeltaContext } from '../src/sources/feed/plan';
 import { cachedSource } from '../src/sources/feed/source-cache';
 import { seconds } from './build-common';
+import { moduleSha256, readGuestResults } from './corpus-guest/results';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : fallback;
+}
+if (process.argv.includes('--help')) {
+  console.log('nice -n 10 node dist/bench/corpus.js [--from 6.1.187-1] [--to 6.1.190-1] [--release 6.1.0-53-amd64] [--dir DIR]');
+  console.log('    [--jobs 2] [--retry broken|all] [--only FILE]... [--show 40] [--report]   (docs/build.md, "The corpus")');
+  process.exit(0);
 }
 const allArgs = (name: string) => process.argv.flatMap((a, i) => (a === `--${name}` ? [process.argv[i + 1]] : []));
 
@@ -123,6 +130,16 @@ async function pool<T>(items: T[], jobs: number, work: (item: T) => Promise<void
   await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker));
 }
 
+/** The guest half's results (bench/corpus-guest.ts) of the working splices, for the module each has now. */
+function guestColumn(working: CorpusResult[]) {
+  const bySha = new Map(readGuestResults(DIR).map((g) => [g.sha256, g]));
+  const tried = working.map((r) => bySha.get(moduleSha256(r.module!))).filter((g) => g !== undefined);
+  const failed = tried.filter((g) => !g.ok);
+  const pending = tried.filter((g) => g.ok && g.targetsNotLoaded.length > 0).length;
+  const summary = `${tried.length - failed.length} ok (${pending} with a target module the guest could not load: live, pending), ${failed.length} failed, ${working.length - tried.length} not tried`;
+  return { summary, failed };
+}
+
 function printTable(results: CorpusResult[], cases: number, delta: Delta, wallMs: number): void {
   const byClass = new Map<CorpusClass, CorpusResult[]>();
   for (const r of results) byClass.set(r.class, [...(byClass.get(r.class) ?? []), r]);
@@ -135,15 +152,18 @@ function printTable(results: CorpusResult[], cases: number, delta: Delta, wallMs
   const s = delta.summary;
   console.log(`corpus ${FROM} → ${TO} for ${RELEASE}: ${s.changed} changed paths; kept ${s.kept.compiled} compiled .c, ${s.kept.included} included .c, ${s.kept.header} headers`);
   console.log(`files built: ${results.length} of ${cases} (one patch per changed .c file the build compiles or #includes)`);
-  console.log('| class | files | reasons |');
-  console.log('|---|---|---|');
+  const guest = guestColumn(byClass.get('working') ?? []);
+  console.log(`| class | files | reasons | guest ${RELEASE}: loaded, transitioned, disabled, unloaded, no Call Trace |`);
+  console.log('|---|---|---|---|');
   for (const c of ['working', 'no change', 'refused', 'does not compile alone', 'broken'] as CorpusClass[]) {
-    console.log(`| ${c} | ${count(c)} | ${c === 'refused' || c === 'broken' ? reasons(c) : ''} |`);
+    console.log(`| ${c} | ${count(c)} | ${c === 'refused' || c === 'broken' ? reasons(c) : ''} | ${c === 'working' ? guest.summary : ''} |`);
   }
   const limitShare = count('working') / Math.max(1, count('working') + count('refused'));
   console.log(`working / (working + refused): ${(100 * limitShare).toFixed(1)}%`);
   const buildMs = results.reduce((n, r) => n + r.ms, 0);
   console.log(`build time summed over files: ${seconds(buildMs)}; this run's wall time: ${seconds(wallMs)}`);
+  if (guest.failed.length > 0) console.log(`\nfailed in the guest:`);
+  for (const g of guest.failed) console.log(`  ${g.file}: ${g.failure}: ${(g.message ?? '').split('\n')[0].slice(0, 300)}`);
   for (const c of ['broken', 'refused', 'does not compile alone'] as CorpusClass[]) {
     const shown = (byClass.get(c) ?? []).slice(0, SHOW);
     if (shown.length > 0) console.log(`\n${c}:`);

@@ -16,13 +16,13 @@ import { isSplicedError, SplicedError } from '../errors';
 import { buildIdFromNotes } from '../kernel/identity';
 import { spliceModuleName } from '../kernel/splice-modinfo';
 import type { CompileResult } from './compile/compile';
-import { KernelSymbols, kernelSymbols, withModuleFiles } from './module/symbols';
+import { fileSymbols, KallsymsEntry, KernelSymbols, kernelSymbols, parseSameNamed, withFiles, withFileSymbols } from './module/symbols';
 import { spliceFromPairs } from './splice-pairs';
 import type { PatchHeader } from './patch/header';
 import type { ParsedPatch } from './patch/patchfile';
 import { moduleFileSource, withModuleCode } from './runpre/module-source';
 import { kcoreSource, RunningKernel, vmlinuxFileSource } from './runpre/sources';
-import { elfBuildId, extractVmlinux, targetImage, targetModuleFiles } from './tree/target-image';
+import { elfBuildId, extractVmlinux, targetImage, targetModuleFiles, targetModuleSameNamed } from './tree/target-image';
 import { StepListener, Tree, withTreeLock } from './tree/tree';
 
 export interface SpliceInput {
@@ -61,6 +61,8 @@ interface TargetKernel {
   buildId: string;
   running: RunningKernel;
   code: SpliceOutput['targetCode'];
+  /** vmlinux's same-named symbols with their translation units, where its symbol table is known (image package). */
+  vmlinuxFiles?: Map<string, KallsymsEntry[]>;
 }
 
 /** Where module files are laid out for run-pre: the kernel's module area, one 256 MB slot per module. */
@@ -132,7 +134,13 @@ async function targetKernel(tree: Tree, step: StepListener, facts?: RunningKerne
   }
   const image = await targetImage(tree, step);
   const kallsyms = await readFile(image.systemMap, 'utf8');
-  return { kallsyms, buildId: image.buildId, running: vmlinuxFileSource(await readFile(image.vmlinux), kallsyms), code: 'image package' };
+  return {
+    kallsyms,
+    buildId: image.buildId,
+    running: vmlinuxFileSource(await readFile(image.vmlinux), kallsyms),
+    code: 'image package',
+    vmlinuxFiles: parseSameNamed(await readFile(image.sameNamed, 'utf8')),
+  };
 }
 
 /**
@@ -177,11 +185,18 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
   const kernel = kernelSymbols(await readFile(join(headersDir, 'Module.symvers'), 'utf8'), target.kallsyms);
   const modules = await moduleFiles(input.tree, pairs.map((p) => p.target).filter((t) => t !== 'vmlinux'));
   const { running, symbols } = withModuleFileCode(target, kernel, modules);
+  // Which translation unit each same-named local comes from (sympos, run-pre): for another kernel, the symbol tables
+  // of its -dbg package (Debian's .ko files have no file symbols); else the target modules' own .ko files. Outermost,
+  // so they also annotate module entries that come from laid-out code.
+  const files =
+    target.code === 'image package'
+      ? await targetModuleSameNamed(input.tree, [...modules.keys()])
+      : new Map([...modules].map(([module, ko]) => [module, fileSymbols(ko)]));
+  if (target.vmlinuxFiles) files.set('vmlinux', target.vmlinuxFiles);
   const report = await spliceFromPairs({
     pairs,
-    // Outermost, so the .ko's file symbols also annotate the module entries that come from its laid-out code.
-    kernel: withModuleFiles(symbols, modules),
-    running,
+    kernel: withFileSymbols(symbols, files),
+    running: { ...running, entriesOf: withFiles((object, name) => running.entriesOf(object, name), files) },
     headersDir,
     moduleName: name,
     patchSha256: input.patch.sha256,

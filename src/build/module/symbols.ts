@@ -69,40 +69,87 @@ export function kernelSymbols(moduleSymvers: string, kallsyms: string): KernelSy
 }
 
 /**
- * A module that is not loaded has no kallsyms entries; its .ko's symbol table has the same order (the kernel keeps a
- * module's symbols in file order), so the same-named symbols are counted there, at their file values.
+ * Symbols of a linked ELF file by name, in kallsyms order, each local with the translation unit it comes from: `ld`
+ * keeps each input object's locals after that object's file symbol (STT_FILE, the compiler's name of the unit). A
+ * module's symbols are in symbol-table order (the kernel keeps a module's symbols in file order); vmlinux's in address
+ * order (scripts/kallsyms sorts them), `order: 'address'`.
  */
-export function withModuleFiles(symbols: KernelSymbols, modules: ReadonlyMap<string, Buffer>): KernelSymbols {
-  const fromFiles = new Map<string, Map<string, KallsymsEntry[]>>();
-  for (const [module, ko] of modules) {
-    const byName = new Map<string, KallsymsEntry[]>();
-    // `ld -r` keeps each input object's locals after that object's file symbol.
-    let file: string | undefined;
-    for (const s of parseElf(ko).symbols()) {
-      if (s.type === STT.FILE) file = s.name;
-      if (s.name === '' || s.type === STT.SECTION || s.type === STT.FILE || s.shndx === SHN.UNDEF) continue;
-      const entry = { address: s.value, type: s.bind === 0 ? 't' : 'T', name: s.name, ...(s.bind === 0 && file ? { file } : {}) };
-      byName.set(s.name, [...(byName.get(s.name) ?? []), entry]);
-    }
-    fromFiles.set(module, byName);
+export function fileSymbols(elf: Buffer, order: 'symtab' | 'address' = 'symtab'): Map<string, KallsymsEntry[]> {
+  const byName = new Map<string, KallsymsEntry[]>();
+  let file: string | undefined;
+  for (const s of parseElf(elf).symbols()) {
+    if (s.type === STT.FILE) file = s.name;
+    // kallsyms leaves out absolute symbols (System.map too: an assembler's `sp_reg = 5`), so they are not counted.
+    if (s.name === '' || s.type === STT.SECTION || s.type === STT.FILE || s.shndx === SHN.UNDEF || s.shndx === SHN.ABS) continue;
+    const entry = { address: s.value, type: s.bind === 0 ? 't' : 'T', name: s.name, ...(s.bind === 0 && file ? { file } : {}) };
+    const list = byName.get(s.name);
+    if (list) list.push(entry);
+    else byName.set(s.name, [entry]);
   }
+  if (order === 'address') for (const list of byName.values()) list.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+  return byName;
+}
+
+/**
+ * The names of fileSymbols() that occur more than once, as text: `name<TAB>address<TAB>type<TAB>file` per symbol, in
+ * the given order (what sympos needs of a vmlinux with symbols, ≈ 2 % of its symbol table).
+ */
+export function formatSameNamed(byName: ReadonlyMap<string, KallsymsEntry[]>): string {
+  const lines: string[] = [];
+  for (const [name, entries] of byName) {
+    if (entries.length > 1) for (const e of entries) lines.push(`${name}\t${e.address.toString(16)}\t${e.type}\t${e.file ?? ''}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function parseSameNamed(text: string): Map<string, KallsymsEntry[]> {
+  const byName = new Map<string, KallsymsEntry[]>();
+  for (const line of text.split('\n')) {
+    const [name, address, type, file] = line.split('\t');
+    if (file === undefined) continue;
+    const entry = { address: BigInt('0x' + address), type, name, ...(file ? { file } : {}) };
+    const list = byName.get(name);
+    if (list) list.push(entry);
+    else byName.set(name, [entry]);
+  }
+  return byName;
+}
+
+/**
+ * Lookups of kallsyms entries with the translation unit of each local added from the object's symbol file (`files`:
+ * object → fileSymbols()). Matched by position among the same-named entries, so KASLR-shifted kallsyms addresses and
+ * link-time file addresses agree; a name counted differently on the two sides gets no files. An object kallsyms does
+ * not list (a module that is not loaded) is answered from its file alone.
+ */
+export function withFiles(
+  entriesOf: (object: string, name: string) => KallsymsEntry[],
+  files: ReadonlyMap<string, ReadonlyMap<string, KallsymsEntry[]>>,
+): (object: string, name: string) => KallsymsEntry[] {
+  return (object, name) => {
+    const live = entriesOf(object, name);
+    const inFile = files.get(object)?.get(name) ?? [];
+    if (live.length === 0) return inFile;
+    return live.length === inFile.length ? live.map((e, i) => (inFile[i].file ? { ...e, file: inFile[i].file } : e)) : live;
+  };
+}
+
+/**
+ * The same for a KernelSymbols: each of `files`' objects becomes known, loaded or not. A module that is not loaded has
+ * no kallsyms entries; its .ko's symbol table has the same order, so the same-named symbols are counted there.
+ */
+export function withFileSymbols(symbols: KernelSymbols, files: ReadonlyMap<string, ReadonlyMap<string, KallsymsEntry[]>>): KernelSymbols {
   return {
     exportOf: symbols.exportOf,
-    entriesOf: (object, name) => {
-      const live = symbols.entriesOf(object, name);
-      const inFile = fromFiles.get(object)?.get(name) ?? [];
-      if (live.length === 0) return inFile;
-      // Loaded: kallsyms has the addresses, in the .ko's order; the .ko says which file each one is from.
-      return live.length === inFile.length ? live.map((e, i) => ({ ...e, file: inFile[i].file })) : live;
-    },
-    knows: (object) => symbols.knows(object) || fromFiles.has(object),
+    entriesOf: withFiles((object, name) => symbols.entriesOf(object, name), files),
+    knows: (object) => symbols.knows(object) || files.has(object),
   };
 }
 
 /**
  * sympos of `name` in `object`. `global` picks the one global definition among same-named locals; `address`, when
- * known (from a run-pre match), picks the exact one; `file`, the translation unit of a local, picks the one a module's
- * .ko lists after that file's symbol. Otherwise an ambiguous name is refused rather than guessed.
+ * known (from a run-pre match), picks the exact one; `file`, the translation unit of a local, picks the one the target's
+ * symbol file (a module's .ko, vmlinux's from the -dbg package) lists after that file's symbol: kpatch's way. Otherwise
+ * an ambiguous name is refused rather than guessed.
  */
 export function symposOf(symbols: KernelSymbols, object: string, name: string, hint: { global?: boolean; address?: bigint; file?: string } = {}): number {
   const entries = symbols.entriesOf(object, name);
@@ -124,7 +171,7 @@ export function symposOf(symbols: KernelSymbols, object: string, name: string, h
     const globals = entries.map((e, i) => (e.type === e.type.toUpperCase() ? i : -1)).filter((i) => i >= 0);
     if (globals.length === 1) return globals[0] + 1;
   }
-  throw new SplicedError('UnsafePatch', `${object} has ${entries.length} symbols named ${name}; which one this source means is unknown without a run-pre match`, {
+  throw new SplicedError('UnsafePatch', `${object} has ${entries.length} symbols named ${name}; which one this source means is unknown: no run-pre match, and neither the binding nor the translation unit (${hint.file ?? 'no file symbol'}) tells them apart`, {
     reason: 'ambiguous-symbol',
     object,
     symbol: name,

@@ -8,14 +8,16 @@
 // or load, as listed in the object's own special sections (ftrace's __fentry__ calls, alternatives, paravirt, jump
 // labels, static calls, return thunks, retpolines, lock prefixes), may hold any bytes of the site's length. A match
 // also tells which of several same-named symbols the source means: the running address gives its sympos, and when
-// the code of several matches, the one among the object's other functions (its position in the link order) does.
+// the code of several matches, the one from the object's translation unit (where the target's symbol table says which
+// unit each local comes from) or else the one among the object's other functions (its position in the link order)
+// does. A reference to a local of the object must reach that unit's symbol where the unit is known.
 
 import { SplicedError } from '../../errors';
-import { ElfSymbol, SHN, STT } from '../../elf/reader';
+import { ElfSymbol, SHN, STB, STT } from '../../elf/reader';
 import { branchTarget, decodeInstruction, Instruction } from '../../elf/x86-decode';
 import { isPcRelative, R_X86_64, relocationWidth } from '../../elf/x86';
 import { DiffResult } from '../differ/diff';
-import { ObjectFile, relocationsWithin, resolveReference, symbolAt } from '../differ/object';
+import { ObjectFile, relocationsWithin, resolveReference, sourceFileOf, symbolAt } from '../differ/object';
 import { RunningKernel } from './sources';
 
 export interface RunPreMatch {
@@ -113,6 +115,17 @@ export function runPreSites(obj: ObjectFile): Sites {
   return sites;
 }
 
+/**
+ * Of the target's entries named like `symbol`, those that can be it: for a local of the object, the ones from the
+ * object's translation unit when the target's symbol table says so (kpatch's lookup by file symbol), else all.
+ */
+function ownEntries<T extends { file?: string }>(obj: ObjectFile, symbol: ElfSymbol, entries: T[]): T[] {
+  const file = sourceFileOf(obj);
+  if (entries.length < 2 || symbol.bind !== STB.LOCAL || symbol.shndx === SHN.UNDEF || !file) return entries;
+  const own = entries.filter((e) => e.file === file);
+  return own.length > 0 ? own : entries;
+}
+
 interface Context {
   obj: ObjectFile;
   fn: ElfSymbol;
@@ -126,8 +139,9 @@ interface Context {
  * Whether `pointsTo` (the running address a field refers to) is the reference's symbol + offset. Per-CPU symbols
  * are offsets KASLR does not move, so a PC-relative field of a slid file image reaches them shifted by the slide.
  */
-function checkSymbol(ctx: Context, name: string, offset: bigint, pointsTo: bigint, pcRelative: boolean): boolean | undefined {
-  const candidates = ctx.kernel.entriesOf(ctx.target, name).map((e) => e.address);
+function checkSymbol(ctx: Context, symbol: ElfSymbol, offset: bigint, pointsTo: bigint, pcRelative: boolean): boolean | undefined {
+  const name = symbol.name;
+  const candidates = ownEntries(ctx.obj, symbol, ctx.kernel.entriesOf(ctx.target, name)).map((e) => e.address);
   if (candidates.length === 0) return undefined; // not in kallsyms (a module's import): nothing to check against
   const symbolAddress = (pointsTo - offset) & MASK64;
   // A file image's absolute fields hold link-time addresses (kallsyms ones are slid).
@@ -154,7 +168,7 @@ function checkFields(ctx: Context, p: number, q: number, length: number, running
       const expected = Buffer.from(ref.text + '\0', 'latin1');
       const actual = kernel.read(start, expected.length);
       if (actual && !actual.equals(expected)) return 'string differs';
-    } else if (ref.kind === 'symbol' && checkSymbol(ctx, ref.symbol.name, ref.offset, pointsTo, pc) === false) {
+    } else if (ref.kind === 'symbol' && checkSymbol(ctx, ref.symbol, ref.offset, pointsTo, pc) === false) {
       return `reference to ${ref.symbol.name} differs`;
     }
   }
@@ -175,7 +189,7 @@ function checkBranch(ctx: Context, code: Buffer, p: number, pre: Instruction, ru
     // PC-relative to the field's end, which is the instruction's end: the target is S + A + 4.
     const ref = resolveReference(obj, obj.sections[fn.shndx], r);
     if (ref.kind !== 'symbol') return undefined;
-    return checkSymbol(ctx, ref.symbol.name, ref.offset + 4n, running, true) === false ? `branch to ${ref.symbol.name} differs` : undefined;
+    return checkSymbol(ctx, ref.symbol, ref.offset + 4n, running, true) === false ? `branch to ${ref.symbol.name} differs` : undefined;
   }
   const target = branchTarget(code, p, pre)!;
   if (target >= 0 && target <= fn.size) {
@@ -185,7 +199,7 @@ function checkBranch(ctx: Context, code: Buffer, p: number, pre: Instruction, ru
   // Another function of the same section (.init.text, .noinstr.text, ... are not split per function).
   const other = symbolAt(obj, fn.shndx, fn.value + BigInt(target));
   if (!other) return 'branch out of the function';
-  return checkSymbol(ctx, other.name, fn.value + BigInt(target) - other.value, running, true) === false ? `branch to ${other.name} differs` : undefined;
+  return checkSymbol(ctx, other, fn.value + BigInt(target) - other.value, running, true) === false ? `branch to ${other.name} differs` : undefined;
 }
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -309,7 +323,10 @@ export function checkFunction(obj: ObjectFile, fn: ElfSymbol, target: string, ke
     else difference ??= found;
   });
   const several = matched.length > 1;
-  if (several) matched = byPosition(obj, fn, target, kernel, matched);
+  if (several) {
+    const own = ownEntries(obj, fn, matched.map((m) => ({ ...m, file: entries[m.index].file })));
+    matched = own.length === 1 ? own : byPosition(obj, fn, target, kernel, matched);
+  }
   return { entries: entries.length, matched, byPosition: several && matched.length === 1, ...(matched.length === 0 && difference && { difference }) };
 }
 

@@ -49,7 +49,7 @@ function applyRelocation(bytes: Buffer, at: number, type: number, value: bigint,
 
 /**
  * A module file as run-pre's "running kernel" for that one module, at addresses from `base` on. Its symbol entries
- * are in symbol-table order (the kernel lists a module's symbols in that order; see withModuleFiles), so a run-pre
+ * are in symbol-table order (the kernel lists a module's symbols in that order; see fileSymbols), so a run-pre
  * match gives the sympos the kernel will use.
  */
 export function moduleFileSource(module: string, ko: Buffer, base: bigint): RunningKernel {

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kernelSymbols, symposOf, withModuleFiles } from '../../../src/build/module/symbols';
+import { fileSymbols, formatSameNamed, kernelSymbols, KernelSymbols, parseSameNamed, symposOf, withFileSymbols } from '../../../src/build/module/symbols';
 import { isSplicedError } from '../../../src/errors';
 
 const KALLSYMS = [
@@ -16,6 +16,7 @@ const KALLSYMS = [
   'ffffffffc0000100 t dup\t[ext4]',
 ].join('\n');
 const symbols = kernelSymbols('0x1\texported_fn\tvmlinux\tEXPORT_SYMBOL\t\n', KALLSYMS);
+const withModuleFiles = (known: KernelSymbols, modules: Map<string, Buffer>) => withFileSymbols(known, new Map([...modules].map(([m, ko]) => [m, fileSymbols(ko)])));
 
 test('exports come from Module.symvers', () => {
   assert.deepEqual(symbols.exportOf('exported_fn'), { object: 'vmlinux' });
@@ -70,4 +71,31 @@ test("same-named locals of one module are told apart by the translation unit the
   // Loaded, kallsyms lists the module's symbols in the same order; the .ko still says which file each one is from.
   const live = kernelSymbols('', 'ffffffffc0001000 t helper\t[mod]\nffffffffc0002000 t helper\t[mod]\n');
   assert.equal(symposOf(withModuleFiles(live, new Map([['mod', ko]])), 'mod', 'helper', { file: 'b.c' }), 2);
+});
+
+test("same-named locals of vmlinux are told apart by the file symbols of its symbol table (the -dbg vmlinux), counted in address order", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'klp-symbols-'));
+  for (const unit of ['a', 'b']) {
+    writeFileSync(join(dir, `${unit}.c`), `static int __attribute__((noinline)) helper(int x) { return x * ${unit === 'a' ? 3 : 5}; }\nint use_${unit}(int x) { return helper(x); }\n`);
+    execFileSync('gcc-12', ['-O2', '-fno-pic', '-c', `${unit}.c`], { cwd: dir });
+  }
+  // b's code first in memory, a's symbols first in the symbol table: kallsyms order is the address order.
+  writeFileSync(join(dir, 'link.lds'), 'SECTIONS { . = 0x1000000; .text : { b.o(.text) a.o(.text) } }\n');
+  execFileSync('ld', ['-e', 'use_a', '-T', 'link.lds', '-o', 'vmlinux', 'a.o', 'b.o'], { cwd: dir });
+  const vmlinux = readFileSync(join(dir, 'vmlinux'));
+  rmSync(dir, { recursive: true, force: true });
+  const sameNamed = parseSameNamed(formatSameNamed(fileSymbols(vmlinux, 'address')));
+  assert.deepEqual([...sameNamed.keys()], ['helper'], 'only names that occur more than once are kept');
+  assert.deepEqual(sameNamed.get('helper')!.map((e) => e.file), ['b.c', 'a.c']);
+  // kallsyms of the running kernel: the same two, moved by KASLR; matched by position, not address.
+  const [first, second] = sameNamed.get('helper')!.map((e) => (e.address + 0x2000000n).toString(16));
+  const running = kernelSymbols('', `${first} t helper\n${second} t helper\n`);
+  assert.throws(() => symposOf(running, 'vmlinux', 'helper', { file: 'a.c' }), (e) => isSplicedError(e, 'UnsafePatch') && e.details.reason === 'ambiguous-symbol');
+  const known = withFileSymbols(running, new Map([['vmlinux', sameNamed]]));
+  assert.equal(symposOf(known, 'vmlinux', 'helper', { file: 'a.c' }), 2);
+  assert.equal(symposOf(known, 'vmlinux', 'helper', { file: 'b.c' }), 1);
+  assert.throws(() => symposOf(known, 'vmlinux', 'helper', { file: 'c.c' }), (e) => isSplicedError(e, 'UnsafePatch') && e.details.reason === 'ambiguous-symbol', 'a unit that has none is not guessed');
+  // A list that counts differently (another build) says nothing.
+  const other = withFileSymbols(kernelSymbols('', `${first} t helper\n${second} t helper\nffffffff83000000 t helper\n`), new Map([['vmlinux', sameNamed]]));
+  assert.throws(() => symposOf(other, 'vmlinux', 'helper', { file: 'a.c' }), (e) => isSplicedError(e, 'UnsafePatch'));
 });
