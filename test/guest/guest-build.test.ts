@@ -36,6 +36,10 @@ const EXPECTED = [
   'feed: the ext4 object is patched',
   'feed: RebootRequired false',
   'feed: one feed build for two apt updates',
+  'feed: the plan ran as a build worker job in spliced-build@plan-<id>.service',
+  'feed: the feed cache a root spliced left was handed to spliced-build',
+  "feed: spliced has no network of its own (a network namespace apart from PID 1's)",
+  "feed: spliced's own apt calls never lacked a writable TMPDIR (mkstemp)",
 ];
 /** The distro feed's target on the older kernel: Debian's ext4 fix (6.1.192-2) for 6.1.0-55 (6.1.192-1). */
 const FEED_TARGET = '6.1.192-2';
