@@ -1,8 +1,9 @@
 // One job of the daemon, run apart from it (builder.ts starts it: as its own systemd unit, spliced-build@.service,
 // unprivileged; or as a child process): a splice built from a source patch, or the distro feed's plan. It reads its
 // job as JSON on stdin and writes one JSON message per line on stdout: each step, then its outcome (the module in
-// base64, or the plan's report and patch) or the named failure. It never signs (the key stays with the daemon) and
-// never reads kernel memory (the daemon passes what it needs).
+// base64, or the plan's report and patch) or the named failure; on stderr (the unit's journal) one line says what
+// the job is and as which user it runs. It never signs (the key stays with the daemon) and never reads kernel memory
+// (the daemon passes what it needs).
 
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -46,8 +47,14 @@ async function plan(job: PlanJob): Promise<WorkerMessage> {
   return { type: 'planned', report: planReport(planned), patchText: planned.target ? deltaPatch(planned.target.delta) : '' };
 }
 
+function describe(job: WorkerJob): string {
+  if (job.kind === 'plan') return `the distro feed's plan for ${job.running.release} (${job.running.sourceVersion}) to ${job.target}`;
+  return `a splice from a patch of ${Buffer.byteLength(job.patchText)} bytes`;
+}
+
 export async function runBuildWorker(): Promise<number> {
   const job = await readJob();
+  process.stderr.write(`spliced build-worker (uid ${process.getuid?.()}): ${describe(job)}\n`);
   try {
     await send(await (job.kind === 'plan' ? plan(job) : build(job)));
   } catch (err) {

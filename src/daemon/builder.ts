@@ -1,6 +1,6 @@
 // The engine's SpliceBuilder port for the daemon and `spliced tool`: each build — and each plan of the distro feed
 // (plan-job.ts) — is one `spliced build-worker` job (build-worker.ts), run apart from the daemon in one of two places:
-// - its own systemd unit, spliced-build@<kind>-<id>.service: the unprivileged `spliced-build` user, no capabilities,
+// - its own systemd unit, spliced-build@<id>.service: the unprivileged `spliced-build` user, no capabilities,
 //   its own limits (units/spliced-build@.service, docs/systemd.md). The job file and the worker's output live in the
 //   daemon's runtime directory; systemd opens them for the unit.
 // - a child process of its own process group (spliced tool, tests, a daemon not started by systemd).
@@ -132,7 +132,7 @@ function followLines(file: string, onLine: (line: string) => void): { stop: () =
   };
 }
 
-/** The build unit's instance name for a job (`<kind>-<id>`: `systemctl list-units 'spliced-build@plan-*'`). */
+/** The build unit's instance name for a job. */
 export const BUILD_UNIT = (id: string) => `spliced-build@${id}.service`;
 
 /**
@@ -141,7 +141,7 @@ export const BUILD_UNIT = (id: string) => `spliced-build@${id}.service`;
  */
 export function unitRunner(runDir: string): WorkerRunner {
   return async (job, onMessage, signal) => {
-    const id = `${job.kind}-${randomBytes(6).toString('hex')}`;
+    const id = randomBytes(6).toString('hex');
     const dir = path.join(runDir, 'builds');
     const jobFile = path.join(dir, `${id}.job`);
     const outFile = path.join(dir, `${id}.out`);

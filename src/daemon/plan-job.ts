@@ -1,5 +1,5 @@
 // The distro feed's plan in the daemon (docs/feed.md "In the daemon"): a `plan` job of the build worker, run by the
-// same WorkerRunner as builds — under systemd in spliced-build@plan-<id>.service, as the spliced-build user who owns
+// same WorkerRunner as builds — under systemd in spliced-build@<id>.service, as the spliced-build user who owns
 // the feed cache and the kernel trees, with the network for `apt-get download` that the daemon does not have;
 // otherwise a child process. Streaming 1.4 GB source tarballs wants V8's JIT (the daemon runs --jitless), and the
 // memory (up to ≈ 600 MB for a stable update) goes back to the system when the job ends.

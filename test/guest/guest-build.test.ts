@@ -36,7 +36,7 @@ const EXPECTED = [
   'feed: the ext4 object is patched',
   'feed: RebootRequired false',
   'feed: one feed build for two apt updates',
-  'feed: the plan ran as a build worker job in spliced-build@plan-<id>.service',
+  'feed: the plan ran as a build worker job in spliced-build@<id>.service, as spliced-build',
   'feed: the feed cache a root spliced left was handed to spliced-build',
   "feed: spliced has no network of its own (a network namespace apart from PID 1's)",
   "feed: spliced's own apt calls never lacked a writable TMPDIR (mkstemp)",

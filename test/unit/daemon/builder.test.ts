@@ -76,7 +76,7 @@ describe('the daemon builder (one build worker per job, as a unit or a child pro
     try {
       await assert.rejects(
         workerBuilder(unitRunner(runDir), null).build('x', path.join(tmp, 'z.ko'), () => undefined, new AbortController().signal),
-        (err) => isSplicedError(err, 'BuildFailed') && /spliced-build@build-[0-9a-f]{12}\.service failed: .*not found.*journalctl -u/s.test(err.message),
+        (err) => isSplicedError(err, 'BuildFailed') && /spliced-build@[0-9a-f]{12}\.service failed: .*not found.*journalctl -u/s.test(err.message),
       );
     } finally {
       process.env.PATH = saved;

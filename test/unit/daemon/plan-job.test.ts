@@ -2,7 +2,7 @@
 // runner (build_isolation = process). apt's tools are the recorded ones (recorded-apt.js on PATH); the feed cache is
 // seeded with stand-in debs whose sha256 the recorded index vouches for, their manifests, and the plan the host
 // computed for 6.1.0-55 → 6.1.192-2 (test/fixtures/feed/), so the worker runs the real plan code without a 1.4 GB
-// tarball. The real unit (spliced-build@plan-<id>.service as spliced-build) runs in the guest (guest-build suite).
+// tarball. The real unit (spliced-build@<id>.service as spliced-build) runs in the guest (guest-build suite).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
