@@ -50,7 +50,7 @@ check_match "feed: policy notify: FeedPending says nothing is built" "$(prop Fee
 check_eq "feed: policy notify: nothing applied" "$(feed_patches)" 0
 check_eq "feed: policy notify: no plan was made" "$(journalctl -u spliced -b -o cat | grep -c 'feed splice for')" 0
 plan_line="spliced build-worker (uid $(id -u spliced-build)): the distro feed's plan for $(uname -r)"
-check_eq "feed: policy notify: no plan job ran" "$(journalctl -b -u 'spliced-build@*' -o cat | grep -cF "the distro feed's plan")" 0
+check_eq "feed: policy notify: no plan job ran" "$(journalctl -b -u 'spliced-build@*' -o cat | grep -cF "$plan_line")" 0
 
 # --- auto: apt-get update alone brings the fix ---
 phase "notify checked"
