@@ -12,6 +12,7 @@ import type { Config } from './config';
 import { processRunner, unitRunner, workerBuilder, type WorkerRunner } from './builder';
 import { limitConcurrentBuilds } from './build-slots';
 import { lockStateDir } from './lock';
+import { systemdRuntimeDir } from './runtime-dir';
 
 export interface Composed {
   engine: SplicedEngine;
@@ -72,7 +73,7 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
  * where the build unit's job and output files live), else as child processes.
  */
 function buildRunner(config: Config, buildDir: string): WorkerRunner {
-  const runtimeDir = process.env.RUNTIME_DIRECTORY?.split(':')[0];
+  const runtimeDir = systemdRuntimeDir();
   const underSystemd = process.env.INVOCATION_ID !== undefined && runtimeDir !== undefined;
   if (config.buildIsolation === 'unit' && !underSystemd) {
     throw new SplicedError('InvalidArgument', 'build_isolation = unit needs spliced started by systemd with RuntimeDirectory=spliced');

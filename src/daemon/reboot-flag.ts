@@ -16,6 +16,7 @@ import { runTool, type ToolRunner } from '../sources/feed/apt-view';
 import { parseRelease } from '../sources/feed/kernel-release';
 import { decideFlag, packageListOf, readPackageList, removeFromFlag, type InstalledPackage } from '../sources/feed/reboot-flag';
 import { systemctl } from './builder';
+import { systemdRuntimeDir } from './runtime-dir';
 import type { Config } from './config';
 
 /** Takes the named lines out of the flag's package list (and the flag with the last one). */
@@ -140,7 +141,7 @@ export async function startRebootFlag(config: Config, engine: SplicedEngine, log
     flagFile: config.rebootRequiredFile,
     status: () => engine.status(),
     tools: runTool,
-    edit: await chooseFlagEditor(config.rebootRequiredFile, process.env.RUNTIME_DIRECTORY?.split(':')[0]),
+    edit: await chooseFlagEditor(config.rebootRequiredFile, systemdRuntimeDir()),
     log,
   });
   engine.on('status-changed', (status) => keeper.statusChanged(status));
