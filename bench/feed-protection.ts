@@ -1,6 +1,7 @@
 // Time to protection on the host, warm: what the distro feed does between `apt update` finishing and the apply, for
-// Debian's 6.1.192-2 ext4 fix on 6.1.0-55 (6.1.192-1): the plan as the daemon runs it (command.js in a child
-// process: apt's view, both debs hashed against apt's index, the cached plan) and the one splice built from it (the
+// Debian's 6.1.192-2 ext4 fix on 6.1.0-55 (6.1.192-1): the plan as the daemon runs it (a build worker job, here in a
+// child process as build_isolation = process runs it: apt's view, both debs hashed against apt's index, the cached
+// plan) and the one splice built from it (the
 // builder library, as the daemon's build worker runs it, for 6.1.0-55: the host does not run that kernel, so the
 // apply — one livepatch transition, seconds — and run-pre against the live kernel are the guest's: guest-build
 // boot 2 prints the whole figure). Warm: the tree of 6.1.0-55 prepared, the sources and the plan cached (the first
@@ -13,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSplice } from '../src/build/build';
 import { buildFeedSplice } from '../src/sources/feed/feed-splice';
-import { childPlanRunner } from '../src/sources/feed/plan-runner';
+import { processRunner } from '../src/daemon/builder';
+import { workerPlanner } from '../src/daemon/plan-job';
 import { median, runsArg, seconds, timed } from './build-common';
 
 const RUNNING = { release: '6.1.0-55-amd64', sourceVersion: '6.1.192-1' };
@@ -23,7 +25,7 @@ async function once(): Promise<{ plan: number; build: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-feed-'));
   try {
     const signal = new AbortController().signal;
-    const planned = await timed(() => childPlanRunner(join(dir, 'scratch'))(RUNNING, TARGET, signal));
+    const planned = await timed(() => workerPlanner(processRunner(dir))(RUNNING, TARGET, signal));
     const built = await timed(() =>
       buildFeedSplice({
         plan: planned.value,
@@ -42,7 +44,7 @@ async function once(): Promise<{ plan: number; build: number }> {
   }
 }
 
-/** Empty caches for this process and the plan's child process. */
+/** Empty caches for this process and the plan's worker process. */
 async function cold(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'bench-feed-cold-'));
   process.env.SPLICED_CACHE_DIR = join(root, 'trees');
@@ -68,7 +70,7 @@ async function main(): Promise<void> {
   const build = results.map((r) => r.build);
   const total = results.map((r) => r.plan + r.build);
   console.log(`feed, ${RUNNING.release} (${RUNNING.sourceVersion}) -> ${TARGET}, warm, ${runs} runs:`);
-  console.log(`  plan (child process, apt view + hashes + cached plan): median ${seconds(median(plan))}  [${plan.map(seconds).join(', ')}]`);
+  console.log(`  plan (worker process, apt view + hashes + cached plan): median ${seconds(median(plan))}  [${plan.map(seconds).join(', ')}]`);
   console.log(`  splice build (fs/ext4/mballoc.c):                      median ${seconds(median(build))}  [${build.map(seconds).join(', ')}]`);
   console.log(`  apt update finished -> module ready:                   median ${seconds(median(total))}`);
 }

@@ -1,8 +1,8 @@
-// The engine's SpliceBuilder port for the daemon and `spliced tool`: each build is one `spliced build-worker` run
-// (build-worker.ts), apart from the daemon, in one of two places:
-// - its own systemd unit, spliced-build@<id>.service: the unprivileged `spliced-build` user, no capabilities, its own
-//   limits (units/spliced-build@.service, docs/systemd.md). The job file and the worker's output live in the daemon's
-//   runtime directory; systemd opens them for the unit.
+// The engine's SpliceBuilder port for the daemon and `spliced tool`: each build — and each plan of the distro feed
+// (plan-job.ts) — is one `spliced build-worker` job (build-worker.ts), run apart from the daemon in one of two places:
+// - its own systemd unit, spliced-build@<id>.service: the unprivileged `spliced-build` user, no capabilities,
+//   its own limits (units/spliced-build@.service, docs/systemd.md). The job file and the worker's output live in the
+//   daemon's runtime directory; systemd opens them for the unit.
 // - a child process of its own process group (spliced tool, tests, a daemon not started by systemd).
 // Either way the worker gets the running kernel's kallsyms and build id from here (it may not read them itself), and
 // the finished module is signed here, where the key is readable: the build never sees the key.
@@ -18,19 +18,32 @@ import type { SigningKey } from '../build/module/signing-key';
 import { readRunningKernelFacts, type RunningKernelFacts } from '../build/splice';
 import type { BuildStep, SpliceBuilder } from '../engine';
 import { isErrorKind, SplicedError } from '../errors';
+import type { PlanReport } from '../sources/feed/plan';
 
+/** A splice built from a source patch. */
 export interface BuildJob {
+  kind: 'build';
   patchText: string;
   runningKernel: RunningKernelFacts | null;
 }
 
-export type BuildWorkerMessage =
+/** The distro feed's plan for the running kernel and a target source version (plan-job.ts). */
+export interface PlanJob {
+  kind: 'plan';
+  running: { release: string; sourceVersion: string };
+  target: string;
+}
+
+export type WorkerJob = BuildJob | PlanJob;
+
+export type WorkerMessage =
   | { type: 'step'; stage: BuildStage; message: string }
   | { type: 'built'; module: string; tree: string }
+  | { type: 'planned'; report: PlanReport; patchText: string }
   | { type: 'failed'; kind: string; message: string; details: Record<string, unknown> };
 
 /** Runs one worker: feeds it the job, hands over each message line, resolves when it has ended (how, if abnormally). */
-export type WorkerRunner = (job: BuildJob, onMessage: (message: BuildWorkerMessage) => void, signal: AbortSignal) => Promise<string | null>;
+export type WorkerRunner = (job: WorkerJob, onMessage: (message: WorkerMessage) => void, signal: AbortSignal) => Promise<string | null>;
 
 /** Where each stage starts in the build's progress (preparing a tree, ≈ 1 min, happens once per kernel). */
 const STAGE_PROGRESS: Record<BuildStage, number> = { vet: 2, tree: 5, compile: 30, splice: 80 };
@@ -40,10 +53,10 @@ const STDERR_TAIL_BYTES = 4096;
 
 const SPLICED_MAIN = path.join(__dirname, 'main.js');
 
-function parseLine(line: string, onMessage: (message: BuildWorkerMessage) => void): void {
+function parseLine(line: string, onMessage: (message: WorkerMessage) => void): void {
   if (line.trim() === '') return;
   try {
-    onMessage(JSON.parse(line) as BuildWorkerMessage);
+    onMessage(JSON.parse(line) as WorkerMessage);
   } catch {
     // Not a message (a stray line of output): ignored, the outcome decides.
   }
@@ -151,6 +164,34 @@ export function unitRunner(runDir: string): WorkerRunner {
   };
 }
 
+/**
+ * Runs one job to its outcome, which must be of type `expect`: the worker's steps go to `onStep`, its named failure
+ * is thrown as that error, a worker that ended without the outcome is BuildFailed saying how it ended, and
+ * `stopped()` is thrown when `signal` ended the job.
+ */
+export async function runWorkerJob<T extends 'built' | 'planned'>(
+  runner: WorkerRunner,
+  job: WorkerJob,
+  expect: T,
+  onStep: (step: BuildStep) => void,
+  signal: AbortSignal,
+  stopped: () => SplicedError,
+): Promise<Extract<WorkerMessage, { type: T }>> {
+  if (signal.aborted) throw stopped();
+  let outcome: WorkerMessage | null = null;
+  const ended = await runner(job, (message) => {
+    if (message.type === 'step') onStep({ progress: STAGE_PROGRESS[message.stage] ?? 0, message: String(message.message) });
+    else outcome = message;
+  }, signal);
+  if (signal.aborted) throw stopped();
+  const result = outcome as WorkerMessage | null;
+  if (result?.type === 'failed') {
+    throw new SplicedError(isErrorKind(result.kind) ? result.kind : 'BuildFailed', String(result.message), result.details ?? {});
+  }
+  if (result?.type !== expect) throw new SplicedError('BuildFailed', ended ?? `the ${job.kind} job ended without a result`);
+  return result as Extract<WorkerMessage, { type: T }>;
+}
+
 /** `signWith`: the key every splice is signed with (null: unsigned). */
 export function workerBuilder(runner: WorkerRunner, signWith: SigningKey | null): SpliceBuilder {
   return {
@@ -158,19 +199,9 @@ export function workerBuilder(runner: WorkerRunner, signWith: SigningKey | null)
       if (signal.aborted) throw buildStopped();
       // Every daemon build is for the running kernel. Unreadable here (not root): the worker names the failure itself.
       const runningKernel = await readRunningKernelFacts().catch(() => null);
-      let outcome: BuildWorkerMessage | null = null;
-      const ended = await runner({ patchText, runningKernel }, (message) => {
-        if (message.type === 'step') onStep({ progress: STAGE_PROGRESS[message.stage] ?? 0, message: String(message.message) });
-        else outcome = message;
-      }, signal);
-      if (signal.aborted) throw buildStopped();
-      const result = outcome as BuildWorkerMessage | null;
-      if (result?.type === 'failed') {
-        throw new SplicedError(isErrorKind(result.kind) ? result.kind : 'BuildFailed', String(result.message), result.details ?? {});
-      }
-      if (result?.type !== 'built') throw new SplicedError('BuildFailed', ended ?? 'the build ended without a result');
-      await fs.writeFile(output, Buffer.from(result.module, 'base64'), { mode: 0o600 });
-      if (signWith) await signModule({ sourceDir: result.tree }, signWith, output);
+      const built = await runWorkerJob(runner, { kind: 'build', patchText, runningKernel }, 'built', onStep, signal, buildStopped);
+      await fs.writeFile(output, Buffer.from(built.module, 'base64'), { mode: 0o600 });
+      if (signWith) await signModule({ sourceDir: built.tree }, signWith, output);
     },
   };
 }

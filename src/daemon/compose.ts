@@ -18,6 +18,8 @@ export interface Composed {
   engine: SplicedEngine;
   /** The builder jobs use (build slots + worker process): the distro feed builds through it too. */
   builder: SpliceBuilder;
+  /** Where worker jobs run (a unit or a child process): the builder's, and the distro feed's plan. */
+  runner: WorkerRunner;
   /** Stop the engine (queued jobs finish; patches stay loaded), close the store, release the state dir. */
   close(): Promise<void>;
 }
@@ -34,7 +36,8 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
     // Modules built from source patches wait here to be applied; the builder's scratch files go here too.
     const buildDir = path.join(config.stateDir, 'builds');
     const signing = signingKeyOf(config, log);
-    const builder = limitConcurrentBuilds(workerBuilder(buildRunner(config, buildDir), signing), config.maxConcurrentBuilds);
+    const runner = buildRunner(config, buildDir);
+    const builder = limitConcurrentBuilds(workerBuilder(runner, signing), config.maxConcurrentBuilds);
     const engine = await SplicedEngine.create({
       kernel: new KernelBackend({ defaults: { transitionTimeoutMs: config.transitionTimeoutSeconds * 1000, busyRetries: 5 } }),
       store,
@@ -55,6 +58,7 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
     return {
       engine,
       builder,
+      runner,
       close: async () => {
         await engine.stop();
         open.close();
@@ -69,7 +73,7 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
 }
 
 /**
- * Builds run in spliced-build@.service when systemd runs the daemon (it then gives the daemon its runtime directory,
+ * Worker jobs (builds, the feed's plan) run in spliced-build@.service when systemd runs the daemon (it then gives the daemon its runtime directory,
  * where the build unit's job and output files live), else as child processes.
  */
 function buildRunner(config: Config, buildDir: string): WorkerRunner {

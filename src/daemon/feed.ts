@@ -8,9 +8,9 @@ import { aptView } from '../sources/feed/apt-view';
 import { AptListsWatch } from '../sources/feed/apt-lists-watch';
 import { DistroFeed } from '../sources/feed/feed';
 import { FeedState } from '../sources/feed/feed-state';
-import { childPlanRunner } from '../sources/feed/plan-runner';
 import type { Composed } from './compose';
 import type { Config } from './config';
+import { workerPlanner } from './plan-job';
 
 export interface RunningFeed {
   feed: DistroFeed;
@@ -30,7 +30,7 @@ export function composeFeed(config: Config, composed: Composed, log: pino.Logger
     engine: composed.engine,
     builder: composed.builder,
     view: (running) => aptView(running),
-    plan: childPlanRunner(path.join(dir, 'scratch')),
+    plan: workerPlanner(composed.runner),
     state: new FeedState(dir),
     log,
     setRebootReasons: (reasons) => composed.engine.setSourceRebootReasons(reasons),

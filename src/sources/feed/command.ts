@@ -6,9 +6,8 @@ import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { debianVersionFromProcVersion } from '../../build/tree/tree';
 import { asSplicedError, SplicedError } from '../../errors';
-import { filesNamedBy } from './changelog';
 import { deltaPatch } from './delta';
-import { Plan, planFeed } from './plan';
+import { planFeed, planReport } from './plan';
 
 const USAGE = 'usage: node dist/src/sources/feed/command.js plan [--running-release R --running-version V] [--target-version V] [--patch FILE]';
 
@@ -21,33 +20,6 @@ async function runningKernel(release: string | undefined, version: string | unde
   const sourceVersion = debianVersionFromProcVersion(procVersion);
   if (!sourceVersion) throw new SplicedError('NotApplicable', `the running kernel is not a Debian build: ${procVersion.trim()}`);
   return { release: os.release(), sourceVersion };
-}
-
-/** The printed plan: the delta's diffs are summarised (the patch itself goes to --patch). */
-function report(plan: Plan): object {
-  const { view, target } = plan;
-  return {
-    running: view.running,
-    offered: view.newerSourceVersions,
-    ...(target && {
-      target: { sourcePackage: view.sourcePackage, sourceVersion: target.sourceVersion, image: target.image },
-      changelog: target.changelog.map((e) => ({
-        version: e.version,
-        urgency: e.urgency,
-        date: e.date,
-        cves: e.cves,
-        lines: e.lines.map((l) => {
-          const files = filesNamedBy(l, target.delta.files.map((f) => f.path));
-          return { text: l.text, ...(l.cves.length > 0 && { cves: l.cves }), ...(files.length > 0 && { files }) };
-        }),
-      })),
-      delta: {
-        files: target.delta.files.map((f) => ({ path: f.path, kind: f.kind, change: f.change })),
-        ...target.delta.summary,
-      },
-    }),
-    timingsMs: plan.timings,
-  };
 }
 
 export async function runFeedCommand(argv: string[]): Promise<number> {
@@ -66,7 +38,7 @@ export async function runFeedCommand(argv: string[]): Promise<number> {
     const running = await runningKernel(values['running-release'], values['running-version']);
     const plan = await planFeed({ running, targetVersion: values['target-version'] });
     if (values.patch !== undefined && plan.target) await fs.writeFile(values.patch, deltaPatch(plan.target.delta));
-    process.stdout.write(`${JSON.stringify(report(plan), null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(planReport(plan), null, 2)}\n`);
     return 0;
   } catch (err) {
     const usage = (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import { parsePatch, type PatchedFile } from '../../build/patch/patchfile';
 import type { BuildStep, SpliceBuilder } from '../../engine/types';
 import { asSplicedError, isSplicedError, type SplicedError } from '../../errors';
-import type { FeedPlan, PlanReport } from './plan-runner';
+import type { FeedPlan, PlanReport } from './plan';
 
 export interface RefusedFix {
   file: string;

@@ -1,7 +1,7 @@
 // The distro feed in the daemon (docs/feed.md "In the daemon"): on each refresh it asks apt what newer source the
 // running kernel's series has (apt-view.ts), announces a new version, and as the policy says plans the delta
-// (plan-runner.ts, a child process), builds one cumulative splice through the daemon's builder (its build slots and
-// worker: feed-splice.ts) and applies it through the engine as origin `feed`. Fixes the builder refuses become
+// (plan.ts, a job of the daemon's build worker: src/daemon/plan-job.ts), builds one cumulative splice through the
+// daemon's builder (its build slots and worker: feed-splice.ts) and applies it through the engine as origin `feed`. Fixes the builder refuses become
 // reboot reasons. Refreshes come from Refresh(), the apt hook, the watch on apt's lists and its own timers
 // (feed_delay, the apply window), all through one RefreshGate.
 
@@ -16,7 +16,7 @@ import { imageBuiltFrom, type FeedView } from './apt-view';
 import type { Feed, FeedActivity, FeedEvents, FeedOffer, FeedStatus } from './feed-types';
 import { buildFeedSplice } from './feed-splice';
 import type { BuiltSplice, FeedState } from './feed-state';
-import type { PlanRunner } from './plan-runner';
+import type { PlanRunner } from './plan';
 import { chooseTarget, msUntilWindow, type FeedSettings } from './policy';
 import { RefreshGate, type GateAnswer } from './refresh-gate';
 

@@ -1,6 +1,8 @@
 // The feed's plan for the running kernel: what apt offers (apt-view), the source delta from the running source to a
 // target version restricted to this kernel's build (delta), and the Debian changelog entries in between
-// (changelog). The daemon runs it as `command.js plan` (plan-runner.ts) and builds one splice from it (feed.ts).
+// (changelog). The daemon runs it as a job of the build worker (src/daemon/plan-job.ts: as the spliced-build user,
+// where the feed cache and the kernel trees belong) and builds one splice from it (feed.ts); `command.js plan` runs
+// it by hand. Both print the same report (planReport).
 // A computed plan is kept beside the target's deb (plan-<release>-from-<version>.json), valid while both debs are
 // the ones apt's index vouched for (checked by hash at every use, as the manifests are): the changed files are read
 // from the 1.4 GB tarballs once per kernel and target.
@@ -12,7 +14,7 @@ import { objectIndex } from '../../build/tree/objects';
 import { prepareTree, Tree, withTreeLock, writeMarker } from '../../build/tree/tree';
 import { isSplicedError, SplicedError } from '../../errors';
 import { aptView, FeedView, ImageOffer, imageBuiltFrom, runTool, ToolRunner } from './apt-view';
-import { ChangelogEntry, entriesBetween, parseChangelog } from './changelog';
+import { ChangelogEntry, entriesBetween, filesNamedBy, parseChangelog } from './changelog';
 import { computeDelta, Delta, DeltaContext, SourceSide } from './delta';
 import { archOfFlavour } from './delta-filter';
 import { CachedSource, cachedSource, pruneSources } from './source-cache';
@@ -36,6 +38,22 @@ export interface Plan {
   /** Milliseconds per step, for the report. */
   timings: Record<string, number>;
 }
+
+/** The printed plan (docs/feed.md "The plan, by hand"), as far as the daemon reads it. */
+export interface PlanReport {
+  target?: { sourceVersion: string; image?: { package: string } };
+  changelog?: { version: string; cves: string[]; lines: { text: string; cves?: string[]; files?: string[] }[] }[];
+  delta?: { files: { path: string; kind: string; change: string }[]; buildFiles: string[] };
+}
+
+export interface FeedPlan {
+  report: PlanReport;
+  /** The delta as one patch (a/ b/ prefixes), "" when nothing this kernel builds changed. */
+  patchText: string;
+}
+
+/** How the daemon gets a plan for the running kernel and a target (as a build worker job: src/daemon/plan-job.ts). */
+export type PlanRunner = (running: { release: string; sourceVersion: string }, target: string, signal: AbortSignal) => Promise<FeedPlan>;
 
 /** How far a changed, not-compiled .c file is followed through #include before it counts as included anyway. */
 const INCLUDE_LIMIT = 50;
@@ -122,4 +140,31 @@ async function readCachedPlan(file: string, fromDeb: string, toDeb: string): Pro
     .catch(() => undefined);
   if (cached?.fromDeb !== path.basename(fromDeb) || cached.toDeb !== path.basename(toDeb)) return undefined;
   return { changelog: cached.changelog, delta: cached.delta };
+}
+
+/** The printed plan: the delta's diffs are summarised (the patch is deltaPatch's). */
+export function planReport(plan: Plan) {
+  const { view, target } = plan;
+  return {
+    running: view.running,
+    offered: view.newerSourceVersions,
+    ...(target && {
+      target: { sourcePackage: view.sourcePackage, sourceVersion: target.sourceVersion, image: target.image },
+      changelog: target.changelog.map((e) => ({
+        version: e.version,
+        urgency: e.urgency,
+        date: e.date,
+        cves: e.cves,
+        lines: e.lines.map((l) => {
+          const files = filesNamedBy(l, target.delta.files.map((f) => f.path));
+          return { text: l.text, ...(l.cves.length > 0 && { cves: l.cves }), ...(files.length > 0 && { files }) };
+        }),
+      })),
+      delta: {
+        files: target.delta.files.map((f) => ({ path: f.path, kind: f.kind, change: f.change })),
+        ...target.delta.summary,
+      },
+    }),
+    timingsMs: plan.timings,
+  };
 }

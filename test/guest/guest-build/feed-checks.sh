@@ -1,9 +1,12 @@
 # The distro feed with a real apt, on the older kernel (6.1.0-55, Debian 6.1.192-1): the host made a signed flat
-# repository with the real linux-source-6.1 debs of 6.1.192-1 and 6.1.192-2 (harness/feed-repo.ts) and seeded the
-# feed cache (debs, manifests, the plan), used here through SPLICED_FEED_CACHE_DIR. apt sees only that repository.
-# policy off and notify apply nothing; then with auto, `apt-get update` alone (its hook, packaging/apt/50spliced)
-# makes spliced build Debian's ext4 fix and apply it; a second `apt-get update` during that build is queued, not
-# doubled. Sourced by entry.sh on the second boot, with the kernel trees mounted. FEED_* come from guest-build.env.
+# repository with the real linux-source-6.1 debs of 6.1.192-1 and 6.1.192-2 (harness/feed-repo.ts) and a seed of
+# the feed cache (debs, manifests, the plan: no tarball is decompressed under TCG), copied here into the real feed
+# cache as root, as an older spliced kept it. apt sees only that repository. policy off and notify apply nothing;
+# then with auto, `apt-get update` alone (its hook, packaging/apt/50spliced) makes spliced plan (a job in
+# spliced-build@<id>.service, as spliced-build, who is handed the cache), build Debian's ext4 fix and apply it;
+# a second `apt-get update` during that build is queued, not doubled. The daemon has no network of its own, and its
+# apt calls have a TMPDIR. Sourced by entry.sh on the second boot, with the kernel trees mounted. FEED_* come from
+# guest-build.env.
 # shellcheck shell=bash
 
 prop() { busctl get-property org.spliced.Spliced1 /org/spliced/Spliced1 org.spliced.Spliced1.Manager "$1" | cut -d' ' -f2- | tr -d '"'; }
@@ -18,18 +21,16 @@ feed_state_is() { [ "$(prop FeedState)" = "$1" ]; }
 effective_is() { [ "$(prop EffectiveVersion)" = "$1" ]; }
 offered_is() { [ "$(prop FeedOffered)" = "$1" ]; }
 
-mkdir -p /etc/apt/keyrings /root/apt-sources-saved /etc/systemd/system/spliced.service.d
+mkdir -p /etc/apt/keyrings /root/apt-sources-saved
 mv /etc/apt/sources.list /etc/apt/sources.list.d/* /root/apt-sources-saved/ 2>/dev/null
 cp "$GUEST_WORK/feed-repo/spliced-test.gpg" /etc/apt/keyrings/
 cp "$SPLICED_SRC/packaging/apt/50spliced" /etc/apt/apt.conf.d/50spliced
-cat > /etc/systemd/system/spliced.service.d/feed-test.conf <<CONF
-[Service]
-Environment=SPLICED_FEED_CACHE_DIR=$GUEST_WORK/feed-cache
-ReadWritePaths=$GUEST_WORK/feed-cache
-CONF
-systemctl daemon-reload
 started=$(date +%s)
 phase() { echo "feed: $1 at $(( $(date +%s) - started )) s" >> "$timings"; }
+feed_cache=/var/cache/spliced/feed
+rm -rf "$feed_cache"
+cp -r "$GUEST_WORK/feed-cache" "$feed_cache"
+phase "feed cache seeded as root"
 
 # --- off: not even apt is asked ---
 repo_on
@@ -48,6 +49,8 @@ check "feed: policy notify: the start-up refresh offers the target" wait_until 1
 check_match "feed: policy notify: FeedPending says nothing is built" "$(prop FeedPending)" 'feed_policy notify'
 check_eq "feed: policy notify: nothing applied" "$(feed_patches)" 0
 check_eq "feed: policy notify: no plan was made" "$(journalctl -u spliced -b -o cat | grep -c 'feed splice for')" 0
+plan_line="spliced build-worker (uid $(id -u spliced-build)): the distro feed's plan for $(uname -r)"
+check_eq "feed: policy notify: no plan job ran" "$(journalctl -b -u 'spliced-build@*' -o cat | grep -cF "$plan_line")" 0
 
 # --- auto: apt-get update alone brings the fix ---
 phase "notify checked"
@@ -72,6 +75,15 @@ check "feed: the ext4 object is patched" test "$(cat "/sys/kernel/livepatch/$nam
 check_eq "feed: RebootRequired false" "$(prop RebootRequired)" false
 check_eq "feed: one feed build for two apt updates" "$(journalctl -u spliced -b -o cat | grep -c 'feed splice for')" 1
 check_match "feed: splicectl status shows the feed" "$(splicectl status)" "Distro feed: +policy auto; $FEED_TARGET offered"
+check "feed: the plan ran as a build worker job in spliced-build@<id>.service, as spliced-build" \
+  grep -qF "$plan_line" <<< "$(journalctl -b -u 'spliced-build@*' -o cat)"
+check_eq "feed: the feed cache a root spliced left was handed to spliced-build" \
+  "$(stat -c %U "$feed_cache" "$feed_cache/sources/$FEED_TARGET/"plan-*.json | sort -u)" spliced-build
+daemon_pid=$(systemctl show -p MainPID --value spliced.service)
+check "feed: spliced has no network of its own (a network namespace apart from PID 1's)" \
+  test "$(readlink "/proc/$daemon_pid/ns/net")" != "$(readlink /proc/1/ns/net)"
+check_eq "feed: spliced's own apt calls never lacked a writable TMPDIR (mkstemp)" \
+  "$(journalctl -u spliced -b -o cat | grep -c 'mkstemp')" 0
 echo "feed checks: $(( $(date +%s) - started )) s in all" | tee -a "$timings" > /dev/console
 # What the daemon did and when (seconds since boot), for the timings of the report.
 journalctl -u spliced -b -o short-monotonic --no-pager | grep -E 'feed|splice built|patch applied|building' > "$GUEST_WORK/feed-journal.txt" 2>&1

@@ -12,7 +12,7 @@ import { SplicedError } from '../../../src/errors';
 import type { FeedView } from '../../../src/sources/feed/apt-view';
 import { DistroFeed } from '../../../src/sources/feed/feed';
 import { FeedState } from '../../../src/sources/feed/feed-state';
-import type { FeedPlan, PlanRunner } from '../../../src/sources/feed/plan-runner';
+import type { FeedPlan, PlanRunner } from '../../../src/sources/feed/plan';
 import { parseApplyWindow, type FeedSettings } from '../../../src/sources/feed/policy';
 import { FakeBuilder } from '../engine/fake-builder';
 import { writeModule } from '../engine/fake-kernel';
