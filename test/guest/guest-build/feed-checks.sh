@@ -25,6 +25,8 @@ mkdir -p /etc/apt/keyrings /root/apt-sources-saved
 mv /etc/apt/sources.list /etc/apt/sources.list.d/* /root/apt-sources-saved/ 2>/dev/null
 cp "$GUEST_WORK/feed-repo/spliced-test.gpg" /etc/apt/keyrings/
 cp "$SPLICED_SRC/packaging/apt/50spliced" /etc/apt/apt.conf.d/50spliced
+journalctl -f -o short-monotonic -u spliced -u 'spliced-build@*' > "$GUEST_WORK/live-journal.txt" 2>&1 &
+(while sleep 20; do echo "== $(cut -d' ' -f1 /proc/uptime)"; ps -eo pid,user,pcpu,etime,args --sort=-pcpu | head -8; done > "$GUEST_WORK/live-ps.txt" 2>&1) &
 started=$(date +%s)
 phase() { echo "feed: $1 at $(( $(date +%s) - started )) s" >> "$timings"; }
 feed_cache=/var/cache/spliced/feed
@@ -64,7 +66,7 @@ check "feed: policy auto: apt-get update (its hook asks spliced to refresh)" apt
 check "feed: the hook's refresh starts a build" wait_until 300 feed_state_is building
 check "feed: apt-get update during the build" apt-get update -q
 check_match "feed: that refresh is queued, not doubled" "$(journalctl -u spliced -b -o cat | grep 'feed refresh requested' | tail -3)" ': (queued|joined|covered)'
-check "feed: the fix becomes live: EffectiveVersion reaches the target" wait_until 1200 effective_is "$FEED_TARGET"
+check "feed: the fix becomes live: EffectiveVersion reaches the target" wait_until 600 effective_is "$FEED_TARGET"
 t1=$(date +%s%N)
 echo "feed: time to protection from apt-get update finishing (warm tree, guest under TCG): $(( (t1 - t0) / 1000000 )) ms" | tee -a "$timings" > /dev/console
 id=$(splicectl list --json | jq -r '[.[] | select(.state == "applied")] | last | .id')
@@ -86,4 +88,5 @@ check_eq "feed: spliced's own apt calls never lacked a writable TMPDIR (mkstemp)
   "$(journalctl -u spliced -b -o cat | grep -c 'mkstemp')" 0
 echo "feed checks: $(( $(date +%s) - started )) s in all" | tee -a "$timings" > /dev/console
 # What the daemon did and when (seconds since boot), for the timings of the report.
-journalctl -u spliced -b -o short-monotonic --no-pager | grep -E 'feed|splice built|patch applied|building' > "$GUEST_WORK/feed-journal.txt" 2>&1
+journalctl -u spliced -u 'spliced-build@*' -b -o short-monotonic --no-pager \
+  | grep -E 'feed|plan|splice built|patch applied|building|Started|Finished|Failed' > "$GUEST_WORK/feed-journal.txt" 2>&1
