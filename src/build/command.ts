@@ -23,7 +23,8 @@ async function request(patchFile: string, release: string | undefined, sourceVer
   });
   // On a terminal, say what a long first build (tree preparation, ≈ 1 min) is doing.
   const onProgress = process.stderr.isTTY ? (p: BuildProgress) => process.stderr.write(`spliced build: ${p.message}\n`) : undefined;
-  return { patchText, target: release === undefined ? undefined : { release }, sourceVersion, onProgress };
+  const { maxHeaderUnits } = loadConfig();
+  return { patchText, target: release === undefined ? undefined : { release }, sourceVersion, onProgress, maxHeaderUnits };
 }
 
 /**

@@ -29,6 +29,7 @@ export async function runBuildWorker(): Promise<number> {
       {
         patchText: job.patchText,
         runningKernel: job.runningKernel ?? undefined,
+        maxHeaderUnits: job.maxHeaderUnits,
         onProgress: (step) => void send({ type: 'step', stage: step.stage, message: step.message }),
       },
       output,

@@ -22,6 +22,8 @@ import { isErrorKind, SplicedError } from '../errors';
 export interface BuildJob {
   patchText: string;
   runningKernel: RunningKernelFacts | null;
+  /** config max_header_units. */
+  maxHeaderUnits: number;
 }
 
 export type BuildWorkerMessage =
@@ -151,15 +153,15 @@ export function unitRunner(runDir: string): WorkerRunner {
   };
 }
 
-/** `signWith`: the key every splice is signed with (null: unsigned). */
-export function workerBuilder(runner: WorkerRunner, signWith: SigningKey | null): SpliceBuilder {
+/** `signWith`: the key every splice is signed with (null: unsigned); `maxHeaderUnits`: config max_header_units. */
+export function workerBuilder(runner: WorkerRunner, signWith: SigningKey | null, maxHeaderUnits: number): SpliceBuilder {
   return {
     async build(patchText: string, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void> {
       if (signal.aborted) throw buildStopped();
       // Every daemon build is for the running kernel. Unreadable here (not root): the worker names the failure itself.
       const runningKernel = await readRunningKernelFacts().catch(() => null);
       let outcome: BuildWorkerMessage | null = null;
-      const ended = await runner({ patchText, runningKernel }, (message) => {
+      const ended = await runner({ patchText, runningKernel, maxHeaderUnits }, (message) => {
         if (message.type === 'step') onStep({ progress: STAGE_PROGRESS[message.stage] ?? 0, message: String(message.message) });
         else outcome = message;
       }, signal);

@@ -34,7 +34,7 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
     // Modules built from source patches wait here to be applied; the builder's scratch files go here too.
     const buildDir = path.join(config.stateDir, 'builds');
     const signing = signingKeyOf(config, log);
-    const builder = limitConcurrentBuilds(workerBuilder(buildRunner(config, buildDir), signing), config.maxConcurrentBuilds);
+    const builder = limitConcurrentBuilds(workerBuilder(buildRunner(config, buildDir), signing, config.maxHeaderUnits), config.maxConcurrentBuilds);
     const engine = await SplicedEngine.create({
       kernel: new KernelBackend({ defaults: { transitionTimeoutMs: config.transitionTimeoutSeconds * 1000, busyRetries: 5 } }),
       store,
