@@ -36,6 +36,11 @@ const EXPECTED = [
   'feed: the ext4 object is patched',
   'feed: RebootRequired false',
   'feed: one feed build for two apt updates',
+  "feed: spliced's own apt calls never lacked a writable TMPDIR (mkstemp)",
+  'reboot flag: the hook sets it for the newer image',
+  'reboot flag: spliced takes the newer image out, and the flag with it',
+  'reboot flag: only the newer image is taken out',
+  'reboot flag: clear_reboot_required = no leaves it',
 ];
 /** The distro feed's target on the older kernel: Debian's ext4 fix (6.1.192-2) for 6.1.0-55 (6.1.192-1). */
 const FEED_TARGET = '6.1.192-2';

@@ -57,8 +57,7 @@ case "$GUEST_BOOT" in
   check_fails "no module written" test -e /tmp/runpre.ko
   if [ -f "$SPLICED_SRC/test/guest/guest-build/feed-checks.sh" ]; then
     source "$SPLICED_SRC/test/guest/guest-build/feed-checks.sh"
-    # Not sourced yet: reboot-flag-checks.sh has not run in a guest (the session that wrote it ran out of time).
-    # source "$SPLICED_SRC/test/guest/guest-build/reboot-flag-checks.sh"
+    source "$SPLICED_SRC/test/guest/guest-build/reboot-flag-checks.sh"
   fi
   exit 0
   ;;

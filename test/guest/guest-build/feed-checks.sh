@@ -28,6 +28,11 @@ Environment=SPLICED_FEED_CACHE_DIR=$GUEST_WORK/feed-cache
 ReadWritePaths=$GUEST_WORK/feed-cache
 CONF
 systemctl daemon-reload
+# What the daemon and its build units do, with seconds since boot, written as it happens: a build that hangs leaves
+# its trace on the host too.
+journalctl -f -o short-monotonic -u spliced -u 'spliced-build@*' 2>&1 \
+  | grep --line-buffered -E 'feed|splice built|patch applied|building|Started|Finished|Failed|mkstemp' > "$GUEST_WORK/feed-journal.txt" &
+journal_follower=$!
 started=$(date +%s)
 phase() { echo "feed: $1 at $(( $(date +%s) - started )) s" >> "$timings"; }
 
@@ -72,6 +77,7 @@ check "feed: the ext4 object is patched" test "$(cat "/sys/kernel/livepatch/$nam
 check_eq "feed: RebootRequired false" "$(prop RebootRequired)" false
 check_eq "feed: one feed build for two apt updates" "$(journalctl -u spliced -b -o cat | grep -c 'feed splice for')" 1
 check_match "feed: splicectl status shows the feed" "$(splicectl status)" "Distro feed: +policy auto; $FEED_TARGET offered"
+check_eq "feed: spliced's own apt calls never lacked a writable TMPDIR (mkstemp)" \
+  "$(journalctl -u spliced -b -o cat | grep -c 'mkstemp')" 0
 echo "feed checks: $(( $(date +%s) - started )) s in all" | tee -a "$timings" > /dev/console
-# What the daemon did and when (seconds since boot), for the timings of the report.
-journalctl -u spliced -b -o short-monotonic --no-pager | grep -E 'feed|splice built|patch applied|building' > "$GUEST_WORK/feed-journal.txt" 2>&1
+kill "$journal_follower"
