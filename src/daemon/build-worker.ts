@@ -28,6 +28,7 @@ export async function runBuildWorker(): Promise<number> {
     const report = await buildSplice(
       {
         patchText: job.patchText,
+        ...(job.sourceVersion !== null && { sourceVersion: job.sourceVersion }),
         runningKernel: job.runningKernel ?? undefined,
         maxHeaderUnits: job.maxHeaderUnits,
         onProgress: (step) => void send({ type: 'step', stage: step.stage, message: step.message }),

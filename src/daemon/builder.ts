@@ -16,11 +16,13 @@ import type { BuildStage } from '../build/build';
 import { signModule } from '../build/module/sign';
 import type { SigningKey } from '../build/module/signing-key';
 import { readRunningKernelFacts, type RunningKernelFacts } from '../build/splice';
-import type { BuildStep, SpliceBuilder } from '../engine';
+import type { BuildSource, BuildStep, SpliceBuilder } from '../engine';
 import { isErrorKind, SplicedError } from '../errors';
 
 export interface BuildJob {
   patchText: string;
+  /** BuildSource.sourceVersion; null: the running kernel's own source. */
+  sourceVersion: string | null;
   runningKernel: RunningKernelFacts | null;
   /** config max_header_units. */
   maxHeaderUnits: number;
@@ -156,12 +158,12 @@ export function unitRunner(runDir: string): WorkerRunner {
 /** `signWith`: the key every splice is signed with (null: unsigned); `maxHeaderUnits`: config max_header_units. */
 export function workerBuilder(runner: WorkerRunner, signWith: SigningKey | null, maxHeaderUnits: number): SpliceBuilder {
   return {
-    async build(patchText: string, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void> {
+    async build(source: BuildSource, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void> {
       if (signal.aborted) throw buildStopped();
       // Every daemon build is for the running kernel. Unreadable here (not root): the worker names the failure itself.
       const runningKernel = await readRunningKernelFacts().catch(() => null);
       let outcome: BuildWorkerMessage | null = null;
-      const ended = await runner({ patchText, runningKernel, maxHeaderUnits }, (message) => {
+      const ended = await runner({ patchText: source.patchText, sourceVersion: source.sourceVersion ?? null, runningKernel, maxHeaderUnits }, (message) => {
         if (message.type === 'step') onStep({ progress: STAGE_PROGRESS[message.stage] ?? 0, message: String(message.message) });
         else outcome = message;
       }, signal);
