@@ -11,6 +11,7 @@ import { runPreCheck } from './runpre/check';
 import { RunningKernel } from './runpre/sources';
 import { assertPatchable } from './differ/safety';
 import { structLayoutProblems } from './differ/safety-layout';
+import type { Btf } from '../elf/btf';
 
 export interface ObjectPair {
   /** Object path in the tree, e.g. "fs/ext4/inode.o" (for messages). */
@@ -30,6 +31,8 @@ export interface SpliceRequest extends Omit<ModuleRequest, 'name' | 'parts'> {
   kernel: KernelSymbols;
   /** The running kernel's code for the run-pre check; omitted only on build hosts, then sympos needs unique names. */
   running?: RunningKernel;
+  /** The target kernel's own types per klp object (BTF), for the layout check; the pre objects' when absent. */
+  kernelTypes?: (target: string) => Promise<Btf | undefined>;
   moduleName: string;
 }
 
@@ -48,13 +51,15 @@ export async function spliceFromPairs(request: SpliceRequest): Promise<SpliceRep
       lineMap: p.sourceDiff === undefined ? undefined : lineMapOf(p.sourceDiff),
     }),
   );
-  const layout = (await Promise.all(request.pairs.map((p) => structLayoutProblems(p.pre, p.post)))).flat();
+  const layout = (
+    await Promise.all(request.pairs.map(async (p) => structLayoutProblems(p.pre, p.post, await request.kernelTypes?.(p.target))))
+  ).flat();
   assertPatchable(diffs, layout);
 
   const running = request.running;
   const runPre = diffs.map((d, i) => (running?.covers(request.pairs[i].target) ? runPreCheck(d, request.pairs[i].target, running) : undefined));
   const parts = extractPatch(diffs.map((diff, i) => ({ diff, target: request.pairs[i].target, runPre: runPre[i] })), request.kernel);
-  const { pairs: _pairs, kernel: _kernel, running: _running, moduleName, ...recorded } = request;
+  const { pairs: _pairs, kernel: _kernel, running: _running, kernelTypes: _types, moduleName, ...recorded } = request;
   const module = await buildLivepatchModule({ ...recorded, name: moduleName, parts });
   return {
     module,

@@ -18,12 +18,15 @@ import { spliceModuleName } from '../kernel/splice-modinfo';
 import type { CompileResult } from './compile/compile';
 import { fileSymbols, KallsymsEntry, KernelSymbols, kernelSymbols, parseSameNamed, withFiles, withFileSymbols } from './module/symbols';
 import { spliceFromPairs } from './splice-pairs';
+import { btfSection, kernelTypes } from './kernel-types';
 import type { PatchHeader } from './patch/header';
 import type { ParsedPatch } from './patch/patchfile';
 import { moduleFileSource, withModuleCode } from './runpre/module-source';
 import { kcoreSource, RunningKernel, vmlinuxFileSource } from './runpre/sources';
 import { elfBuildId, extractVmlinux, targetImage, targetModuleFiles, targetModuleSameNamed } from './tree/target-image';
 import { StepListener, Tree, withTreeLock } from './tree/tree';
+
+const SYSFS_BTF = '/sys/kernel/btf';
 
 export interface SpliceInput {
   tree: Tree;
@@ -63,6 +66,8 @@ interface TargetKernel {
   code: SpliceOutput['targetCode'];
   /** vmlinux's same-named symbols with their translation units, where its symbol table is known (image package). */
   vmlinuxFiles?: Map<string, KallsymsEntry[]>;
+  /** The image package's vmlinux file (a kernel not running here). */
+  vmlinux?: string;
 }
 
 /** Where module files are laid out for run-pre: the kernel's module area, one 256 MB slot per module. */
@@ -140,6 +145,7 @@ async function targetKernel(tree: Tree, step: StepListener, facts?: RunningKerne
     running: vmlinuxFileSource(await readFile(image.vmlinux), kallsyms),
     code: 'image package',
     vmlinuxFiles: parseSameNamed(await readFile(image.sameNamed, 'utf8')),
+    vmlinux: image.vmlinux,
   };
 }
 
@@ -197,6 +203,9 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
     pairs,
     kernel: withFileSymbols(symbols, files),
     running: { ...running, entriesOf: withFiles((object, name) => running.entriesOf(object, name), files) },
+    kernelTypes: target.code === 'image package'
+      ? kernelTypes(async () => btfSection(await readFile(target.vmlinux!)), modules)
+      : kernelTypes(() => readFile(`${SYSFS_BTF}/vmlinux`).catch(() => undefined), modules, SYSFS_BTF),
     headersDir,
     moduleName: name,
     patchSha256: input.patch.sha256,
