@@ -1,4 +1,4 @@
-// Type layouts as the compiled code sees them: `pahole -J` encodes each object's DWARF as BTF (pahole is already a
+// Type layouts as the compiled code sees them: `pahole --btf_encode_detached` encodes each object's DWARF as BTF (pahole is already a
 // dependency: dwarves), read by src/elf/btf.ts. A struct or union whose size or member offsets, sizes or types differ
 // between pre and post, an enum whose existing enumerators change value, or a variable whose type changes, means a
 // header (or file-local) change reshaped something that already exists in memory: refused naming the type and the
@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SplicedError } from '../../errors';
 import { Btf, parseBtf, typeName } from '../../elf/btf';
-import { parseElf } from '../../elf/reader';
 import { Problem } from './safety';
 
 const run = promisify(execFile);
@@ -91,11 +90,10 @@ async function btfOf(object: Buffer, dir: string, name: string): Promise<Btf> {
   const path = join(dir, name);
   await writeFile(path, object);
   try {
-    await run('pahole', ['-J', path], { maxBuffer: 64 * 1024 * 1024 });
-    const elf = parseElf(await readFile(path));
-    const section = elf.sectionByName('.BTF');
-    if (!section) throw new Error('no .BTF section written');
-    return parseBtf(elf.sectionData(section));
+    // Detached: pahole writes the raw BTF itself. `-J` would add a .BTF section with llvm-objcopy, which a Debian
+    // machine with dwarves (and no llvm) does not have.
+    await run('pahole', [`--btf_encode_detached=${path}.btf`, path], { maxBuffer: 64 * 1024 * 1024 });
+    return parseBtf(await readFile(`${path}.btf`));
   } catch (err) {
     throw new SplicedError('BuildFailed', `pahole could not encode the object's debug info as BTF: ${(err as Error).message}`);
   }
