@@ -18,15 +18,14 @@ import { spliceModuleName } from '../kernel/splice-modinfo';
 import type { CompileResult } from './compile/compile';
 import { fileSymbols, KallsymsEntry, KernelSymbols, kernelSymbols, parseSameNamed, withFiles, withFileSymbols } from './module/symbols';
 import { spliceFromPairs } from './splice-pairs';
-import { btfSection, kernelTypes } from './kernel-types';
+import { imageKernelTypes, KernelTypes, runningKernelTypes } from './kernel-types';
+import type { LayoutCheck } from './splice-pairs';
 import type { PatchHeader } from './patch/header';
 import type { ParsedPatch } from './patch/patchfile';
 import { moduleFileSource, withModuleCode } from './runpre/module-source';
 import { kcoreSource, RunningKernel, vmlinuxFileSource } from './runpre/sources';
 import { elfBuildId, extractVmlinux, targetImage, targetModuleFiles, targetModuleSameNamed } from './tree/target-image';
 import { StepListener, Tree, withTreeLock } from './tree/tree';
-
-const SYSFS_BTF = '/sys/kernel/btf';
 
 export interface SpliceInput {
   tree: Tree;
@@ -57,6 +56,8 @@ export interface SpliceOutput {
   header: PatchHeader;
   /** Per object: functions checked against the target's code, or 'skipped' with the reason. */
   runPre: ({ object: string; functions: string[] } | { object: string; functions: 'skipped'; reason: string })[];
+  /** Per object: the kernel BTF file its type layouts were judged against, or 'pre object' and why. */
+  layoutCheck: LayoutCheck[];
 }
 
 interface TargetKernel {
@@ -167,6 +168,20 @@ async function moduleFiles(tree: Tree, modules: string[]): Promise<Map<string, B
   return files;
 }
 
+/** The target's types; told as a step when a klp object has none (its layouts are then judged against pre only). */
+function targetTypes(target: TargetKernel, modules: ReadonlyMap<string, Buffer>, step: StepListener): KernelTypes {
+  const types = target.code === 'image package' ? imageKernelTypes(target.vmlinux!, modules) : runningKernelTypes(modules);
+  const told = new Set<string>();
+  return async (object) => {
+    const found = await types(object);
+    if (!found.btf && !told.has(object)) {
+      told.add(object);
+      step(`no kernel types for ${object} (${found.missing}): its layouts are compared between the pre and post objects only`);
+    }
+    return found;
+  };
+}
+
 export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> {
   const assembly = input.patch.files.filter((f) => /\.S$/.test(f.path));
   if (assembly.length > 0) {
@@ -203,9 +218,7 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
     pairs,
     kernel: withFileSymbols(symbols, files),
     running: { ...running, entriesOf: withFiles((object, name) => running.entriesOf(object, name), files) },
-    kernelTypes: target.code === 'image package'
-      ? kernelTypes(async () => btfSection(await readFile(target.vmlinux!)), modules)
-      : kernelTypes(() => readFile(`${SYSFS_BTF}/vmlinux`).catch(() => undefined), modules, SYSFS_BTF),
+    kernelTypes: targetTypes(target, modules, input.step ?? (() => undefined)),
     headersDir,
     moduleName: name,
     patchSha256: input.patch.sha256,
@@ -240,5 +253,6 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
         ? { object: r.object, functions: 'skipped', reason: "the target's image package has no .ko of this module" }
         : { object: r.object, functions: r.functions.map((f) => f.name) },
     ),
+    layoutCheck: report.layoutCheck,
   };
 }

@@ -40,24 +40,45 @@ function flatten(btf: Btf, id: number, base: number, prefix: string, into: Map<s
   }
 }
 
+/** The layout of a named struct, union, enum or variable; undefined for other types and anonymous ones. */
+function layoutOf(btf: Btf, id: number): Layout | undefined {
+  const t = btf.types[id];
+  if (t.name === '') return undefined;
+  if (t.kind === 'struct' || t.kind === 'union') {
+    const entries = new Map<string, string>();
+    flatten(btf, id, 0, '', entries);
+    return { kind: t.kind, name: t.name, size: t.size, entries };
+  }
+  if (t.kind === 'enum' || t.kind === 'enum64') {
+    return { kind: 'enum', name: t.name, size: t.size, entries: new Map(t.values.map((v) => [v.name, v.value.toString()])) };
+  }
+  if (t.kind === 'var') return { kind: 'var', name: t.name, size: 0, entries: new Map([['', typeName(btf, t.type)]]) };
+  return undefined;
+}
+
 /** Every named struct, union, enum and variable of a BTF; same-named ones (other definitions) all kept. */
 export function layoutsOf(btf: Btf, from = 1): Map<string, Layout[]> {
   const layouts = new Map<string, Layout[]>();
-  const add = (l: Layout) => layouts.set(`${l.kind} ${l.name}`, [...(layouts.get(`${l.kind} ${l.name}`) ?? []), l]);
   for (let id = from; id < btf.types.length; id++) {
-    const t = btf.types[id];
-    if (t.name === '') continue;
-    if (t.kind === 'struct' || t.kind === 'union') {
-      const entries = new Map<string, string>();
-      flatten(btf, id, 0, '', entries);
-      add({ kind: t.kind, name: t.name, size: t.size, entries });
-    } else if (t.kind === 'enum' || t.kind === 'enum64') {
-      add({ kind: 'enum', name: t.name, size: t.size, entries: new Map(t.values.map((v) => [v.name, v.value.toString()])) });
-    } else if (t.kind === 'var') {
-      add({ kind: 'var', name: t.name, size: 0, entries: new Map([['', typeName(btf, t.type)]]) });
-    }
+    const l = layoutOf(btf, id);
+    if (l) layouts.set(`${l.kind} ${l.name}`, [...(layouts.get(`${l.kind} ${l.name}`) ?? []), l]);
   }
   return layouts;
+}
+
+/** A kernel's layouts of one name, computed on demand: a kernel's BTF has ~100,000 types, a patch reshapes a few. */
+const kernelIndex = new WeakMap<Btf, Map<string, number[]>>();
+function kernelLayouts(btf: Btf, key: string): Layout[] | undefined {
+  let index = kernelIndex.get(btf);
+  if (!index) {
+    index = new Map();
+    for (const t of btf.types) {
+      const kind = t.kind === 'enum64' ? 'enum' : t.kind;
+      if (t.name !== '' && ['struct', 'union', 'enum', 'var'].includes(kind)) index.set(`${kind} ${t.name}`, [...(index.get(`${kind} ${t.name}`) ?? []), t.id]);
+    }
+    kernelIndex.set(btf, index);
+  }
+  return index.get(key)?.map((id) => layoutOf(btf, id)!);
 }
 
 /** How `after` differs from `before` in what existing code relies on, in words; undefined when it does not. */
@@ -85,17 +106,21 @@ export function layoutChange(before: Layout, after: Layout): string | undefined 
   return undefined;
 }
 
-/** The BTF pahole encodes from an object's DWARF. */
-async function btfOf(object: Buffer, dir: string, name: string): Promise<Btf> {
-  const path = join(dir, name);
+/** The BTF pahole encodes from one side of a pair; BuildFailed naming the object when that fails or cannot be read. */
+async function btfOf(object: Buffer, dir: string, side: 'pre' | 'post', name: string): Promise<Btf> {
+  const path = join(dir, `${side}.o`);
   await writeFile(path, object);
   try {
     // Detached: pahole writes the raw BTF itself. `-J` would add a .BTF section with llvm-objcopy, which a Debian
     // machine with dwarves (and no llvm) does not have.
     await run('pahole', [`--btf_encode_detached=${path}.btf`, path], { maxBuffer: 64 * 1024 * 1024 });
+  } catch (err) {
+    throw new SplicedError('BuildFailed', `pahole could not encode the debug info of ${name} (${side}) as BTF: ${(err as Error).message}`, { object: name });
+  }
+  try {
     return parseBtf(await readFile(`${path}.btf`));
   } catch (err) {
-    throw new SplicedError('BuildFailed', `pahole could not encode the object's debug info as BTF: ${(err as Error).message}`);
+    throw new SplicedError('BuildFailed', `the BTF pahole encoded from ${name} (${side}) cannot be read: ${(err as Error).message}`, { object: name });
   }
 }
 
@@ -104,22 +129,22 @@ async function btfOf(object: Buffer, dir: string, name: string): Promise<Btf> {
  * Only types whose layout the patch changes (pre ≠ post) are candidates; each is then judged against the kernel's
  * definitions of that name (refused unless one equals the post layout), or against the pre one when the kernel has none.
  */
-export async function structLayoutProblems(pre: Buffer, post: Buffer, kernel?: Btf): Promise<Problem[]> {
+export async function structLayoutProblems(pair: { object: string; pre: Buffer; post: Buffer }, kernel?: Btf): Promise<Problem[]> {
   const dir = await mkdtemp(join(tmpdir(), 'spliced-layout-'));
   try {
-    const before = layoutsOf(await btfOf(pre, dir, 'pre.o'));
-    const after = layoutsOf(await btfOf(post, dir, 'post.o'));
-    const running = kernel ? layoutsOf(kernel) : new Map<string, Layout[]>();
+    const before = layoutsOf(await btfOf(pair.pre, dir, 'pre', pair.object));
+    const after = layoutsOf(await btfOf(pair.post, dir, 'post', pair.object));
     const problems: Problem[] = [];
     for (const [key, posts] of after) {
       const pres = before.get(key);
       if (!pres || posts.length !== 1 || pres.length !== 1) continue;
       if (layoutChange(pres[0], posts[0]) === undefined && layoutChange(posts[0], pres[0]) === undefined) continue;
-      const references = running.get(key) ?? pres;
+      const running = kernel && kernelLayouts(kernel, key);
+      const references = running ?? pres;
       if (references.some((r) => layoutChange(r, posts[0]) === undefined)) continue;
       const detail = layoutChange(references[0], posts[0]) ?? `the layout of ${key} changes`;
       const reason = posts[0].kind === 'enum' ? 'enum-value' : posts[0].kind === 'var' ? 'variable-type' : 'struct-layout';
-      problems.push({ reason, symbol: key, detail: `${detail}${running.has(key) ? ' (against the running kernel\'s BTF)' : ''}` });
+      problems.push({ reason, symbol: key, detail: `${detail}${running ? " (against the target kernel's BTF)" : ''}` });
     }
     return problems;
   } finally {

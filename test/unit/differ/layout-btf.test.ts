@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { Btf, parseBtf, typeName } from '../../../src/elf/btf';
+import { Btf, BtfFormatError, parseBtf, typeName } from '../../../src/elf/btf';
 import { btfSection } from '../../../src/build/kernel-types';
 import { layoutsOf, structLayoutProblems } from '../../../src/build/differ/safety-layout';
 import { targetImage, targetModuleFiles } from '../../../src/build/tree/target-image';
@@ -22,6 +22,7 @@ function debianBtf(): Promise<{ vmlinux: Btf; ext4: Btf }> {
 }
 
 const unit = (body: string) => compile(`${body}\nvoid *use(void);\n`, ['-g']);
+const pair = (pre: Buffer, post: Buffer) => ({ object: 'unit.o', pre, post });
 
 test("Debian 6.1's vmlinux BTF and ext4.ko's split BTF on it are read: structs with member offsets, enums, module types", async () => {
   const { vmlinux, ext4 } = await debianBtf();
@@ -43,7 +44,7 @@ test("Debian 6.1's vmlinux BTF and ext4.ko's split BTF on it are read: structs w
 test('a struct member added or moved is refused naming the type and the member; comments, macros, prototypes and new types are not', async () => {
   const pre = unit('struct conf { int a; long b; };\nstruct conf conf_v;\nvoid *use(void) { return &conf_v; }');
   const added = unit('struct conf { int a; int added; long b; };\nstruct conf conf_v;\nvoid *use(void) { return &conf_v; }');
-  const problems = await structLayoutProblems(pre, added);
+  const problems = await structLayoutProblems(pair(pre, added));
   assert.deepEqual(problems.map((p) => [p.reason, p.symbol]), [['struct-layout', 'struct conf']]);
   assert.equal(problems[0].detail, 'member added is added to struct conf');
 
@@ -51,27 +52,53 @@ test('a struct member added or moved is refused naming the type and the member; 
     '/* a comment */\n#define CONF_MAX 9\nstruct conf { int a; long b; };\nstruct other { char c; };\nint conf_helper(struct conf *c);\n' +
       'struct conf conf_v; struct other other_v;\nvoid *use(void) { return &conf_v; }',
   );
-  assert.deepEqual(await structLayoutProblems(pre, harmless), []);
+  assert.deepEqual(await structLayoutProblems(pair(pre, harmless)), []);
 });
 
 test('an enumerator that changes value is refused naming it; an enumerator added at the end is not', async () => {
   const pre = unit('enum mode { MODE_A, MODE_B, MODE_MAX };\nenum mode mode_v;\nvoid *use(void) { return &mode_v; }');
   const inserted = unit('enum mode { MODE_A, MODE_NEW, MODE_B, MODE_MAX };\nenum mode mode_v;\nvoid *use(void) { return &mode_v; }');
-  const problems = await structLayoutProblems(pre, inserted);
+  const problems = await structLayoutProblems(pair(pre, inserted));
   assert.deepEqual(problems.map((p) => [p.reason, p.symbol]), [['enum-value', 'enum mode']]);
   assert.match(problems[0].detail, /MODE_B of enum mode changes value \(1 → 2\)/);
   const appended = unit('enum mode { MODE_A, MODE_B, MODE_MAX, MODE_LATE = 7 };\nenum mode mode_v;\nvoid *use(void) { return &mode_v; }');
-  assert.deepEqual(await structLayoutProblems(pre, appended), []);
+  assert.deepEqual(await structLayoutProblems(pair(pre, appended)), []);
 });
 
-test("the running kernel's BTF is the reference where it has the type", async () => {
+test("the target kernel's BTF is the reference where it has the type", async () => {
   const { vmlinux } = await debianBtf();
   const kernelLike = 'struct list_head { struct list_head *next, *prev; };\nstruct list_head head_v;\nvoid *use(void) { return &head_v; }';
   const other = 'struct list_head { struct list_head *next, *prev; long extra; };\nstruct list_head head_v;\nvoid *use(void) { return &head_v; }';
   // The patch reshapes list_head: refused against the kernel's definition, naming the member.
-  const grown = await structLayoutProblems(unit(kernelLike), unit(other), vmlinux);
+  const grown = await structLayoutProblems(pair(unit(kernelLike), unit(other)), vmlinux);
   assert.equal(grown.length, 1);
-  assert.match(grown[0].detail, /member extra is added to struct list_head \(against the running kernel's BTF\)/);
+  assert.match(grown[0].detail, /member extra is added to struct list_head \(against the target kernel's BTF\)/);
   // Pre and post differ, but post is what the kernel runs with (a pre source older than the kernel): not refused.
-  assert.deepEqual(await structLayoutProblems(unit(other), unit(kernelLike), vmlinux), []);
+  assert.deepEqual(await structLayoutProblems(pair(unit(other), unit(kernelLike)), vmlinux), []);
+});
+
+test("a corrupt BTF gives BtfFormatError or types, never another exception (ext4.ko's, cut or with bytes flipped)", async () => {
+  const { vmlinux } = await debianBtf();
+  const raw = btfSection((await targetModuleFiles(await fixtureTree(), ['ext4'])).get('ext4')!)!;
+  // The type section said to end 8 bytes early: the last type's trailer is cut, not read from the strings after it.
+  const cut = Buffer.from(raw);
+  cut.writeUInt32LE(raw.readUInt32LE(12) - 8, 12);
+  assert.throws(() => parseBtf(cut, vmlinux), (err) => err instanceof BtfFormatError && /runs past the type section/.test(err.message));
+
+  let seed = 1;
+  const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const outcomes = { parsed: 0, refused: 0 };
+  for (let i = 0; i < 40; i++) {
+    const bad = Buffer.from(raw);
+    // Header fields (lengths, offsets) half the time, else anywhere in the type section.
+    for (let flips = 1 + random(3); flips > 0; flips--) bad[i % 2 ? 4 + random(20) : 24 + random(bad.readUInt32LE(12))] ^= 1 << random(8);
+    try {
+      layoutsOf(parseBtf(bad, vmlinux), vmlinux.types.length);
+      outcomes.parsed++;
+    } catch (err) {
+      assert.ok(err instanceof BtfFormatError, `mutation ${i}: ${(err as Error).stack}`);
+      outcomes.refused++;
+    }
+  }
+  assert.ok(outcomes.refused > 5 && outcomes.parsed > 5, JSON.stringify(outcomes));
 });
