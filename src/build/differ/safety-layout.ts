@@ -88,6 +88,13 @@ export function layoutChange(before: Layout, after: Layout): string | undefined 
     const [a, b] = [before.entries.get(''), after.entries.get('')];
     return a === b ? undefined : `the type of ${what} changes (${a} → ${b})`;
   }
+  // Enumerators may be added (existing values unchanged); a struct member may not (the size changes, or it takes
+  // space code already uses, or a union's member overlaps the others' storage in a new way). An added member is named
+  // first: it is what moved the members after it.
+  if (before.kind !== 'enum') {
+    const added = [...after.entries.keys()].find((n) => !before.entries.has(n));
+    if (added !== undefined) return `member ${added} is added to ${what}`;
+  }
   for (const [name, value] of before.entries) {
     const now = after.entries.get(name);
     if (now === value) continue;
@@ -95,12 +102,6 @@ export function layoutChange(before: Layout, after: Layout): string | undefined 
       return now === undefined ? `${what} loses ${name}` : `${name} of ${what} changes value (${value} → ${now})`;
     }
     return now === undefined ? `member ${name} of ${what} is removed` : `member ${name} of ${what} changes (${value} → ${now})`;
-  }
-  // Enumerators may be added (existing values unchanged); a struct member may not (the size changes, or it takes
-  // space code already uses, or a union's member overlaps the others' storage in a new way).
-  if (before.kind !== 'enum') {
-    const added = [...after.entries.keys()].find((n) => !before.entries.has(n));
-    if (added !== undefined) return `member ${added} is added to ${what}`;
   }
   if (before.size !== after.size) return `the size of ${what} changes (${before.size} → ${after.size} bytes)`;
   return undefined;

@@ -47,6 +47,9 @@ test('a struct member added or moved is refused naming the type and the member; 
   const problems = await structLayoutProblems(pair(pre, added));
   assert.deepEqual(problems.map((p) => [p.reason, p.symbol]), [['struct-layout', 'struct conf']]);
   assert.equal(problems[0].detail, 'member added is added to struct conf');
+  // A member inserted before others moves them: the inserted one is named, not the first that moved.
+  const inserted = unit('struct conf { int a; long inserted; long b; };\nstruct conf conf_v;\nvoid *use(void) { return &conf_v; }');
+  assert.deepEqual((await structLayoutProblems(pair(pre, inserted))).map((p) => p.detail), ['member inserted is added to struct conf']);
 
   const harmless = unit(
     '/* a comment */\n#define CONF_MAX 9\nstruct conf { int a; long b; };\nstruct other { char c; };\nint conf_helper(struct conf *c);\n' +
