@@ -55,6 +55,8 @@ function typesFrom(vmlinux: () => Promise<RawBtf>, module: (name: string) => Pro
   const rootTypes = () => (root ??= parsed(vmlinux));
   const cache = new Map<string, Promise<TargetTypes>>();
   const moduleTypes = async (name: string): Promise<TargetTypes> => {
+    // A module name becomes a path under /sys/kernel/btf: nothing but a name.
+    if (!/^[\w-]+$/.test(name)) return { missing: `${JSON.stringify(name)} is not a module name` };
     const base = await rootTypes();
     if (!base.btf) return { missing: `no vmlinux types for ${name}'s to continue: ${base.missing}` };
     return parsed(() => module(name), base.btf);

@@ -81,6 +81,10 @@ test('no vmlinux BTF, a module neither loaded nor installed, an image without th
   const unloaded = await runningKernelTypes(new Map(), sysfsLike({ vmlinux }))('zram');
   assert.match(unloaded.btf ? '' : unloaded.missing, /^zram is not loaded \(no .*\/zram\) and no zram\.ko is installed$/);
 
+  // A target name is never a path: no file outside the directory is read.
+  const escape = await runningKernelTypes(new Map(), sysfsLike({ vmlinux }))('../../../etc/passwd');
+  assert.equal(escape.btf ? escape.source : escape.missing, '"../../../etc/passwd" is not a module name');
+
   const image = imageKernelTypes(vmlinuxPath, new Map());
   const imageCore = await image('vmlinux');
   assert.equal(imageCore.btf ? imageCore.source : imageCore.missing, `${vmlinuxPath}'s .BTF section`);
