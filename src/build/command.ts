@@ -64,6 +64,7 @@ function jsonReport(r: BuildReport, signedWith: SigningKey | null): object {
       buildId: r.splice.buildId,
       targetCode: r.splice.targetCode,
       runPre: r.splice.runPre,
+      layoutCheck: r.splice.layoutCheck,
       description: r.splice.header.description ?? null,
       cves: r.splice.header.cves,
       version: r.splice.header.version ?? null,
