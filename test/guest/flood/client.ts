@@ -10,10 +10,11 @@ import { constants, fstatSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
-import { DBusError, type Message, type MessageBus } from 'dbus-next';
+import { DBusError, MessageType, type MessageBus } from 'dbus-next';
 import { connectBus } from '../../../src/bus/connect';
 import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH } from '../../../src/bus/names';
-import { floodCall, listMessage, type MixContext } from './mix';
+import { callWithDanglingFdIndex } from './forge';
+import { floodCall, listMessage, type FloodCall, type MixContext } from './mix';
 
 export interface FloodSpec {
   /** Calls answered and counted, half on one connection, half spread over `connections`. */
@@ -60,15 +61,18 @@ export interface Samples {
 const UNANSWERED = 'unanswered';
 const O_PATH = 0o10000000; // x86-64 and arm64; node has no constant for it, open(2) takes it as is
 
-async function answerOf(bus: MessageBus, message: Message, deadlineMs: number): Promise<string> {
+/** 'reply', the D-Bus error name, or UNANSWERED. */
+async function answerOf(bus: MessageBus, call: FloodCall, deadlineMs: number): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<string>((resolve) => {
     timer = setTimeout(() => resolve(UNANSWERED), deadlineMs);
   });
-  const answer = bus.call(message).then(
-    () => 'reply',
-    (err: unknown) => (err instanceof DBusError ? err.type : `not a D-Bus error: ${String(err)}`),
-  );
+  const answer = call.danglingFdIndex
+    ? callWithDanglingFdIndex(bus, call.message).then((reply) => (reply.type === MessageType.ERROR ? reply.errorName! : 'reply'))
+    : bus.call(call.message).then(
+        () => 'reply',
+        (err: unknown) => (err instanceof DBusError ? err.type : `not a D-Bus error: ${String(err)}`),
+      );
   try {
     return await Promise.race([answer, deadline]);
   } finally {
@@ -121,7 +125,7 @@ async function flood(spec: FloodSpec): Promise<FloodResult> {
     const worker = async () => {
       while (next < end) {
         const call = floodCall(next++, ctx);
-        record(call.kind, call.expect, await answerOf(bus, call.message, spec.deadlineMs));
+        record(call.kind, call.expect, await answerOf(bus, call, spec.deadlineMs));
       }
     };
     await Promise.all(Array.from({ length: spec.window }, worker));
@@ -141,7 +145,7 @@ async function flood(spec: FloodSpec): Promise<FloodResult> {
   // Callers that vanish mid-call: spliced answers (or asks polkit about) a name that is gone.
   for (let c = 0; c < spec.abandoned; c++) {
     const bus = await connectBus();
-    for (let i = 0; i < spec.window; i++) bus.call(floodCall(c * spec.window + i, ctx).message).catch(() => undefined);
+    for (let i = 0; i < spec.window; i++) void answerOf(bus, floodCall(c * spec.window + i, ctx), spec.deadlineMs);
     result.abandonedCalls += spec.window;
     bus.disconnect();
   }

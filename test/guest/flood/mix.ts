@@ -29,6 +29,8 @@ export interface FloodCall {
   message: Message;
   /** 'reply', or the D-Bus error name the call must end in. */
   expect: string;
+  /** Sent with its "u" argument turned into a descriptor index the message does not carry (forge.ts). */
+  danglingFdIndex?: true;
 }
 
 type CallMaker = (ctx: MixContext) => Omit<FloodCall, 'kind'>;
@@ -76,6 +78,11 @@ export const CALL_KINDS: Record<string, CallMaker> = {
   'GetPatch carrying a descriptor': (c) => ({
     message: manager('GetPatch', 'sh', [UNKNOWN_ID, c.pipeFd]),
     expect: 'org.freedesktop.DBus.Error.UnknownMethod',
+  }),
+  'List naming a descriptor it does not carry': () => ({
+    message: manager('List', 'u', [7]),
+    expect: 'org.freedesktop.DBus.Error.InvalidArgs',
+    danglingFdIndex: true,
   }),
   'Apply with a wrong signature': (c) => ({ message: manager('Apply', 's', [c.file]), expect: 'org.freedesktop.DBus.Error.UnknownMethod' }),
   'Apply of a relative path': () => ({ message: manager('Apply', 'sa{sv}', ['fix.ko', {}]), expect: `${SPLICED_ERROR}InvalidArgument` }),

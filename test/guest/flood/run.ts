@@ -13,7 +13,7 @@
 
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { createInterface, type Interface } from 'node:readline';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { FloodResult, FloodSpec, SamplerCommand, Samples } from './client';
 import { latencyOf, type Latency } from './stats';
@@ -79,29 +79,29 @@ function spawnClient(options: RunOptions, account: Account, args: string[]): Chi
 
 /** The sampler: one JSON answer line per command. */
 class Sampler {
-  private readonly lines: Interface;
-  private readonly pending: ((line: string) => void)[] = [];
+  private readonly pending: { resolve(line: string): void; reject(err: Error): void }[] = [];
+  private exited: Error | null = null;
 
   constructor(private readonly child: ChildProcess) {
-    this.lines = createInterface({ input: child.stdout! });
-    this.lines.on('line', (line) => this.pending.shift()?.(line));
+    createInterface({ input: child.stdout! }).on('line', (line) => this.pending.shift()?.resolve(line));
+    child.stdin!.on('error', () => undefined); // a sampler that died: its exit says so
+    child.on('exit', (code, signal) => {
+      this.exited = new Error(`the sampler exited (${code ?? signal}): did spliced stop answering?`);
+      for (const waiter of this.pending.splice(0)) waiter.reject(this.exited);
+    });
   }
 
   ask<T>(command: SamplerCommand): Promise<T> {
+    if (this.exited) return Promise.reject(this.exited);
     return new Promise((resolve, reject) => {
-      const exited = () => reject(new Error(`the sampler exited (${this.child.exitCode ?? this.child.signalCode})`));
-      this.child.once('exit', exited);
-      this.pending.push((line) => {
-        this.child.off('exit', exited);
-        resolve(JSON.parse(line) as T);
-      });
+      this.pending.push({ resolve: (line) => resolve(JSON.parse(line) as T), reject });
       this.child.stdin!.write(`${JSON.stringify(command)}\n`);
     });
   }
 
   close(): Promise<void> {
     return new Promise((resolve) => {
-      if (this.child.exitCode !== null) return resolve();
+      if (this.exited) return resolve();
       this.child.once('exit', () => resolve());
       this.child.stdin!.end();
     });
@@ -129,15 +129,22 @@ function splicectl(args: string[]): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Wait until the daemon holds no more descriptors than `fds`; how long it took, or -1 if it never did. */
-async function settle(pid: number, fds: number, withinMs: number): Promise<number> {
+const GONE: Usage = { fds: -1, rssKb: -1 };
+
+/**
+ * Wait until the daemon holds no more descriptors than `fds`: how long it took (-1: it never did) and what it held
+ * then (or last).
+ */
+async function settle(pid: number, fds: number, withinMs: number): Promise<{ ms: number; usage: Usage }> {
   const started = Date.now();
-  while (Date.now() - started <= withinMs) {
-    if (!isAlive(pid)) return -1;
-    if (usageOf(pid).fds <= fds) return Date.now() - started;
+  let usage = GONE;
+  while (isAlive(pid)) {
+    usage = usageOf(pid);
+    if (usage.fds <= fds) return { ms: Date.now() - started, usage };
+    if (Date.now() - started > withinMs) break;
     await sleep(100);
   }
-  return -1;
+  return { ms: -1, usage };
 }
 
 async function round(options: RunOptions, account: Account, sampler: Sampler): Promise<RoundReport> {
@@ -152,10 +159,10 @@ async function round(options: RunOptions, account: Account, sampler: Sampler): P
   const ms = Date.now() - started;
   const peak = watch.stop();
   const duringFlood = await sampler.ask<Samples>({ do: 'stop' });
-  const settleMs = await settle(pid, before.fds, options.settleMs);
+  const settled = await settle(pid, before.fds, options.settleMs);
   const report: RoundReport = {
     latency: { idle: latencyOf(idle.all), flood: latencyOf(duringFlood.all) },
-    daemon: { before, peak, afterFlood: isAlive(pid) ? usageOf(pid) : { fds: -1, rssKb: -1 }, settleMs },
+    daemon: { before, peak, afterFlood: settled.usage, settleMs: settled.ms },
     flood: { ...flood, ms, callsPerSecond: Math.round((flood.calls / ms) * 1000) },
   };
 
@@ -174,8 +181,7 @@ async function round(options: RunOptions, account: Account, sampler: Sampler): P
       samplesWhileBusy: duringApply.busy.length,
       samplesTotal: duringApply.all.length,
     };
-    await settle(pid, before.fds, options.settleMs);
-    report.daemon.afterApply = isAlive(pid) ? usageOf(pid) : { fds: -1, rssKb: -1 };
+    report.daemon.afterApply = (await settle(pid, before.fds, options.settleMs)).usage;
   }
   return report;
 }

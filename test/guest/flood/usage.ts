@@ -25,10 +25,13 @@ export function isAlive(pid: number): boolean {
 export function watchPeak(pid: number, everyMs: number): { stop(): Usage } {
   const peak = usageOf(pid);
   const timer = setInterval(() => {
-    if (!isAlive(pid)) return;
-    const now = usageOf(pid);
-    peak.fds = Math.max(peak.fds, now.fds);
-    peak.rssKb = Math.max(peak.rssKb, now.rssKb);
+    try {
+      const now = usageOf(pid);
+      peak.fds = Math.max(peak.fds, now.fds);
+      peak.rssKb = Math.max(peak.rssKb, now.rssKb);
+    } catch {
+      // gone: whoever watches its pid sees that
+    }
   }, everyMs);
   return {
     stop() {
