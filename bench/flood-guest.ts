@@ -42,6 +42,7 @@ function printReport(report: Report, calls: number): void {
   const last = rounds[rounds.length - 1].daemon.afterFlood.rssKb;
   row('RSS first → last round', `${mb(first)} → ${mb(last)} (${ratio(last, first)})`);
   row('calls/s (flood)', `${m((r) => r.flood.callsPerSecond)}`);
+  row('round (s)', `${(m((r) => r.ms) / 1000).toFixed(1)}`);
   console.log('  each round: calls/s, unanswered, mismatched; List p99 idle / flood / apply ms; fds before/peak/after; RSS MB before/peak/after');
   for (const [i, r] of rounds.entries()) {
     const mismatched = Object.values(r.flood.mismatches).reduce((a, b) => a + b.count, 0);

@@ -7,7 +7,7 @@
 # shellcheck shell=bash
 
 flood_report=$GUEST_WORK/flood.json
-flood_calls=1500 # ≈ N s under TCG (docs/testing.md)
+flood_calls=1500 # ≈ 25 s under TCG; the whole check adds ≈ 30–35 s to the suite (docs/testing.md, "Load")
 flood_pid=$(systemctl show -p MainPID --value spliced.service)
 flood_live=$(live_patches)
 flood_history_seq=$("${BUS[@]}" --json=short call "${MGR[@]}" GetHistory su '' 1 | jq '.data[0][0][0] // 0')

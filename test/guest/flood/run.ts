@@ -38,6 +38,8 @@ export interface RunOptions {
 }
 
 export interface RoundReport {
+  /** Wall time of the whole round, the idle samples to the settling after the apply. */
+  ms: number;
   latency: { idle: Latency; flood: Latency; apply?: Latency };
   daemon: { before: Usage; peak: Usage; afterFlood: Usage; settleMs: number; afterApply?: Usage };
   flood: FloodResult & { ms: number; callsPerSecond: number };
@@ -149,6 +151,7 @@ async function settle(pid: number, fds: number, withinMs: number): Promise<{ ms:
 
 async function round(options: RunOptions, account: Account, sampler: Sampler): Promise<RoundReport> {
   const { pid } = options;
+  const roundStarted = Date.now();
   const idle = await sampler.ask<Samples>({ do: 'idle', count: options.idleSamples });
   const before = usageOf(pid);
 
@@ -161,6 +164,7 @@ async function round(options: RunOptions, account: Account, sampler: Sampler): P
   const duringFlood = await sampler.ask<Samples>({ do: 'stop' });
   const settled = await settle(pid, before.fds, options.settleMs);
   const report: RoundReport = {
+    ms: 0,
     latency: { idle: latencyOf(idle.all), flood: latencyOf(duringFlood.all) },
     daemon: { before, peak, afterFlood: settled.usage, settleMs: settled.ms },
     flood: { ...flood, ms, callsPerSecond: Math.round((flood.calls / ms) * 1000) },
@@ -183,6 +187,7 @@ async function round(options: RunOptions, account: Account, sampler: Sampler): P
     };
     report.daemon.afterApply = (await settle(pid, before.fds, options.settleMs)).usage;
   }
+  report.ms = Date.now() - roundStarted;
   return report;
 }
 
