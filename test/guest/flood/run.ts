@@ -62,11 +62,9 @@ function accountOf(user: string): Account {
   return { uid: id('-u'), gid: id('-g') };
 }
 
+/** This process's environment (the node that runs it may need its LD_LIBRARY_PATH), with the bus to flood. */
 function clientEnv(options: RunOptions): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    ...(options.busAddress ? { DBUS_SYSTEM_BUS_ADDRESS: options.busAddress } : {}),
-  };
+  return { ...process.env, ...(options.busAddress ? { DBUS_SYSTEM_BUS_ADDRESS: options.busAddress } : {}) };
 }
 
 function spawnClient(options: RunOptions, account: Account, args: string[]): ChildProcess {
