@@ -3,14 +3,19 @@
 // each built by the builder for the kernel that runs the older version, and classed: working splice, no change,
 // refused for a live-patching limit (by reason), patched side does not compile on its own, or broken. Results are
 // cached per file, so a run resumes where it stopped; the modules are kept for the guest half (bench/corpus-guest.ts),
-// whose results the table shows beside the working ones.
+// whose results the table shows beside the working ones. `--headers` instead prints, for each header the update
+// changes, how many of the older build's units it reaches through #include (what a header patch compiles, capped by
+// max_header_units), without compiling anything.
 // Run: nice -n 10 node dist/bench/corpus.js [--from 6.1.187-1] [--to 6.1.190-1] [--release 6.1.0-53-amd64]
 //        [--dir /var/cache/spliced-test/corpus/<from>_<to>] [--jobs 2] [--retry broken|all] [--only FILE]... [--show 40] [--report]
+//        [--headers]
 
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { buildSplice } from '../src/build/build';
+import { DEFAULT_MAX_HEADER_UNITS, reachOf } from '../src/build/compile/includers';
+import { objectIndex } from '../src/build/tree/objects';
 import { DebianBuild, prepareTree } from '../src/build/tree/tree';
 import { SplicedError } from '../src/errors';
 import { computeDelta, Delta, DeltaFile } from '../src/sources/feed/delta';
@@ -25,7 +30,7 @@ function arg(name: string, fallback: string): string {
 }
 if (process.argv.includes('--help')) {
   console.log('nice -n 10 node dist/bench/corpus.js [--from 6.1.187-1] [--to 6.1.190-1] [--release 6.1.0-53-amd64] [--dir DIR]');
-  console.log('    [--jobs 2] [--retry broken|all] [--only FILE]... [--show 40] [--report]   (docs/build.md, "The corpus")');
+  console.log('    [--jobs 2] [--retry broken|all] [--only FILE]... [--show 40] [--report] [--headers]   (docs/build.md, "The corpus")');
   process.exit(0);
 }
 const allArgs = (name: string) => process.argv.flatMap((a, i) => (a === `--${name}` ? [process.argv[i + 1]] : []));
@@ -40,6 +45,8 @@ const ONLY = allArgs('only');
 const SHOW = Number(arg('show', '40'));
 /** Only print the table of the results cached so far (builds nothing). */
 const REPORT_ONLY = process.argv.includes('--report');
+/** Only measure what the update's changed headers reach (compiles nothing). */
+const HEADERS = process.argv.includes('--headers');
 const SERIES = '6.1';
 const FLAVOUR = RELEASE.slice(RELEASE.lastIndexOf('-') + 1);
 
@@ -173,10 +180,39 @@ function printTable(results: CorpusResult[], cases: number, delta: Delta, wallMs
   }
 }
 
+/** How many units each changed header of the update reaches (the grep walk a header patch's build does first). */
+async function headerReach(build: DebianBuild, delta: Delta): Promise<void> {
+  const tree = await prepareTree(build, (step) => console.error(`tree: ${step}`));
+  const index = await objectIndex(tree);
+  const headers = delta.files.filter((f) => f.path.endsWith('.h') && f.change === 'modified').map((f) => f.path).sort();
+  const cap = DEFAULT_MAX_HEADER_UNITS;
+  const bands = new Map<string, number>([['no unit', 0], ['1-24', 0], [`25-${cap}`, 0], [`over ${cap} (TooManyUnits)`, 0]]);
+  const ms: number[] = [];
+  for (const header of headers) {
+    const t0 = Date.now();
+    const units = await reachOf(tree.sourceDir, header, (c) => index.has(c), cap).then(
+      (reach) => reach.units.length,
+      (err: unknown) => {
+        if (err instanceof SplicedError && err.kind === 'TooManyUnits') return Infinity;
+        throw err;
+      },
+    );
+    ms.push(Date.now() - t0);
+    const band = units === 0 ? 'no unit' : units <= 24 ? '1-24' : units <= cap ? `25-${cap}` : `over ${cap} (TooManyUnits)`;
+    bands.set(band, bands.get(band)! + 1);
+    console.error(`${header}: ${units === Infinity ? `over ${cap}` : units} units, ${seconds(Date.now() - t0)}`);
+  }
+  ms.sort((a, b) => a - b);
+  console.log(`Headers Debian changed from ${FROM} to ${TO}, reach in the ${RELEASE} build (grep walk, no compile):`);
+  for (const [band, n] of bands) console.log(`  ${band.padEnd(28)} ${n}`);
+  console.log(`  ${'headers'.padEnd(28)} ${headers.length}; walk ${seconds(ms.reduce((a, b) => a + b, 0))} in all, median ${ms[Math.floor(ms.length / 2)] ?? 0} ms`);
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const build: DebianBuild = { release: RELEASE, debianVersion: FROM };
   const delta = await corpusDelta(build);
+  if (HEADERS) return headerReach(build, delta);
   // In the order of a hash of their names: any prefix of a run (it is long) is a fixed sample spread over the tree.
   const key = (f: DeltaFile) => createHash('sha256').update(f.path).digest('hex');
   const cases = delta.files

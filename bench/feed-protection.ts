@@ -31,7 +31,7 @@ async function once(): Promise<{ plan: number; build: number }> {
         plan: planned.value,
         running: RUNNING.sourceVersion,
         target: TARGET,
-        builder: { build: (patchText, output) => buildSplice({ patchText, target: { release: RUNNING.release } }, output).then(() => undefined) },
+        builder: { build: ({ patchText }, output) => buildSplice({ patchText, target: { release: RUNNING.release } }, output).then(() => undefined) },
         output: join(dir, 'splice.ko'),
         onStep: () => undefined,
         signal,

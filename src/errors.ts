@@ -30,6 +30,7 @@ export const ERROR_KINDS = {
   BuildFailed: 'the splice could not be built',
   UnsafePatch: 'the patch changes something a livepatch cannot safely replace',
   NoChange: 'the patch changes no code',
+  TooManyUnits: 'the patch reaches more translation units than a build may compile',
   RunPreMismatch: 'the source does not match the running kernel',
   Internal: 'internal error',
 } as const;

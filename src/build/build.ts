@@ -4,7 +4,8 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { compileTouched, CompileResult } from './compile/compile';
+import { CompileLimits, compileTouched, CompileResult } from './compile/compile';
+import { DEFAULT_MAX_HEADER_UNITS } from './compile/includers';
 import { parsePatch, ParsedPatch, PatchedFile, treeLookup } from './patch/patchfile';
 import { signModule } from './module/sign';
 import type { SigningKey } from './module/signing-key';
@@ -28,6 +29,8 @@ export interface BuildRequest {
   signWith?: SigningKey;
   /** The running kernel's kallsyms and build id, for a build without the privilege to read them (splice.ts). */
   runningKernel?: RunningKernelFacts;
+  /** The most translation units the patch may be compiled into (config max_header_units); the default when absent. */
+  maxHeaderUnits?: number;
   onProgress?: (progress: BuildProgress) => void;
 }
 
@@ -44,13 +47,14 @@ export interface BuildReport {
 
 interface Prepared {
   tree: Tree;
+  limits: CompileLimits;
   patch: ParsedPatch;
   startedAt: number;
   progress: (progress: BuildProgress) => void;
 }
 
 function compile(p: Prepared, outDir: string): Promise<CompileResult> {
-  return compileTouched(p.tree, p.patch, outDir, (step) => p.progress({ stage: 'compile', message: step }));
+  return compileTouched(p.tree, p.patch, outDir, (step) => p.progress({ stage: 'compile', message: step }), p.limits);
 }
 
 async function targetBuild(request: BuildRequest): Promise<DebianBuild> {
@@ -71,7 +75,7 @@ async function prepare(request: BuildRequest): Promise<Prepared> {
   const tree = await prepareTree(build, (step) => progress({ stage: 'tree', message: step }));
   // Read again against the tree's own files: the strip level the kernel layout suggested must hold there.
   const patch = parsePatch(request.patchText, treeLookup(tree.sourceDir));
-  return { tree, patch, startedAt, progress };
+  return { tree, patch, startedAt, progress, limits: { maxHeaderUnits: request.maxHeaderUnits ?? DEFAULT_MAX_HEADER_UNITS } };
 }
 
 function reportOf(p: Prepared, compiled: CompileResult, splice?: SpliceOutput): BuildReport {

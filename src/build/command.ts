@@ -23,7 +23,8 @@ async function request(patchFile: string, release: string | undefined, sourceVer
   });
   // On a terminal, say what a long first build (tree preparation, ≈ 1 min) is doing.
   const onProgress = process.stderr.isTTY ? (p: BuildProgress) => process.stderr.write(`spliced build: ${p.message}\n`) : undefined;
-  return { patchText, target: release === undefined ? undefined : { release }, sourceVersion, onProgress };
+  const { maxHeaderUnits } = loadConfig();
+  return { patchText, target: release === undefined ? undefined : { release }, sourceVersion, onProgress, maxHeaderUnits };
 }
 
 /**
@@ -63,6 +64,7 @@ function jsonReport(r: BuildReport, signedWith: SigningKey | null): object {
       buildId: r.splice.buildId,
       targetCode: r.splice.targetCode,
       runPre: r.splice.runPre,
+      layoutCheck: r.splice.layoutCheck,
       description: r.splice.header.description ?? null,
       cves: r.splice.header.cves,
       version: r.splice.header.version ?? null,

@@ -11,6 +11,7 @@ import { runPreCheck } from './runpre/check';
 import { RunningKernel } from './runpre/sources';
 import { assertPatchable } from './differ/safety';
 import { structLayoutProblems } from './differ/safety-layout';
+import type { KernelTypes, TargetTypes } from './kernel-types';
 
 export interface ObjectPair {
   /** Object path in the tree, e.g. "fs/ext4/inode.o" (for messages). */
@@ -30,6 +31,8 @@ export interface SpliceRequest extends Omit<ModuleRequest, 'name' | 'parts'> {
   kernel: KernelSymbols;
   /** The running kernel's code for the run-pre check; omitted only on build hosts, then sympos needs unique names. */
   running?: RunningKernel;
+  /** The target kernel's own types per klp object (BTF), for the layout check; the pre objects' when absent. */
+  kernelTypes?: KernelTypes;
   moduleName: string;
 }
 
@@ -38,8 +41,14 @@ export interface SpliceReport {
   diffs: { object: string; target: string; changed: string[]; added: string[] }[];
   /** Per object: matched functions with their running address (hex), or 'skipped' when no running code was available. */
   runPre: { object: string; functions: { name: string; address: string; sympos: number }[] | 'skipped' }[];
+  /** Per object: the target kernel's BTF its layouts were judged against, or why only its pre object was. */
+  layoutCheck: LayoutCheck[];
   functions: Extracted['functions'];
 }
+
+export type LayoutCheck = { object: string; against: string } | { object: string; against: 'pre object'; reason: string };
+
+const NO_KERNEL_TYPES: TargetTypes = { missing: 'no target kernel types were given' };
 
 export async function spliceFromPairs(request: SpliceRequest): Promise<SpliceReport> {
   const diffs: DiffResult[] = request.pairs.map((p) =>
@@ -48,13 +57,14 @@ export async function spliceFromPairs(request: SpliceRequest): Promise<SpliceRep
       lineMap: p.sourceDiff === undefined ? undefined : lineMapOf(p.sourceDiff),
     }),
   );
-  const layout = (await Promise.all(request.pairs.map((p) => structLayoutProblems(p.pre, p.post)))).flat();
+  const types = await Promise.all(request.pairs.map((p) => request.kernelTypes?.(p.target) ?? NO_KERNEL_TYPES));
+  const layout = (await Promise.all(request.pairs.map((p, i) => structLayoutProblems(p, types[i].btf)))).flat();
   assertPatchable(diffs, layout);
 
   const running = request.running;
   const runPre = diffs.map((d, i) => (running?.covers(request.pairs[i].target) ? runPreCheck(d, request.pairs[i].target, running) : undefined));
   const parts = extractPatch(diffs.map((diff, i) => ({ diff, target: request.pairs[i].target, runPre: runPre[i] })), request.kernel);
-  const { pairs: _pairs, kernel: _kernel, running: _running, moduleName, ...recorded } = request;
+  const { pairs: _pairs, kernel: _kernel, running: _running, kernelTypes: _types, moduleName, ...recorded } = request;
   const module = await buildLivepatchModule({ ...recorded, name: moduleName, parts });
   return {
     module,
@@ -69,5 +79,9 @@ export async function spliceFromPairs(request: SpliceRequest): Promise<SpliceRep
       functions: runPre[i]?.functions.map((f) => ({ ...f, address: `0x${f.address.toString(16)}` })) ?? 'skipped',
     })),
     functions: parts.flatMap((p) => p.functions),
+    layoutCheck: request.pairs.map(({ object }, i) => {
+      const t = types[i];
+      return t.btf ? { object, against: t.source } : { object, against: 'pre object', reason: t.missing };
+    }),
   };
 }

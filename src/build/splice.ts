@@ -18,6 +18,8 @@ import { spliceModuleName } from '../kernel/splice-modinfo';
 import type { CompileResult } from './compile/compile';
 import { fileSymbols, KallsymsEntry, KernelSymbols, kernelSymbols, parseSameNamed, withFiles, withFileSymbols } from './module/symbols';
 import { spliceFromPairs } from './splice-pairs';
+import { imageKernelTypes, KernelTypes, runningKernelTypes } from './kernel-types';
+import type { LayoutCheck } from './splice-pairs';
 import type { PatchHeader } from './patch/header';
 import type { ParsedPatch } from './patch/patchfile';
 import { moduleFileSource, withModuleCode } from './runpre/module-source';
@@ -54,6 +56,8 @@ export interface SpliceOutput {
   header: PatchHeader;
   /** Per object: functions checked against the target's code, or 'skipped' with the reason. */
   runPre: ({ object: string; functions: string[] } | { object: string; functions: 'skipped'; reason: string })[];
+  /** Per object: the kernel BTF file its type layouts were judged against, or 'pre object' and why. */
+  layoutCheck: LayoutCheck[];
 }
 
 interface TargetKernel {
@@ -63,6 +67,8 @@ interface TargetKernel {
   code: SpliceOutput['targetCode'];
   /** vmlinux's same-named symbols with their translation units, where its symbol table is known (image package). */
   vmlinuxFiles?: Map<string, KallsymsEntry[]>;
+  /** The image package's vmlinux file (a kernel not running here). */
+  vmlinux?: string;
 }
 
 /** Where module files are laid out for run-pre: the kernel's module area, one 256 MB slot per module. */
@@ -140,6 +146,7 @@ async function targetKernel(tree: Tree, step: StepListener, facts?: RunningKerne
     running: vmlinuxFileSource(await readFile(image.vmlinux), kallsyms),
     code: 'image package',
     vmlinuxFiles: parseSameNamed(await readFile(image.sameNamed, 'utf8')),
+    vmlinux: image.vmlinux,
   };
 }
 
@@ -159,6 +166,20 @@ async function moduleFiles(tree: Tree, modules: string[]): Promise<Map<string, B
     if (path) files.set(module, await readFile(join(`/lib/modules/${release}`, path)));
   }
   return files;
+}
+
+/** The target's types; told as a step when a klp object has none (its layouts are then judged against pre only). */
+function targetTypes(target: TargetKernel, modules: ReadonlyMap<string, Buffer>, step: StepListener): KernelTypes {
+  const types = target.code === 'image package' ? imageKernelTypes(target.vmlinux!, modules) : runningKernelTypes(modules);
+  const told = new Set<string>();
+  return async (object) => {
+    const found = await types(object);
+    if (!found.btf && !told.has(object)) {
+      told.add(object);
+      step(`no kernel types for ${object} (${found.missing}): its layouts are compared between the pre and post objects only`);
+    }
+    return found;
+  };
 }
 
 export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> {
@@ -197,6 +218,7 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
     pairs,
     kernel: withFileSymbols(symbols, files),
     running: { ...running, entriesOf: withFiles((object, name) => running.entriesOf(object, name), files) },
+    kernelTypes: targetTypes(target, modules, input.step ?? (() => undefined)),
     headersDir,
     moduleName: name,
     patchSha256: input.patch.sha256,
@@ -231,5 +253,6 @@ export async function generateSplice(input: SpliceInput): Promise<SpliceOutput> 
         ? { object: r.object, functions: 'skipped', reason: "the target's image package has no .ko of this module" }
         : { object: r.object, functions: r.functions.map((f) => f.name) },
     ),
+    layoutCheck: report.layoutCheck,
   };
 }

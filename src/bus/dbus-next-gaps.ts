@@ -14,6 +14,7 @@ interface UntypedBus {
 /** usocket's USocket (what dbus-next reads a path socket with): descriptors received so far wait in `_wrap.fds`. */
 interface ReceivingStream {
   read(size?: number, fdCount?: number | null): Buffer | { data: Buffer | null; fds: number[] } | null;
+  emit(event: string | symbol, ...args: unknown[]): boolean;
   _wrap?: { fds: number[] } | null;
 }
 
@@ -36,13 +37,15 @@ const DBusBuffer = require('dbus-next/lib/dbus-buffer') as new (
 ) => { readArray(type: unknown, size: number): [number, [unknown, [unknown]]][] };
 const HEADER_FIELDS_TYPE = (require('dbus-next/lib/header-signature.json') as [{ child: [unknown] }])[0].child[0];
 
-const HEADER_FIELD_NAMES: Record<number, keyof ReceivedMessage | 'unixFds'> = {
+const HEADER_FIELD_NAMES: Record<number, keyof ReceivedMessage | 'unixFds' | 'sender'> = {
   1: 'path',
   2: 'interface',
   3: 'member',
+  7: 'sender',
   8: 'signature',
   9: 'unixFds',
 };
+const NO_REPLY_EXPECTED = 0x1;
 const LITTLE_ENDIAN = 'l'.charCodeAt(0);
 const FIXED_HEADER_BYTES = 16;
 
@@ -53,6 +56,10 @@ const FIXED_HEADER_BYTES = 16;
  * process's descriptors). So each message gets exactly the descriptors its UNIX_FDS header field counts; the one its
  * body names first is left open when `keeps(message)` says its handler takes ownership of it (and closes it), every
  * other is closed at once. The body still reads the numbers of closed descriptors; nothing uses them.
+ * And dbus-next reads a message's body in the socket's 'readable' listener, where nothing catches: an 'h' whose index
+ * names a descriptor the message does not carry (dbus-daemon checks the count, not the indexes) threw "No FDs
+ * available" there and ended the process, on one call from anyone. So a message whose body cannot be read is dropped,
+ * a method call answered InvalidArgs, and reading goes on with the next message (see guardReader).
  * Install before the connection's handshake ends (connectBus does).
  */
 export function assignFdsPerMessage(bus: MessageBus, keeps: (message: ReceivedMessage) => boolean): void {
@@ -60,6 +67,12 @@ export function assignFdsPerMessage(bus: MessageBus, keeps: (message: ReceivedMe
   if (!('_wrap' in stream)) return; // a plain socket: no descriptors can arrive
   const read = stream.read;
   let fixedHeader: Buffer | null = null;
+  let lastRead: ParsedHeader | null = null;
+  guardReader(stream, () => {
+    const header = lastRead;
+    lastRead = null;
+    return header;
+  }, (header, reason) => refuseUnreadable(bus, header, reason));
   stream.read = function (this: ReceivingStream, size?: number, fdCount?: number | null) {
     // dbus-next reads a message as read(16), the fixed header, then read(rest, null): the rest with "all" descriptors.
     if (fdCount !== null) {
@@ -70,6 +83,7 @@ export function assignFdsPerMessage(bus: MessageBus, keeps: (message: ReceivedMe
     const chunk = read.call(this, size, 0) as { data: Buffer | null; fds: number[] } | null;
     if (!chunk?.data || !fixedHeader || !this._wrap) return chunk;
     const header = parseHeader(fixedHeader, chunk.data);
+    lastRead = header;
     const fds = this._wrap.fds.splice(0, header.unixFds);
     const kept = header.unixFds > 0 && keeps(header) ? firstBodyFd(fixedHeader[0], chunk.data, header, fds) : undefined;
     for (const fd of fds) if (fd !== kept) closeQuietly(fd);
@@ -81,12 +95,22 @@ interface ParsedHeader extends ReceivedMessage {
   unixFds: number;
   /** Where the body starts in the bytes after the fixed header (the fields are padded to 8). */
   bodyStart: number;
+  flags: number;
+  serial: number;
+  sender?: string;
 }
 
 function parseHeader(fixedHeader: Buffer, rest: Buffer): ParsedHeader {
   const endian = fixedHeader[0];
-  const fieldsLength = endian === LITTLE_ENDIAN ? fixedHeader.readUInt32LE(12) : fixedHeader.readUInt32BE(12);
-  const header: ParsedHeader = { type: fixedHeader[1], unixFds: 0, bodyStart: Math.ceil(fieldsLength / 8) * 8 };
+  const uint32 = (at: number) => (endian === LITTLE_ENDIAN ? fixedHeader.readUInt32LE(at) : fixedHeader.readUInt32BE(at));
+  const fieldsLength = uint32(12);
+  const header: ParsedHeader = {
+    type: fixedHeader[1],
+    flags: fixedHeader[2],
+    serial: uint32(8),
+    unixFds: 0,
+    bodyStart: Math.ceil(fieldsLength / 8) * 8,
+  };
   try {
     const fields = new DBusBuffer(rest, 0, endian, [], {}).readArray(HEADER_FIELDS_TYPE, fieldsLength);
     for (const [code, [, [value]]] of fields) {
@@ -99,6 +123,43 @@ function parseHeader(fixedHeader: Buffer, rest: Buffer): ParsedHeader {
     header.unixFds = Number.POSITIVE_INFINITY;
   }
   return header;
+}
+
+/**
+ * Deliver the socket's 'readable' events so that an exception while dbus-next's listener reads one message does not
+ * leave it: `taken()` says which message was being read (null: none since the last call), `refuse` is told, and the
+ * event is delivered again for the messages still buffered (the parser had consumed the failed one: it starts at the
+ * next). An exception with no message read is not a message's fault and is thrown on.
+ */
+function guardReader(
+  stream: ReceivingStream,
+  taken: () => ParsedHeader | null,
+  refuse: (header: ParsedHeader, reason: string) => void,
+): void {
+  const emit = stream.emit;
+  stream.emit = function (this: ReceivingStream, event: string | symbol, ...args: unknown[]) {
+    if (event !== 'readable') return emit.call(this, event, ...args);
+    taken();
+    for (;;) {
+      try {
+        return emit.call(this, event, ...args);
+      } catch (err) {
+        const header = taken();
+        if (header === null) throw err;
+        refuse(header, err instanceof Error ? err.message : String(err));
+      }
+    }
+  };
+}
+
+/** The answer to a method call whose body dbus-next could not read; other messages are dropped without a word. */
+function refuseUnreadable(bus: MessageBus, header: ParsedHeader, reason: string): void {
+  if (header.type !== MessageType.METHOD_CALL || header.flags & NO_REPLY_EXPECTED || !header.sender) return;
+  const why = /No FDs available/.test(reason)
+    ? 'a descriptor argument names a descriptor the message does not carry'
+    : `the arguments cannot be read (${reason})`;
+  // newError reads only the call's serial and sender.
+  bus.send(errorReply({ serial: header.serial, sender: header.sender } as Message, 'org.freedesktop.DBus.Error.InvalidArgs', why));
 }
 
 /** The descriptor the body's first argument names, for a body that starts with an 'h'. */

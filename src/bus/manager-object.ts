@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import * as dbus from 'dbus-next';
 import { SplicedError } from '../errors';
+import { DEBIAN_VERSION_RE } from '../build/patch/header';
 import { TRANSITION_TIMEOUT_MS } from '../engine/context';
 import { describeFd, readNamedFile, readReceivedFd } from '../sources/read-once';
 import type { Engine, EngineStatus, PatchRecord } from '../engine/types';
@@ -18,7 +19,9 @@ import { ACTION_APPLY, ACTION_REFRESH, ACTION_REVERT, MANAGER_INTERFACE } from '
 import { parseOptions } from './options';
 import { historyRow, patchDict, patchRow, type HistoryRow, type WirePatchRow } from './wire';
 
-const APPLY_OPTIONS = { interactive: 'b', transition_timeout_ms: TRANSITION_TIMEOUT_MS } as const;
+/** A linux-source version a source patch is written against (Debian's version syntax, as apt would take it). */
+const SOURCE_VERSION = { pattern: DEBIAN_VERSION_RE, maxLength: 64, what: 'a Debian package version (like 6.1.192-2)' };
+const APPLY_OPTIONS = { interactive: 'b', transition_timeout_ms: TRANSITION_TIMEOUT_MS, source_version: SOURCE_VERSION } as const;
 const REVERT_OPTIONS = { interactive: 'b', down_to: 'b', transition_timeout_ms: TRANSITION_TIMEOUT_MS } as const;
 const REFRESH_OPTIONS = { interactive: 'b' } as const;
 
@@ -130,6 +133,7 @@ export class ManagerInterface extends dbus.interface.Interface {
         origin: 'dbus',
         requestedBy,
         transitionTimeoutMs: opts.transition_timeout_ms,
+        ...(opts.source_version !== undefined && { sourceVersion: opts.source_version }),
       });
       return this.deps.jobs.export(job);
     });
@@ -150,6 +154,7 @@ export class ManagerInterface extends dbus.interface.Interface {
           origin: 'dbus',
           requestedBy,
           transitionTimeoutMs: opts.transition_timeout_ms,
+          ...(opts.source_version !== undefined && { sourceVersion: opts.source_version }),
         });
         return this.deps.jobs.export(job);
       } finally {

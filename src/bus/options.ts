@@ -9,8 +9,14 @@ export interface BoundedUint {
   min: number;
   max: number;
 }
-type OptionType = 'b' | 'u' | BoundedUint;
-type Value<T extends OptionType> = T extends 'b' ? boolean : number;
+/** An `s` that must match `pattern` whole (and be at most `maxLength` long); `what` names it in the refusal. */
+export interface MatchingString {
+  pattern: RegExp;
+  maxLength: number;
+  what: string;
+}
+type OptionType = 'b' | 'u' | BoundedUint | MatchingString;
+type Value<T extends OptionType> = T extends 'b' ? boolean : T extends MatchingString ? string : number;
 export type OptionSpec = Record<string, OptionType>;
 export type ParsedOptions<S extends OptionSpec> = { [K in keyof S]?: Value<S[K]> };
 
@@ -23,7 +29,7 @@ export function parseOptions<S extends OptionSpec>(spec: S, options: Record<stri
         option: key,
       });
     }
-    const signature = typeof expected === 'string' ? expected : 'u';
+    const signature = typeof expected === 'string' ? expected : 'pattern' in expected ? 's' : 'u';
     if (variant.signature !== signature) {
       throw new SplicedError(
         'InvalidArgument',
@@ -32,7 +38,12 @@ export function parseOptions<S extends OptionSpec>(spec: S, options: Record<stri
       );
     }
     const value = variant.value as unknown;
-    if (typeof expected === 'object' && ((value as number) < expected.min || (value as number) > expected.max)) {
+    if (typeof expected === 'object' && 'pattern' in expected) {
+      const text = value as string;
+      if (text.length > expected.maxLength || !expected.pattern.test(text)) {
+        throw new SplicedError('InvalidArgument', `option "${key}" must be ${expected.what}, got "${text.slice(0, 64)}"`, { option: key });
+      }
+    } else if (typeof expected === 'object' && ((value as number) < expected.min || (value as number) > expected.max)) {
       throw new SplicedError(
         'InvalidArgument',
         `option "${key}" must be between ${expected.min} and ${expected.max}, got ${String(value)}`,

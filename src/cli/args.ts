@@ -7,7 +7,7 @@ export const COMMANDS = {
   status: { args: [], flags: [], summary: 'kernel, effective version, applied and pending patches; exit code tells the state' },
   list: { args: [], flags: [], summary: 'every known patch, the running kernel stack first (bottom first)' },
   show: { args: ['ID'], flags: [], summary: 'everything about one patch (id or livepatch name)' },
-  apply: { args: ['FILE'], flags: ['no-wait', 'no-ask-password'], summary: 'apply a livepatch module or build and apply a source patch' },
+  apply: { args: ['FILE'], flags: ['no-wait', 'no-ask-password', 'source-version'], summary: 'apply a livepatch module or build and apply a source patch' },
   revert: { args: ['ID'], flags: ['down-to', 'no-wait', 'no-ask-password'], summary: 'revert a patch and follow the job' },
   log: { args: ['[ID]'], flags: ['limit'], summary: 'history of applies, reverts and failures, newest first' },
   uname: { args: [], flags: ['release', 'all'], summary: 'effective kernel version (-r: release, -a: /proc/version line)' },
@@ -24,6 +24,7 @@ const OPTIONS = {
   'no-ask-password': { type: 'boolean' },
   'down-to': { type: 'boolean' },
   limit: { type: 'string' },
+  'source-version': { type: 'string' },
   release: { type: 'boolean', short: 'r' },
   all: { type: 'boolean', short: 'a' },
   notify: { type: 'boolean' },
@@ -42,10 +43,13 @@ export interface Invocation {
   all: boolean;
   /** monitor: post each event as a desktop notification too. */
   notify: boolean;
+  /** apply: the linux-source version a source patch is written against (Apply's source_version). */
+  sourceVersion: string | undefined;
 }
 
 const SYNOPSES = Object.entries(COMMANDS).map(([name, c]) => {
-  const flags = c.flags.map((f) => (f === 'limit' ? '[--limit=N]' : f === 'release' ? '[-r]' : f === 'all' ? '[-a]' : `[--${f}]`));
+  const valued: Record<string, string> = { limit: '[--limit=N]', 'source-version': '[--source-version=V]', release: '[-r]', all: '[-a]' };
+  const flags = c.flags.map((f) => valued[f] ?? `[--${f}]`);
   return [[name, ...c.args, ...flags].join(' '), c.summary];
 });
 const SYNOPSIS_WIDTH = Math.max(...SYNOPSES.map(([synopsis]) => synopsis.length));
@@ -81,6 +85,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): Invoca
     release: values.release ?? false,
     all: values.all ?? false,
     notify: values.notify ?? false,
+    sourceVersion: values['source-version'],
   };
   if (values.help) return { ...base, command: 'help' };
   if (word === undefined) throw usage('no command given (try --help)');

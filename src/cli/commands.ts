@@ -157,6 +157,7 @@ async function mutate(
   const interactive = inv.askPassword && io.stdinIsTTY && !io.isRoot;
   const options: Record<string, Variant> = { interactive: new Variant('b', interactive) };
   if (inv.downTo) options.down_to = new Variant('b', true);
+  if (inv.sourceVersion !== undefined) options.source_version = new Variant('s', inv.sourceVersion);
   const stopAgent = interactive ? await startTtyAgent() : () => undefined;
   let jobPath: string;
   try {

@@ -48,6 +48,7 @@ export const EXIT_BY_KIND: Record<ErrorKind, number> = {
   BuildFailed: EXIT.failed,
   UnsafePatch: EXIT.failed,
   NoChange: EXIT.failed,
+  TooManyUnits: EXIT.failed,
   RunPreMismatch: EXIT.failed,
   Internal: EXIT.failed,
 };

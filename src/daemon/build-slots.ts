@@ -33,11 +33,11 @@ export function limitConcurrentBuilds(builder: SpliceBuilder, maxConcurrent: num
     });
   };
   return {
-    async build(patchText, output, onStep, signal) {
+    async build(source, output, onStep, signal) {
       if (signal.aborted) throw buildStopped();
       await takeSlot(onStep, signal);
       try {
-        await builder.build(patchText, output, onStep, signal);
+        await builder.build(source, output, onStep, signal);
       } finally {
         release();
       }

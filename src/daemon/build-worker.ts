@@ -29,7 +29,9 @@ async function build(job: BuildJob): Promise<WorkerMessage> {
     const report = await buildSplice(
       {
         patchText: job.patchText,
+        ...(job.sourceVersion !== null && { sourceVersion: job.sourceVersion }),
         runningKernel: job.runningKernel ?? undefined,
+        maxHeaderUnits: job.maxHeaderUnits,
         onProgress: (step) => void send({ type: 'step', stage: step.stage, message: step.message }),
       },
       output,

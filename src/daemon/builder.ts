@@ -16,7 +16,7 @@ import type { BuildStage } from '../build/build';
 import { signModule } from '../build/module/sign';
 import type { SigningKey } from '../build/module/signing-key';
 import { readRunningKernelFacts, type RunningKernelFacts } from '../build/splice';
-import type { BuildStep, SpliceBuilder } from '../engine';
+import type { BuildSource, BuildStep, SpliceBuilder } from '../engine';
 import { isErrorKind, SplicedError } from '../errors';
 import type { PlanReport } from '../sources/feed/plan';
 
@@ -24,7 +24,11 @@ import type { PlanReport } from '../sources/feed/plan';
 export interface BuildJob {
   kind: 'build';
   patchText: string;
+  /** BuildSource.sourceVersion; null: the running kernel's own source. */
+  sourceVersion: string | null;
   runningKernel: RunningKernelFacts | null;
+  /** config max_header_units. */
+  maxHeaderUnits: number;
 }
 
 /** The distro feed's plan for the running kernel and a target source version (plan-job.ts). */
@@ -192,14 +196,15 @@ export async function runWorkerJob<T extends 'built' | 'planned'>(
   return result as Extract<WorkerMessage, { type: T }>;
 }
 
-/** `signWith`: the key every splice is signed with (null: unsigned). */
-export function workerBuilder(runner: WorkerRunner, signWith: SigningKey | null): SpliceBuilder {
+/** `signWith`: the key every splice is signed with (null: unsigned); `maxHeaderUnits`: config max_header_units. */
+export function workerBuilder(runner: WorkerRunner, signWith: SigningKey | null, maxHeaderUnits: number): SpliceBuilder {
   return {
-    async build(patchText: string, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void> {
+    async build(source: BuildSource, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void> {
       if (signal.aborted) throw buildStopped();
       // Every daemon build is for the running kernel. Unreadable here (not root): the worker names the failure itself.
       const runningKernel = await readRunningKernelFacts().catch(() => null);
-      const built = await runWorkerJob(runner, { kind: 'build', patchText, runningKernel }, 'built', onStep, signal, buildStopped);
+      const job: BuildJob = { kind: 'build', patchText: source.patchText, sourceVersion: source.sourceVersion ?? null, runningKernel, maxHeaderUnits };
+      const built = await runWorkerJob(runner, job, 'built', onStep, signal, buildStopped);
       await fs.writeFile(output, Buffer.from(built.module, 'base64'), { mode: 0o600 });
       if (signWith) await signModule({ sourceDir: built.tree }, signWith, output);
     },

@@ -37,7 +37,7 @@ export async function composeEngine(config: Config, log: EngineLog): Promise<Com
     const buildDir = path.join(config.stateDir, 'builds');
     const signing = signingKeyOf(config, log);
     const runner = buildRunner(config, buildDir);
-    const builder = limitConcurrentBuilds(workerBuilder(runner, signing), config.maxConcurrentBuilds);
+    const builder = limitConcurrentBuilds(workerBuilder(runner, signing, config.maxHeaderUnits), config.maxConcurrentBuilds);
     const engine = await SplicedEngine.create({
       kernel: new KernelBackend({ defaults: { transitionTimeoutMs: config.transitionTimeoutSeconds * 1000, busyRetries: 5 } }),
       store,

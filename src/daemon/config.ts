@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { TRANSITION_TIMEOUT_MS } from '../engine/context';
 import { SplicedError } from '../errors';
 import { DEFAULT_MAX_INPUT_BYTES } from '../sources/read-once';
+import { DEFAULT_MAX_HEADER_UNITS } from '../build/compile/includers';
 import { DEBIAN_VERSION_RE } from '../build/patch/header';
 import { FEED_POLICIES, parseApplyWindow, type ApplyWindow, type FeedPolicy } from '../sources/feed/policy';
 
@@ -33,6 +34,8 @@ export interface Config {
   maxQueuedJobsPerCaller: number;
   /** Build worker processes that may run at once; further builds wait for a slot. */
   maxConcurrentBuilds: number;
+  /** The most translation units one source patch may be compiled into (a header's includers); more: TooManyUnits. */
+  maxHeaderUnits: number;
   /** Where builds run: their own systemd unit, a child process, or the unit when systemd started the daemon. */
   buildIsolation: BuildIsolation;
   logLevel: LogLevel;
@@ -69,6 +72,7 @@ const DEFAULTS: Omit<Config, 'file' | 'warnings'> = {
   bus: 'system',
   maxQueuedJobsPerCaller: 4,
   maxConcurrentBuilds: 1,
+  maxHeaderUnits: DEFAULT_MAX_HEADER_UNITS,
   buildIsolation: 'auto',
   logLevel: 'info',
   maxInputBytes: DEFAULT_MAX_INPUT_BYTES,
@@ -101,6 +105,7 @@ const SETTINGS: Record<Key, { key: string; env: string; parse: (value: string) =
   bus: { key: 'bus', env: 'SPLICED_BUS', parse: nonEmpty },
   maxQueuedJobsPerCaller: { key: 'max_queued_jobs_per_caller', env: 'SPLICED_MAX_QUEUED_JOBS_PER_CALLER', parse: count },
   maxConcurrentBuilds: { key: 'max_concurrent_builds', env: 'SPLICED_MAX_CONCURRENT_BUILDS', parse: count },
+  maxHeaderUnits: { key: 'max_header_units', env: 'SPLICED_MAX_HEADER_UNITS', parse: unitCount },
   buildIsolation: { key: 'build_isolation', env: 'SPLICED_BUILD_ISOLATION', parse: buildIsolation },
   logLevel: { key: 'log_level', env: 'SPLICED_LOG_LEVEL', parse: logLevel },
   maxInputBytes: { key: 'max_input_size', env: 'SPLICED_MAX_INPUT_SIZE', parse: byteSize },
@@ -209,12 +214,19 @@ function secondsBetween(value: string, min: number, max: number): number {
   return seconds;
 }
 
-const MAX_COUNT = 1000;
+function wholeNumber(value: string, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > max) throw new Error(`"${value}" is not a whole number from 1 to ${max}`);
+  return n;
+}
 
 function count(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > MAX_COUNT) throw new Error(`"${value}" is not a whole number from 1 to ${MAX_COUNT}`);
-  return n;
+  return wholeNumber(value, 1000);
+}
+
+/** Up to 100000: above the ≈ 13,600 C units of Debian's amd64 kernel, so that any header can be allowed. */
+function unitCount(value: string): number {
+  return wholeNumber(value, 100_000);
 }
 
 function yesNo(value: string): boolean {

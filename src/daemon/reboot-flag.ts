@@ -11,10 +11,10 @@ import type { EngineLog } from '../engine/context';
 import type { SplicedEngine } from '../engine';
 import type { EngineStatus } from '../engine/types';
 import { asSplicedError } from '../errors';
-import { builtFromLinux } from '../sources/feed/apt-output';
+import { DPKG_QUERY_FORMAT, parseInstalled, type InstalledPackage } from '../sources/feed/apt-output';
 import { runTool, type ToolRunner } from '../sources/feed/apt-view';
 import { parseRelease } from '../sources/feed/kernel-release';
-import { decideFlag, packageListOf, readPackageList, removeFromFlag, type InstalledPackage } from '../sources/feed/reboot-flag';
+import { decideFlag, packageListOf, readPackageList, removeFromFlag } from '../sources/feed/reboot-flag';
 import { systemctl } from './builder';
 import { systemdRuntimeDir } from './runtime-dir';
 import type { Config } from './config';
@@ -41,8 +41,6 @@ export interface RebootFlagDeps {
   /** Changes within this long are looked at once (default 1 s). */
   settleMs?: number;
 }
-
-const DPKG_FIELDS = '-f=${Package}\t${Status}\t${Version}\t${Built-Using}\n';
 
 export class RebootFlagKeeper {
   private watcher: FSWatcher | null = null;
@@ -118,16 +116,9 @@ export class RebootFlagKeeper {
 
   private async installed(packages: string[]): Promise<Map<string, InstalledPackage>> {
     // dpkg-query exits 1 when one of them is unknown; the others are still printed.
-    const res = await this.deps.tools('dpkg-query', ['-W', DPKG_FIELDS, ...packages]);
-    const found = new Map<string, InstalledPackage>();
-    for (const line of res.stdout.split('\n')) {
-      const [pkg, status, version, builtUsing] = line.split('\t');
-      if (!status?.endsWith(' installed') || !version) continue;
-      const builtFrom = builtFromLinux({ 'Built-Using': builtUsing ?? '' });
-      found.set(pkg, { version, ...(builtFrom && { builtFrom }) });
-    }
-    return found;
+    return parseInstalled((await this.deps.tools('dpkg-query', ['-W', DPKG_QUERY_FORMAT, ...packages])).stdout);
   }
+
 }
 
 function describe(keep: { package: string; reason: string }[]): string {

@@ -80,7 +80,8 @@ export async function buildFromPatch(
     progress.report(0, 'reading the patch');
     text = patchText(input);
     const output = path.join(settings.workDir, `job-${jobId}.ko`);
-    await settings.builder.build(text, output, (step) => progress.report(step.progress, `building: ${step.message}`), signal);
+    const source = { patchText: text, ...(options.sourceVersion !== undefined && { sourceVersion: options.sourceVersion }) };
+    await settings.builder.build(source, output, (step) => progress.report(step.progress, `building: ${step.message}`), signal);
     faultPoint('build-done');
     ctx.log.info({ path: file, module: output, origin: options.origin }, 'splice built from the patch');
     return output;

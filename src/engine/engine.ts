@@ -159,6 +159,14 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     return this.enqueue(
       job,
       async (j) => {
+        if (!fromPatch && options.sourceVersion !== undefined) {
+          // A module is already built: a source version it would be built from means the caller meant something else.
+          const error = new SplicedError('InvalidArgument', `${input.name} is not a source patch: a source version applies only to source patches`, {
+            path: input.name,
+          });
+          this.emit('patch-failed', { patch: null, target: input.name, error });
+          throw error;
+        }
         try {
           // The built module is the engine's own file (its build directory), read once here.
           const module = built === null ? input : { content: fs.readFileSync(built), name: input.name };

@@ -172,10 +172,21 @@ export interface BuildStep {
  */
 export interface SpliceBuilder {
   /**
-   * Writes the module built from `patchText` to `output`. Rejects with a SplicedError naming the reason (UnsafePatch,
+   * Writes the module built from `source` to `output`. Rejects with a SplicedError naming the reason (UnsafePatch,
    * NoChange, RunPreMismatch, BuildFailed, ...); rejects promptly once `signal` aborts.
    */
-  build(patchText: string, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void>;
+  build(source: BuildSource, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void>;
+}
+
+/** What a splice is built from: a source patch for the running kernel, written against its source or another. */
+export interface BuildSource {
+  patchText: string;
+  /**
+   * The linux-source version the patch is written against, when not the running kernel's own (e.g. a fix on top of
+   * the distro feed's newer source): compiled from that version, and run-pre checks the result still matches the
+   * running code. Absent: the running kernel's own source.
+   */
+  sourceVersion?: string;
 }
 
 /**
@@ -193,6 +204,8 @@ export interface ApplyOptions {
   requestedBy?: string;
   /** Passed to the kernel port; the configured default otherwise. */
   transitionTimeoutMs?: number;
+  /** A source patch only: the linux-source version it is written against (BuildSource.sourceVersion). */
+  sourceVersion?: string;
 }
 
 export interface RevertOptions {

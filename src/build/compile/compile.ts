@@ -7,7 +7,7 @@ import { SplicedError } from '../../errors';
 import { applyWithJournal, checkApplies, restoreTree } from '../tree/patch-journal';
 import { assertNoHostToolChange } from '../tree/host-tools';
 import { make } from '../tree/kmake';
-import { reachOf } from './includers';
+import { DEFAULT_MAX_HEADER_UNITS, reachOf, tooManyUnits } from './includers';
 import { KernelObject, objectIndex } from '../tree/objects';
 import type { ParsedPatch } from '../patch/patchfile';
 import { tail } from '../process';
@@ -37,14 +37,17 @@ export interface CompileResult {
   durationMs: number;
 }
 
-/** A header reaching more files than this is widely used: refused rather than hundreds of compiles. */
-export const MAX_HEADER_INCLUDERS = 24;
+/** How much one build may compile: above the cap (config max_header_units) a patch is refused with TooManyUnits. */
+export interface CompileLimits {
+  maxHeaderUnits: number;
+}
 
 /** Which TUs to compile for this patch, in a stable order, given kbuild's object index. */
 export async function touchedUnits(
   tree: Tree,
   patch: ParsedPatch,
   index: ReadonlyMap<string, KernelObject[]>,
+  limits: CompileLimits,
 ): Promise<{ units: string[]; headers: string[] }> {
   const units = new Set<string>();
   const headers: string[] = [];
@@ -56,8 +59,12 @@ export async function touchedUnits(
     if (file.role === 'c' && file.change === 'modify') units.add(file.path);
     if (file.role === 'header') headers.push(file.path);
     // Headers, and .c files that other .c files #include (kernel/sched/build_utility.c includes stats.c, ...).
-    const reach = await reachOf(tree.sourceDir, file.path, (c) => index.has(c), MAX_HEADER_INCLUDERS);
+    const reach = await reachOf(tree.sourceDir, file.path, (c) => index.has(c), limits.maxHeaderUnits);
     for (const tu of reach.units) units.add(tu);
+  }
+  // Each header may stay under the cap while together they pass it.
+  if (units.size > limits.maxHeaderUnits) {
+    throw tooManyUnits(patch.files.map((f) => f.path).join(', '), units.size, 0, limits.maxHeaderUnits);
   }
   return { units: [...units].sort(), headers };
 }
@@ -141,6 +148,7 @@ export async function compileTouched(
   patch: ParsedPatch,
   outDir: string,
   step: StepListener = () => undefined,
+  limits: CompileLimits = { maxHeaderUnits: DEFAULT_MAX_HEADER_UNITS },
 ): Promise<CompileResult> {
   const started = Date.now();
   return withTreeLock(tree, async () => {
@@ -153,7 +161,7 @@ export async function compileTouched(
     await checkApplies(tree, patch);
     const index = await objectIndex(tree);
     await assertNoHostToolChange(tree.sourceDir, patch, index);
-    const { units, headers } = await touchedUnits(tree, patch, index);
+    const { units, headers } = await touchedUnits(tree, patch, index, limits);
     const built = units.flatMap((tu) => (index.get(tu) ?? []).map((object) => ({ tu, object })));
     const notBuilt = units.filter((tu) => !index.has(tu));
     if (built.length === 0) {

@@ -1,11 +1,19 @@
 // Which translation units a changed header (or #included .c file) reaches: the .c files that include it directly,
 // through other headers, or through .c files that are themselves only #included (kernel/sched/stats.c in
-// build_utility.c). Found with grep over the tree, level by level; a header that reaches too many files is refused.
+// build_utility.c). Found with grep over the tree, level by level (seconds, where kbuild's dependency lists would
+// need every unit of the kernel preprocessed first); a header that reaches more units than a build may compile is
+// refused with TooManyUnits, a cap of this builder (max_header_units), not a limit of live patching.
 
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { SplicedError } from '../../errors';
 import { run, tail } from '../process';
+
+/**
+ * Default of max_header_units: each unit is compiled twice the first time (once when its unpatched object is cached),
+ * 0.6–1.2 s per object at -j2 on the 2-core machines measured (docs/config.md), so about 5–10 minutes at the cap.
+ */
+export const DEFAULT_MAX_HEADER_UNITS = 200;
 
 /** How a file is #included and where to look for includers. */
 interface IncludeTarget {
@@ -57,7 +65,7 @@ export interface Reach {
 /**
  * Every translation unit `file` reaches. `isUnit` says whether kbuild compiles a .c file on its own (one that is
  * not is followed further, like a header). More than `limit` units, or a chain through more than `limit` headers,
- * is refused as UnsafePatch (wide-header).
+ * is TooManyUnits.
  */
 export async function reachOf(sourceDir: string, file: string, isUnit: (c: string) => boolean, limit: number): Promise<Reach> {
   const units = new Set<string>();
@@ -73,14 +81,21 @@ export async function reachOf(sourceDir: string, file: string, isUnit: (c: strin
       }
     }
     if (units.size > limit || seen.size > limit) {
-      throw new SplicedError(
-        'UnsafePatch',
-        `the patch changes ${file}, which reaches more than ${limit} source files through #include; changes to widely used headers are not supported`,
-        { reason: 'wide-header', path: file, units: units.size, headers: seen.size },
-      );
+      throw tooManyUnits(file, units.size, seen.size, limit);
     }
     frontier = next;
   }
   seen.delete(file);
   return { units: [...units].sort(), via: [...seen].sort() };
+}
+
+/** The named refusal of a patch whose files reach more units than one build may compile (`limit`). */
+export function tooManyUnits(file: string, units: number, headers: number, limit: number): SplicedError {
+  return new SplicedError(
+    'TooManyUnits',
+    `the patch changes ${file}, which reaches ${units > limit ? `more than ${limit}` : `${units}`} translation units` +
+      `${headers > limit ? ` (through more than ${limit} headers)` : ''} of this kernel through #include; spliced compiles` +
+      ` at most ${limit} per patch (max_header_units in spliced.conf)`,
+    { path: file, units, headers, cap: limit },
+  );
 }

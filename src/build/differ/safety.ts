@@ -12,6 +12,8 @@ import { stemOf } from './correlate';
 
 export type UnsafeReason =
   | 'data-layout'
+  | 'enum-value'
+  | 'variable-type'
   | 'data-init'
   | 'init'
   | 'not-traceable'

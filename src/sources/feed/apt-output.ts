@@ -30,10 +30,24 @@ export function builtFromLinux(stanza: Stanza): string | undefined {
   return /(?:^|,\s*)linux \(= ([^)]+)\)/.exec(stanza['Built-Using'] ?? '')?.[1];
 }
 
-/** `dpkg-query -W -f='${Status}\t${Version}\n' PKG`: the installed version, if the package is installed. */
-export function parseInstalled(output: string): string | undefined {
-  const [status, version] = output.trim().split('\t');
-  return status?.endsWith(' installed') && version ? version : undefined;
+/** What `dpkg-query -W` prints with DPKG_QUERY_FORMAT: one line per package it knows (it skips unknown ones). */
+export const DPKG_QUERY_FORMAT = '-f=${Package}\t${Status}\t${Version}\t${Built-Using}\n';
+
+/** An installed package, and for a kernel image the `linux` source version it was built from. */
+export interface InstalledPackage {
+  version: string;
+  /** `Built-Using: linux (= V)`; Debian's signed images carry it. */
+  builtFrom?: string;
 }
 
-export const DPKG_QUERY_FORMAT = '-f=${Status}\t${Version}\n';
+/** The installed packages among `dpkg-query -W DPKG_QUERY_FORMAT` lines (removed ones keep a status line; skipped). */
+export function parseInstalled(output: string): Map<string, InstalledPackage> {
+  const found = new Map<string, InstalledPackage>();
+  for (const line of output.split('\n')) {
+    const [pkg, status, version, builtUsing] = line.split('\t');
+    if (!pkg || !status?.endsWith(' installed') || !version) continue;
+    const builtFrom = builtFromLinux({ 'Built-Using': builtUsing ?? '' });
+    found.set(pkg, { version, ...(builtFrom && { builtFrom }) });
+  }
+  return found;
+}

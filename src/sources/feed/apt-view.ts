@@ -74,7 +74,7 @@ export async function aptView(running: { release: string; sourceVersion: string 
   const k = parseRelease(running.release);
   const image = imagePackage(k, k.abi);
   const installed = await runner('dpkg-query', ['-W', DPKG_QUERY_FORMAT, image]);
-  const imageInstalledVersion = installed.code === 0 ? parseInstalled(installed.stdout) : undefined;
+  const imageInstalledVersion = parseInstalled(installed.stdout).get(image)?.version;
   const source = sourcePackage(k);
   const versions = parseMadison(await mustRun(runner, 'apt-cache', ['madison', source]), source);
   const newerSourceVersions = versions.filter((v) => compareVersions(v, running.sourceVersion) > 0).sort(compareVersions);

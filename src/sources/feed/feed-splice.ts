@@ -43,7 +43,7 @@ export async function buildFeedSplice(request: SpliceRequest): Promise<FeedSplic
   if (plan.patchText.trim() === '') return { built: false, refused: [], complete: true, rebootReasons: [] };
   const files = parsePatch(plan.patchText).files;
   const build = (parts: PatchedFile[], refused: RefusedFix[], to: string) =>
-    request.builder.build(patchText(request, parts, refused), to, request.onStep, request.signal);
+    request.builder.build({ patchText: patchText(request, parts, refused) }, to, request.onStep, request.signal);
   try {
     await build(files, [], output);
     return { built: true, refused: [], complete: true, rebootReasons: [] };

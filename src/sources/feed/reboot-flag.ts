@@ -8,15 +8,9 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { InstalledPackage } from './apt-output';
 import { compareVersions } from './debian-version';
 import { abiOfImagePackage, type KernelRelease } from './kernel-release';
-
-/** What dpkg says of one listed package: its installed version and the linux source it was built from. */
-export interface InstalledPackage {
-  version: string;
-  /** `Built-Using: linux (= V)`; Debian's signed images carry it. */
-  builtFrom?: string;
-}
 
 export interface FlagDecision {
   /** Lines to take out: images whose every fix is live. */

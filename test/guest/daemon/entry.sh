@@ -1,6 +1,6 @@
 #!/bin/bash
 # The daemon suite, inside the guest: spliced installed as a package would be, driven with busctl and splicectl as an
-# admin, an unprivileged user and automation would, across five boots (reboot, kill switch, a damaged database and a
+# admin, an unprivileged user and automation would (and flooded by the unprivileged one: flood.sh), across five boots (reboot, kill switch, a damaged database and a
 # damaged stored module, a power cut, and the last with module.sig_enforce=1: module signatures required).
 set -u
 source "$SPLICED_SRC/test/guest/harness/checks.sh"
@@ -68,8 +68,7 @@ case "$GUEST_BOOT" in
   out=$(runuser -u tester -- splicectl revert "$a_id" 2>&1); rc=$?
   check_match "an unprivileged user is refused Revert" "$rc $out" '^[1-9][0-9]* .*PermissionDenied'
 
-  check "splicectl apply C" splicectl apply "$C"
-  check "splicectl revert C (the top)" splicectl revert "$(patch_id test_klp_atomic_replace)"
+  source "$SPLICED_SRC/test/guest/daemon/flood.sh" # applies C and reverts it (the top) during the load check
   check_consistent "after apply/revert"
   echo "$(live_patches)" > "$GUEST_WORK/stack-before-reboot.txt"
   exit 99

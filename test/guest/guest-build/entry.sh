@@ -36,6 +36,7 @@ case "$GUEST_BOOT" in
     '(.runPre | length > 0) and all(.runPre[]; .functions != "skipped")
      and ([.objects[].functions[]] - [.runPre[].functions[]] == [])')" true
   echo "string: run-pre checked $(report string '[.runPre[].functions] | flatten | join(" ")')" >> "$timings"
+  check_eq "layouts judged against the live kernel's BTF" "$(report string '[.layoutCheck[].against] | unique | join(" ")')" /sys/kernel/btf/vmlinux
   effect=$(sed -n 's/^Check: //p' "$STRING_PATCH" | head -1)
   check_fails "effect absent before apply" bash -c "$effect"
   check "splicectl apply of the module built here" splicectl apply /tmp/string.ko
@@ -55,6 +56,14 @@ case "$GUEST_BOOT" in
   check_eq "refused by run-pre" "$(report runpre .error.kind)" RunPreMismatch
   check_match "the refusal names the function" "$(report runpre .error.message)" "\\b$RUN_PRE_FUNCTION\\b"
   check_fails "no module written" test -e /tmp/runpre.ko
+  # The layout check's types of a loaded module: its split BTF in sysfs, read whole (a page per read) on vmlinux's.
+  started=$(date +%s%N)
+  check_eq "the live ext4 BTF is read from sysfs" "$(node -e 'require("/usr/lib/spliced/dist/src/build/kernel-types.js")
+    .runningKernelTypes(new Map())("ext4").then((t) => console.log(t.btf ? t.source : t.missing))' 2>&1)" /sys/kernel/btf/ext4
+  echo "ext4 BTF from sysfs: read and parsed in $(( ($(date +%s%N) - started) / 1000000 )) ms" >> "$timings"
+  # Why it is not read with fs.promises.readFile (src/kernel/read-kernel-file.ts), as seen here.
+  echo "ext4 BTF from sysfs: $(stat -c %s /sys/kernel/btf/ext4) bytes by stat, $(wc -c < /sys/kernel/btf/ext4) by cat, $(node -e \
+    'require("fs").promises.readFile("/sys/kernel/btf/ext4").then((b) => console.log(b.length))') by fs.promises.readFile" >> "$timings"
   if [ -f "$SPLICED_SRC/test/guest/guest-build/feed-checks.sh" ]; then
     source "$SPLICED_SRC/test/guest/guest-build/feed-checks.sh"
     source "$SPLICED_SRC/test/guest/guest-build/reboot-flag-checks.sh"

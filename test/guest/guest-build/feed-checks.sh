@@ -25,8 +25,12 @@ mkdir -p /etc/apt/keyrings /root/apt-sources-saved
 mv /etc/apt/sources.list /etc/apt/sources.list.d/* /root/apt-sources-saved/ 2>/dev/null
 cp "$GUEST_WORK/feed-repo/spliced-test.gpg" /etc/apt/keyrings/
 cp "$SPLICED_SRC/packaging/apt/50spliced" /etc/apt/apt.conf.d/50spliced
-journalctl -f -o short-monotonic -u spliced -u 'spliced-build@*' > "$GUEST_WORK/live-journal.txt" 2>&1 &
-(while sleep 20; do echo "== $(cut -d' ' -f1 /proc/uptime)"; ps -eo pid,user,pcpu,etime,args --sort=-pcpu | head -8; done > "$GUEST_WORK/live-ps.txt" 2>&1) &
+# What the daemon and its jobs do, with seconds since boot, written as it happens: a job that hangs leaves its trace
+# on the host too. The whole journal is followed: `-u 'spliced-build@*'` only matches units already in it.
+journalctl -f -o short-monotonic 2>&1 | grep --line-buffered spliced \
+  | grep --line-buffered -E 'feed|plan|build-worker|splice built|patch applied|building|Started|Finished|Failed|mkstemp|chown' \
+  > "$GUEST_WORK/feed-journal.txt" &
+journal_follower=$!
 started=$(date +%s)
 phase() { echo "feed: $1 at $(( $(date +%s) - started )) s" >> "$timings"; }
 feed_cache=/var/cache/spliced/feed
@@ -84,9 +88,10 @@ check_eq "feed: the feed cache a root spliced left was handed to spliced-build" 
 daemon_pid=$(systemctl show -p MainPID --value spliced.service)
 check "feed: spliced has no network of its own (a network namespace apart from PID 1's)" \
   test "$(readlink "/proc/$daemon_pid/ns/net")" != "$(readlink /proc/1/ns/net)"
+check_eq "feed: systemd shows spliced.service without network (PrivateNetwork, RestrictAddressFamilies)" \
+  "$(systemctl show -p PrivateNetwork -p RestrictAddressFamilies spliced.service | sort | tr '\n' ' ')" \
+  "PrivateNetwork=yes RestrictAddressFamilies=AF_UNIX "
 check_eq "feed: spliced's own apt calls never lacked a writable TMPDIR (mkstemp)" \
   "$(journalctl -u spliced -b -o cat | grep -c 'mkstemp')" 0
 echo "feed checks: $(( $(date +%s) - started )) s in all" | tee -a "$timings" > /dev/console
-# What the daemon did and when (seconds since boot), for the timings of the report.
-journalctl -u spliced -u 'spliced-build@*' -b -o short-monotonic --no-pager \
-  | grep -E 'feed|plan|splice built|patch applied|building|Started|Finished|Failed' > "$GUEST_WORK/feed-journal.txt" 2>&1
+kill "$journal_follower"

@@ -51,6 +51,8 @@ test("the module records the patch header, source and build id in spliced.* modi
   assert.equal(field(SPLICE_MODINFO.buildId), (await targetImage(await fixtureTree())).buildId);
   assert.equal(report.splice?.buildId, field(SPLICE_MODINFO.buildId));
   assert.deepEqual(report.splice?.runPre, [{ object: 'fs/proc/meminfo.o', functions: ['meminfo_proc_show'] }]);
+  // Another kernel than the running one: its layouts are judged against the image package's vmlinux BTF.
+  assert.deepEqual(report.splice?.layoutCheck, [{ object: 'fs/proc/meminfo.o', against: `${(await targetImage(await fixtureTree())).vmlinux}'s .BTF section` }]);
 });
 
 test('a malformed Spliced-Version is refused while vetting, before any tree work', async () => {

@@ -81,7 +81,7 @@ test('a .c file that is #included elsewhere is compiled through its includer', a
   assert.notEqual(sha(result.pairs[0].pre), sha(result.pairs[0].post));
 });
 
-test('a local header change compiles the files that include it; a widely used header is refused', async () => {
+test('a local header change compiles the files that include it; a widely used header, or headers that reach more units together than the cap, are TooManyUnits', async () => {
   const tree = await fixtureTree();
   const local = parsePatch(insertAfterFirstLine(tree.sourceDir, 'fs/proc/fd.h', '/* spliced test */'));
   const result = await compileTouched(tree, local, out());
@@ -89,7 +89,14 @@ test('a local header change compiles the files that include it; a widely used he
   assert.deepEqual(result.pairs.map((p) => p.tu), ['fs/proc/base.c', 'fs/proc/fd.c']);
 
   const wide = parsePatch(insertAfterFirstLine(tree.sourceDir, 'include/linux/sched.h', '/* spliced test */'));
-  await assert.rejects(compileTouched(tree, wide, out()), (err) => isSplicedError(err, 'UnsafePatch') && err.details.reason === 'wide-header');
+  await assert.rejects(compileTouched(tree, wide, out()), (err) => isSplicedError(err, 'TooManyUnits') && err.details.cap === 200);
+  // fd.h reaches 2 units and stats.h 4: each fits a cap of 5, both together do not. Nothing is compiled.
+  const both = parsePatch(
+    insertAfterFirstLine(tree.sourceDir, 'fs/proc/fd.h', '/* spliced test */') +
+      insertAfterFirstLine(tree.sourceDir, 'kernel/sched/stats.h', '/* spliced test */'),
+  );
+  await assert.rejects(compileTouched(tree, both, out(), undefined, { maxHeaderUnits: 5 }), (err) =>
+    isSplicedError(err, 'TooManyUnits') && err.details.units === 6 && err.details.cap === 5);
 });
 
 test('a patch that does not apply (or only with fuzz), or does not compile, is BuildFailed and leaves the tree clean', async () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { includeTarget, reachOf } from '../../../src/build/compile/includers';
+import { DEFAULT_MAX_HEADER_UNITS, includeTarget, reachOf } from '../../../src/build/compile/includers';
 import { objectIndex } from '../../../src/build/tree/objects';
 import { isSplicedError } from '../../../src/errors';
 import { fixtureTree } from './kernel-tree';
@@ -13,10 +13,10 @@ test('a file is looked for by the name it is included by', () => {
   assert.deepEqual(includeTarget('kernel/sched/stats.c'), { name: 'stats.c', scope: 'kernel/sched' });
 });
 
-async function reach(file: string) {
+async function reach(file: string, limit = 24) {
   const tree = await fixtureTree();
   const index = await objectIndex(tree);
-  return reachOf(tree.sourceDir, file, (c) => index.has(c), 24);
+  return reachOf(tree.sourceDir, file, (c) => index.has(c), limit);
 }
 
 test('headers reach the units that include them directly, through headers, and through #included .c files', async () => {
@@ -28,8 +28,15 @@ test('headers reach the units that include them directly, through headers, and t
   assert.deepEqual((await reach('kernel/sched/stats.c')).units, ['kernel/sched/build_utility.c']);
 });
 
-test('a header that reaches too many files is refused as wide-header', async () => {
-  await assert.rejects(reach('include/linux/sched.h'), (err) => isSplicedError(err, 'UnsafePatch') && err.details.reason === 'wide-header');
+test('a header that reaches more units than the cap is TooManyUnits, naming the file, the cap and its setting', async () => {
+  for (const cap of [24, DEFAULT_MAX_HEADER_UNITS]) {
+    await assert.rejects(reach('include/linux/sched.h', cap), (err) =>
+      isSplicedError(err, 'TooManyUnits') && err.details.cap === cap && err.details.path === 'include/linux/sched.h' &&
+      err.message.includes(`more than ${cap}`) && err.message.includes('max_header_units'));
+  }
+  // The same header under a cap it fits: stats.h reaches 4 units.
+  await assert.rejects(reach('kernel/sched/stats.h', 3), (err) => isSplicedError(err, 'TooManyUnits'));
+  assert.equal((await reach('kernel/sched/stats.h', 4)).units.length, 4);
 });
 
 test('a file in a directory the tree does not have (the patch adds both) reaches nothing', async () => {

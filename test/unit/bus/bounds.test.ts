@@ -35,6 +35,25 @@ describe('Manager: bounded arguments', () => {
     assert.deepEqual(d.authority.requests, []);
   });
 
+  it('source_version is a Debian version of at most 64 characters, a string', async () => {
+    const cases: [string, string][] = [
+      ["'6.1.192-2; rm -rf /'", 'option "source_version" must be a Debian package version (like 6.1.192-2), got "6.1.192-2; rm -rf /"'],
+      ["'../../etc'", 'option "source_version" must be a Debian package version (like 6.1.192-2), got "../../etc"'],
+      ["''", 'option "source_version" must be a Debian package version (like 6.1.192-2), got ""'],
+      [`'6.${'1'.repeat(70)}'`, `option "source_version" must be a Debian package version (like 6.1.192-2), got "6.${'1'.repeat(62)}"`],
+      ['uint32 6', 'option "source_version" must have D-Bus type "s", not "u"'],
+    ];
+    for (const [value, message] of cases) {
+      const r = await managerError(d.bus.address, 'Apply', ['/tmp/a.patch', `{'source_version': <${value}>}`]);
+      assert.deepEqual(r, { name: INVALID, message });
+    }
+    // Not an option of Revert.
+    const r = await managerError(d.bus.address, 'Revert', ['aaaaaaaaaaaa', "{'source_version': <'6.1.192-2'>}"]);
+    assert.equal(r.name, INVALID);
+    assert.deepEqual(d.engine.calls, []);
+    assert.deepEqual(d.authority.requests, []);
+  });
+
   it('ids longer than 256 characters are refused, not looked up', async () => {
     const long = 'x'.repeat(257);
     for (const [member, args] of [

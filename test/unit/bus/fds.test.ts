@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Message, Variant, type MessageBus } from 'dbus-next';
+import { Message, MessageType, Variant, type MessageBus } from 'dbus-next';
 import { after, before, describe, it } from 'node:test';
 import { connectBus } from '../../../src/bus/connect';
+import { callWithDanglingFdIndex } from '../../guest/flood/forge';
 import { patchRecord } from './fake-engine';
 import { busctl, eventually, startDaemon, type Daemon } from './harness';
 
@@ -90,6 +91,23 @@ describe('Bus: passed file descriptors', () => {
       await eventually(() => (openFds() <= before ? true : undefined));
     } finally {
       fds.forEach((fd) => closeSync(fd));
+    }
+  });
+
+  it('a descriptor argument whose index names no descriptor the message carries is InvalidArgs, and the reader goes on', { timeout: 15_000 }, async () => {
+    // dbus-next reads the body where no handler catches: before the fix, the first such call ended the process.
+    for (const member of ['List', 'ApplyFd', 'GetPatch', 'NoSuchMethod']) {
+      const reply = await callWithDanglingFdIndex(client, new Message({ ...MANAGER, member, signature: 'u', body: [7] }));
+      assert.equal(reply.errorName, 'org.freedesktop.DBus.Error.InvalidArgs', member);
+      assert.match(String(reply.body[0]), /descriptor/);
+    }
+    // A signal (no reply to give) is dropped the same way; then both this connection's and a new one's calls are served.
+    void callWithDanglingFdIndex(client, new Message({ type: MessageType.SIGNAL, path: '/x', interface: 'org.example.X', member: 'Y', destination: d.handle.uniqueName, signature: 'u', body: [3] }));
+    const other = await connectBus(d.bus.address);
+    try {
+      for (const bus of [client, other]) assert.ok(Array.isArray((await bus.call(new Message({ ...MANAGER, member: 'List' })))!.body[0]));
+    } finally {
+      other.disconnect();
     }
   });
 });

@@ -191,6 +191,12 @@ describe('Manager: Apply and Revert', () => {
     assert.equal((d.engine.calls[0].options as { transitionTimeoutMs?: number }).transitionTimeoutMs, 5000);
   });
 
+  it('Apply passes source_version (the linux-source version a source patch is written against) to the engine', async () => {
+    const before = d.engine.calls.length;
+    await runJob(d, ['Apply', 'sa{sv}', d.file('old.ko'), '1', 'source_version', 's', '6.1.192-2']);
+    assert.equal((d.engine.calls[before].options as { sourceVersion?: string }).sourceVersion, '6.1.192-2');
+  });
+
   it('GetJobs lists the jobs queued or running, also those started without D-Bus', async () => {
     d.engine.stepMs = 300;
     d.engine.apply({ content: Buffer.from('dropped'), name: '/tmp/dropped.ko' }, { origin: 'drop-dir' });
@@ -221,7 +227,7 @@ describe('Manager: Apply and Revert', () => {
   it('rejects bad arguments with InvalidArgument before doing anything', async () => {
     const cases: [string[], string][] = [
       [['relative/fix.ko', '{}'], 'the file path must be absolute, got "relative/fix.ko"'],
-      [[d.file('a.ko'), "{'interactiv': <true>}"], 'unknown option "interactiv" (known: interactive, transition_timeout_ms)'],
+      [[d.file('a.ko'), "{'interactiv': <true>}"], 'unknown option "interactiv" (known: interactive, transition_timeout_ms, source_version)'],
       [[d.file('a.ko'), "{'interactive': <'yes'>}"], 'option "interactive" must have D-Bus type "b", not "s"'],
     ];
     for (const [args, message] of cases) {

@@ -204,6 +204,16 @@ describe('splicectl apply and revert', () => {
     });
   });
 
+  it('apply --source-version=V sends source_version; the daemon refuses a version that is not one, exit 64', async () => {
+    const before = d.engine.calls.length;
+    await json(d, ['apply', d.file('patches/a.ko'), '--source-version=6.1.192-2']);
+    assert.equal((d.engine.calls[before].options as { sourceVersion?: string }).sourceVersion, '6.1.192-2');
+    const bad = await splicectl(d, ['apply', d.file('patches/a.ko'), '--source-version', '6.1;reboot']);
+    assert.equal(bad.code, 64);
+    assert.match(bad.stderr, /option "source_version" must be a Debian package version \(like 6\.1\.192-2\), got "6\.1;reboot" \(InvalidArgument\)\n$/);
+    assert.equal(d.engine.calls.length, before + 1, 'nothing queued for the bad one');
+  });
+
   it('revert keeps the stack order; --down-to reverts the patches above first', async () => {
     await json(d, ['apply', d.file('patches/a.ko')]);
     await json(d, ['apply', d.file('patches/b.ko')]);
@@ -259,7 +269,7 @@ describe('splicectl without a daemon', () => {
     } finally {
       await bus.stop();
     }
-    for (const args of [[], ['frob'], ['show'], ['list', 'extra'], ['list', '--down-to'], ['log', '--limit=0'], ['uname', '-r', '-a']]) {
+    for (const args of [[], ['frob'], ['show'], ['list', 'extra'], ['list', '--down-to'], ['revert', 'x', '--source-version=6.1.192-2'], ['log', '--limit=0'], ['uname', '-r', '-a']]) {
       const r = await run(process.execPath, [MAIN, ...args], { env: { SPLICED_BUS_ADDRESS: 'unix:path=/nonexistent' } });
       assert.equal(r.code, 64, `splicectl ${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^splicectl: .* \(InvalidArgument\)\n$/);

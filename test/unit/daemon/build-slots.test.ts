@@ -12,7 +12,7 @@ function heldBuilder() {
   const started: string[] = [];
   const finish = new Map<string, () => void>();
   const builder: SpliceBuilder = {
-    build: (patchText) =>
+    build: ({ patchText }) =>
       new Promise<void>((resolve) => {
         started.push(patchText);
         finish.set(patchText, resolve);
@@ -28,8 +28,8 @@ describe('build slots', () => {
     const held = heldBuilder();
     const limited = limitConcurrentBuilds(held.builder, 1);
     const steps: BuildStep[] = [];
-    const a = limited.build('a', '/x/a.ko', () => undefined, new AbortController().signal);
-    const b = limited.build('b', '/x/b.ko', (s: BuildStep) => steps.push(s), new AbortController().signal);
+    const a = limited.build({ patchText: 'a' }, '/x/a.ko', () => undefined, new AbortController().signal);
+    const b = limited.build({ patchText: 'b' }, '/x/b.ko', (s: BuildStep) => steps.push(s), new AbortController().signal);
     await tick();
     assert.deepEqual(held.started, ['a']);
     assert.deepEqual(steps, [{ progress: 0, message: 'waiting for another build to finish (at most 1 at a time)' }]);
@@ -44,10 +44,10 @@ describe('build slots', () => {
   it('a build stopped while it waits never starts and frees nothing it did not take', async () => {
     const held = heldBuilder();
     const limited = limitConcurrentBuilds(held.builder, 1);
-    const a = limited.build('a', '/x/a.ko', () => undefined, new AbortController().signal);
+    const a = limited.build({ patchText: 'a' }, '/x/a.ko', () => undefined, new AbortController().signal);
     const stop = new AbortController();
-    const b = limited.build('b', '/x/b.ko', () => undefined, stop.signal);
-    const c = limited.build('c', '/x/c.ko', () => undefined, new AbortController().signal);
+    const b = limited.build({ patchText: 'b' }, '/x/b.ko', () => undefined, stop.signal);
+    const c = limited.build({ patchText: 'c' }, '/x/c.ko', () => undefined, new AbortController().signal);
     stop.abort();
     await assert.rejects(b, (err) => isSplicedError(err, 'BuildFailed') && /the build was stopped/.test(err.message));
     held.finish('a');

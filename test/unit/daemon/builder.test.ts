@@ -52,7 +52,7 @@ describe('the daemon builder (one build worker per job, as a unit or a child pro
       const steps: BuildStep[] = [];
       const output = path.join(tmp, 'x.ko');
       await assert.rejects(
-        workerBuilder(runner, null).build('this is not a patch\n', output, (s) => steps.push(s), new AbortController().signal),
+        workerBuilder(runner, null, 200).build({ patchText: 'this is not a patch\n' }, output, (s) => steps.push(s), new AbortController().signal),
         (err) => isSplicedError(err, 'InvalidArgument') && /contains no unified diff/.test(err.message),
       );
       assert.deepEqual(steps, [{ progress: 2, message: 'reading the patch' }]);
@@ -61,7 +61,7 @@ describe('the daemon builder (one build worker per job, as a unit or a child pro
 
     it(`${where}: kills the worker when the build is aborted, and says the build was stopped`, async () => {
       const controller = new AbortController();
-      const building = workerBuilder(runner, null).build('diff --git a/x b/x\n', path.join(tmp, 'y.ko'), () => undefined, controller.signal);
+      const building = workerBuilder(runner, null, 200).build({ patchText: 'diff --git a/x b/x\n' }, path.join(tmp, 'y.ko'), () => undefined, controller.signal);
       setTimeout(() => controller.abort(), 50);
       await assert.rejects(building, (err) => isSplicedError(err, 'BuildFailed') && /the build was stopped/.test(err.message));
     });
@@ -75,12 +75,27 @@ describe('the daemon builder (one build worker per job, as a unit or a child pro
     process.env.PATH = `${broken}:${saved}`;
     try {
       await assert.rejects(
-        workerBuilder(unitRunner(runDir), null).build('x', path.join(tmp, 'z.ko'), () => undefined, new AbortController().signal),
+        workerBuilder(unitRunner(runDir), null, 200).build({ patchText: 'x' }, path.join(tmp, 'z.ko'), () => undefined, new AbortController().signal),
         (err) => isSplicedError(err, 'BuildFailed') && /spliced-build@[0-9a-f]{12}\.service failed: .*not found.*journalctl -u/s.test(err.message),
       );
     } finally {
       process.env.PATH = saved;
     }
     assert.deepEqual(fs.readdirSync(path.join(runDir, 'builds')), []);
+  });
+
+  it('hands the worker the patch, the source version it is written against and the configured max_header_units', async () => {
+    const jobs: unknown[] = [];
+    const recording: WorkerRunner = async (job, onMessage) => {
+      jobs.push(job);
+      onMessage({ type: 'failed', kind: 'TooManyUnits', message: 'the patch reaches 3 translation units', details: {} });
+      return null;
+    };
+    await assert.rejects(
+      workerBuilder(recording, null, 7).build({ patchText: 'a patch', sourceVersion: '6.1.192-2' }, path.join(tmp, 'w.ko'), () => undefined, new AbortController().signal),
+      (err) => isSplicedError(err, 'TooManyUnits'),
+    );
+    assert.equal(jobs.length, 1);
+    assert.deepEqual({ ...(jobs[0] as object), runningKernel: null }, { patchText: 'a patch', sourceVersion: '6.1.192-2', runningKernel: null, maxHeaderUnits: 7 });
   });
 });

@@ -107,6 +107,12 @@ describe('configuration', () => {
     assert.equal(set.maxQueuedJobsPerCaller, 2);
     assert.equal(set.maxConcurrentBuilds, 3);
     assert.throws(() => loadConfig({ SPLICED_CONFIG: configFile('max_concurrent_builds = 0\n') }), /not a whole number from 1/);
+    assert.equal(defaults.maxHeaderUnits, 200);
+    assert.equal(loadConfig({ SPLICED_CONFIG: configFile('max_header_units = 5000\n') }).maxHeaderUnits, 5000);
+    assert.equal(loadConfig({ SPLICED_CONFIG: missingFile(), SPLICED_MAX_HEADER_UNITS: '7' }).maxHeaderUnits, 7);
+    for (const bad of ['0', '100001', '1e3', '-4']) {
+      assert.throws(() => loadConfig({ SPLICED_CONFIG: configFile(`max_header_units = ${bad}\n`) }), /max_header_units.*not a whole number from 1 to 100000/);
+    }
   });
   it('reads the feed settings, notify by default, and refuses bad ones naming the key', () => {
     const defaults = loadConfig({ SPLICED_CONFIG: missingFile() });

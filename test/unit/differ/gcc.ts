@@ -7,11 +7,12 @@ import { join } from 'node:path';
 
 const FLAGS = ['-O2', '-w', '-ffunction-sections', '-fdata-sections', '-mcmodel=kernel', '-fno-pic', '-pg', '-mfentry', '-mrecord-mcount', '-c'];
 
-export function compile(source: string): Buffer {
+/** `extra`: more gcc flags, e.g. `-g` for debug info (the layout check reads it). */
+export function compile(source: string, extra: readonly string[] = []): Buffer {
   const dir = mkdtempSync(join(tmpdir(), 'differ-synthetic-'));
   writeFileSync(join(dir, 'unit.c'), source);
   try {
-    execFileSync('gcc-12', [...FLAGS, 'unit.c', '-o', 'unit.o'], { cwd: dir });
+    execFileSync('gcc-12', [...FLAGS, ...extra, 'unit.c', '-o', 'unit.o'], { cwd: dir });
     return readFileSync(join(dir, 'unit.o'));
   } finally {
     rmSync(dir, { recursive: true, force: true });

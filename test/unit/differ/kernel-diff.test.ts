@@ -109,10 +109,10 @@ test('a new function called by a changed one is new, its caller changed', () => 
 test('a struct whose layout changes is found in the DWARF', async () => {
   const pre = compileKernelObject(tree, CORE);
   const post = compileKernelObject(tree, CORE, [{ file: CORE, from: 'struct migration_arg {\n', to: 'struct migration_arg {\n\tint spliced_extra;\n' }]);
-  const problems = await structLayoutProblems(pre, post);
+  const problems = await structLayoutProblems({ object: 'kernel/sched/core.o', pre, post });
   // set_affinity_pending embeds a migration_arg: its layout changes too.
   assert.deepEqual(problems.map((p) => `${p.reason}:${p.symbol}`), ['struct-layout:struct migration_arg', 'struct-layout:struct set_affinity_pending']);
-  assert.deepEqual(await structLayoutProblems(pre, pre), []);
+  assert.deepEqual(await structLayoutProblems({ object: 'kernel/sched/core.o', pre, post: pre }), []);
 });
 
 test('a comment shifting __LINE__ in dynamic-debug descriptors is not a data change', () => {

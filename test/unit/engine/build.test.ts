@@ -40,6 +40,25 @@ describe('apply of a source patch', () => {
     assert.deepEqual(fs.readdirSync(path.join(machine.dir, 'builds')), [], 'the built module is removed once stored');
   });
 
+  it('builds from the source version the caller names; a module given one is refused before the kernel sees it', async () => {
+    const machine = newMachine();
+    const builder = new FakeBuilder();
+    const { engine } = await startEngine(machine, { builder });
+    const built = await engine.apply(fileInput(dropPatch(incoming(machine), 'fix.patch')), { origin: 'dbus', sourceVersion: '6.1.192-2' }).done;
+    assert.equal(built.state, 'succeeded', built.error?.message);
+    assert.equal(builder.calls[0].sourceVersion, '6.1.192-2');
+
+    const module = writeModule(machine.dir, { name: 'livepatch_ready' });
+    const failures: string[] = [];
+    engine.on('patch-failed', (f) => failures.push(f.error.kind));
+    const refused = await engine.apply(fileInput(module), { origin: 'dbus', sourceVersion: '6.1.192-2' }).done;
+    assert.equal(refused.state, 'failed');
+    assert.equal(refused.error?.kind, 'InvalidArgument');
+    assert.match(refused.error!.message, /not a source patch: a source version applies only to source patches/);
+    assert.deepEqual(failures, ['InvalidArgument']);
+    assert.deepEqual(machine.kernel.actions, [`load built_${samplePatch().length}`], 'the module was not loaded');
+  });
+
   it('takes a patch by content, whatever its name (a passed file descriptor has none)', async () => {
     const machine = newMachine();
     const builder = new FakeBuilder();

@@ -3,13 +3,14 @@
 // test/unit/build and in the guest.
 
 import * as fs from 'node:fs';
-import type { BuildStep, SpliceBuilder } from '../../../src/engine/types';
+import type { BuildSource, BuildStep, SpliceBuilder } from '../../../src/engine/types';
 import { SplicedError } from '../../../src/errors';
 import type { FakeModule } from './fake-kernel';
 import { FAKE_IDENTITY } from './fake-kernel';
 
 export interface BuildCall {
   patchText: string;
+  sourceVersion?: string;
   output: string;
   signal: AbortSignal;
 }
@@ -21,8 +22,8 @@ export class FakeBuilder implements SpliceBuilder {
   /** While set, builds wait for it before finishing (or for their abort). */
   hold: Promise<void> | null = null;
 
-  async build(patchText: string, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void> {
-    this.calls.push({ patchText, output, signal });
+  async build({ patchText, sourceVersion }: BuildSource, output: string, onStep: (step: BuildStep) => void, signal: AbortSignal): Promise<void> {
+    this.calls.push({ patchText, ...(sourceVersion !== undefined && { sourceVersion }), output, signal });
     onStep({ progress: 30, message: 'compiling fs/proc/meminfo.c' });
     if (this.hold) {
       const aborted = new Promise<never>((_, reject) =>

@@ -30,10 +30,14 @@ test('apt-cache show stanzas carry package, version and what the image was built
   assert.equal(newest?.['Built-Using'], 'linux (= 6.1.192-3)');
 });
 
-test('dpkg-query: installed version, or none', () => {
-  assert.equal(parseInstalled(fixture('dpkg-query-apt.txt')), '2.6.1');
-  assert.equal(parseInstalled(''), undefined);
-  assert.equal(parseInstalled('deinstall ok config-files\t6.1.192-1\n'), undefined);
+test('dpkg-query: installed packages, their versions and what an image was built from; removed ones are not installed', () => {
+  assert.deepEqual(parseInstalled(fixture('dpkg-query-apt.txt')), new Map([['apt', { version: '2.6.2' }]]));
+  assert.equal(parseInstalled('').size, 0);
+  const lines = [
+    'linux-image-6.1.0-55-amd64\tdeinstall ok config-files\t6.1.192-1\tlinux (= 6.1.192-1)',
+    'linux-image-6.1.0-56-amd64\tinstall ok installed\t6.1.192-2\tlinux (= 6.1.192-2)',
+  ];
+  assert.deepEqual(parseInstalled(lines.join('\n') + '\n'), new Map([['linux-image-6.1.0-56-amd64', { version: '6.1.192-2', builtFrom: '6.1.192-2' }]]));
 });
 
 test('running 6.1.0-55 (6.1.192-1): apt offers linux-source-6.1 6.1.192-2 and -3, and linux-image-6.1.0-57-amd64', async () => {

@@ -23,7 +23,7 @@ test('a refused file needs a reboot, named by its changelog line; the other fix 
   try {
     const texts: string[] = [];
     const builder: SpliceBuilder = {
-      build: async (patchText, output) => {
+      build: async ({ patchText }, output) => {
         texts.push(patchText);
         await buildSplice({ patchText, target: { release: RELEASE } }, output);
       },

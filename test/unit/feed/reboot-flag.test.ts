@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { RebootFlagKeeper } from '../../../src/daemon/reboot-flag';
 import type { EngineStatus } from '../../../src/engine/types';
 import { parseRelease } from '../../../src/sources/feed/kernel-release';
-import { decideFlag, readPackageList, removeFromFlag, type InstalledPackage } from '../../../src/sources/feed/reboot-flag';
+import type { InstalledPackage } from '../../../src/sources/feed/apt-output';
+import { decideFlag, readPackageList, removeFromFlag } from '../../../src/sources/feed/reboot-flag';
 
 const RUNNING = parseRelease('6.1.0-55-amd64');
 const installed = (entries: Record<string, InstalledPackage>) => new Map(Object.entries(entries));
