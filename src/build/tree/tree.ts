@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { SplicedError } from '../../errors';
 import type { KernelIdentity } from '../../kernel/types';
 import { withLock } from './lock';
+import { writingInto } from './root-writes';
 import { make } from './kmake';
 import { objectIndex } from './objects';
 import { run, RunResult, tail } from '../process';
@@ -363,7 +364,7 @@ export function treeLabel(tree: DebianBuild & { sourceVersion: string }): string
  * headers while another build might be patching them (the module link) goes through here.
  */
 export function withTreeLock<T>(tree: Tree, body: () => Promise<T>): Promise<T> {
-  return withLock(tree.lockPath, treeLabel(tree), LOCK_TIMEOUT_MS, body);
+  return writingInto(tree.cacheDir, () => withLock(tree.lockPath, treeLabel(tree), LOCK_TIMEOUT_MS, body));
 }
 
 /** Whether a tree for this build is prepared already (no side effects). */
@@ -383,13 +384,16 @@ export async function prepareTree(build: DebianBuild, step: StepListener = () =>
   if (cached) return cached;
   const cacheDir = treeCacheDir(build);
   await fs.mkdir(cacheDir, { recursive: true });
-  return withLock(path.join(cacheDir, 'lock'), treeLabel({ ...build, sourceVersion: sourceVersionOf(build) }), LOCK_TIMEOUT_MS, async () => {
-    // Another process may have finished preparing while we waited for the lock.
-    const ready = await readMarker(cacheDir, build);
-    if (ready) return treeFrom(cacheDir, ready, 0);
-    const marker = await prepare(build, cacheDir, step);
-    return treeFrom(cacheDir, marker, marker.preparedInMs);
-  });
+  const label = treeLabel({ ...build, sourceVersion: sourceVersionOf(build) });
+  return writingInto(cacheDir, () =>
+    withLock(path.join(cacheDir, 'lock'), label, LOCK_TIMEOUT_MS, async () => {
+      // Another process may have finished preparing while we waited for the lock.
+      const ready = await readMarker(cacheDir, build);
+      if (ready) return treeFrom(cacheDir, ready, 0);
+      const marker = await prepare(build, cacheDir, step);
+      return treeFrom(cacheDir, marker, marker.preparedInMs);
+    }),
+  );
 }
 
 /** A kernel identity (see src/kernel) as a build target. */

@@ -11,13 +11,14 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { reachOf } from '../../build/compile/includers';
 import { objectIndex } from '../../build/tree/objects';
+import { writingInto } from '../../build/tree/root-writes';
 import { prepareTree, Tree, withTreeLock, writeMarker } from '../../build/tree/tree';
 import { isSplicedError, SplicedError } from '../../errors';
 import { aptView, FeedView, ImageOffer, imageBuiltFrom, runTool, ToolRunner } from './apt-view';
 import { ChangelogEntry, entriesBetween, filesNamedBy, parseChangelog } from './changelog';
 import { computeDelta, Delta, DeltaContext, SourceSide } from './delta';
 import { archOfFlavour } from './delta-filter';
-import { CachedSource, cachedSource, pruneSources } from './source-cache';
+import { CachedSource, cachedSource, feedCacheRoot, pruneSources } from './source-cache';
 import { changelogOf, debTree, filesOf } from './source-deb';
 
 export interface PlanRequest {
@@ -121,7 +122,8 @@ export async function planFeed(request: PlanRequest): Promise<Plan> {
   const tree = await timed(timings, 'runningTree', () => prepareTree({ release, debianVersion: sourceVersion }));
   const context = await timed(timings, 'objects', () => treeDeltaContext(tree, flavour));
   const delta = await timed(timings, 'delta', () => computeDelta(sideOf(older, series), sideOf(newer, series), context));
-  await writeMarker(cacheFile, { fromDeb: path.basename(older.deb), toDeb: path.basename(newer.deb), changelog, delta } satisfies CachedPlan);
+  const kept: CachedPlan = { fromDeb: path.basename(older.deb), toDeb: path.basename(newer.deb), changelog, delta };
+  await writingInto(feedCacheRoot(), () => writeMarker(cacheFile, kept));
   await pruneSources([sourceVersion, target]);
   return { view, target: { sourceVersion: target, image: imageBuiltFrom(view, target), changelog, delta }, timings };
 }

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { download, writeMarker } from '../../build/tree/tree';
 import { withLock } from '../../build/tree/lock';
+import { writingInto } from '../../build/tree/root-writes';
 import { compareVersions } from './debian-version';
 import { debTree, Manifest, manifestOf } from './source-deb';
 
@@ -35,6 +36,10 @@ const versionDir = (root: string, version: string) => path.join(root, 'sources',
 /** The source deb of `version` and its manifest, fetched and read on first use. */
 export async function cachedSource(pkg: string, series: string, version: string, root = feedCacheRoot()): Promise<CachedSource> {
   const dir = versionDir(root, version);
+  return writingInto(root, () => fetchSource(pkg, series, version, dir));
+}
+
+async function fetchSource(pkg: string, series: string, version: string, dir: string): Promise<CachedSource> {
   await fs.mkdir(dir, { recursive: true });
   return withLock(path.join(dir, 'lock'), `${pkg} ${version} in the feed cache`, LOCK_TIMEOUT_MS, async () => {
     const deb = await download(dir, pkg, version);
@@ -73,8 +78,10 @@ export async function pruneSources(keep: readonly string[], budget = cacheBudget
   for (const v of versions) {
     if (total <= budget) break;
     if (keep.includes(v)) continue;
-    await withLock(path.join(sources, v, 'lock'), `${v} in the feed cache`, LOCK_TIMEOUT_MS, () =>
-      fs.rm(path.join(sources, v), { recursive: true, force: true }),
+    await writingInto(root, () =>
+      withLock(path.join(sources, v, 'lock'), `${v} in the feed cache`, LOCK_TIMEOUT_MS, () =>
+        fs.rm(path.join(sources, v), { recursive: true, force: true }),
+      ),
     );
     total -= sizes.get(v)!;
     removed.push(v);

@@ -31,6 +31,10 @@ journalctl -f -o short-monotonic 2>&1 | grep --line-buffered spliced \
   | grep --line-buffered -E 'feed|plan|build-worker|splice built|patch applied|building|Started|Finished|Failed|mkstemp|chown' \
   > "$GUEST_WORK/feed-journal.txt" &
 journal_follower=$!
+# The busiest processes every 30 s: what a stalled job is doing (a handover shows as "(sh)" or chown).
+(while sleep 30; do echo "== $(cut -d' ' -f1 /proc/uptime)"; ps -eo pid,user,pcpu,etime,args --sort=-pcpu | head -6; done) \
+  > "$GUEST_WORK/feed-ps.txt" 2>&1 &
+ps_sampler=$!
 started=$(date +%s)
 phase() { echo "feed: $1 at $(( $(date +%s) - started )) s" >> "$timings"; }
 feed_cache=/var/cache/spliced/feed
@@ -94,4 +98,4 @@ check_eq "feed: systemd shows spliced.service without network (PrivateNetwork, R
 check_eq "feed: spliced's own apt calls never lacked a writable TMPDIR (mkstemp)" \
   "$(journalctl -u spliced -b -o cat | grep -c 'mkstemp')" 0
 echo "feed checks: $(( $(date +%s) - started )) s in all" | tee -a "$timings" > /dev/console
-kill "$journal_follower"
+kill "$journal_follower" "$ps_sampler"

@@ -1,10 +1,19 @@
 #!/bin/bash
 # Mounts the copies of the host's prepared kernel trees (trees.ts) where the builder looks for them:
 # /var/cache/spliced/trees/<entry>, read-write (the disks are per-run copies; nothing reaches the host's cache).
-# $GUEST_WORK/kernel-trees.tsv lists "serial<TAB>entry" per disk. Run at every boot that builds. Idempotent.
+# $GUEST_WORK/kernel-trees.tsv lists "serial<TAB>entry<TAB>uid" per disk: the copies belong to spliced-build (uid),
+# as trees the build unit prepared would; the user is created with that id if spliced is not installed yet (its
+# sysusers.d entry then finds it). Run at every boot that builds. Idempotent.
 set -euo pipefail
 root=/var/cache/spliced/trees
-while IFS=$'\t' read -r serial entry; do
+while IFS=$'\t' read -r serial entry uid; do
+  if ! getent passwd spliced-build > /dev/null; then
+    systemd-sysusers --inline "u spliced-build $uid \"spliced kernel builds\" $root /usr/sbin/nologin"
+  fi
+  if [ "$(id -u spliced-build)" != "$uid" ]; then
+    echo "kernel-trees.sh: spliced-build is uid $(id -u spliced-build), the tree copies belong to $uid" >&2
+    exit 1
+  fi
   mountpoint -q "$root/$entry" && continue
   mkdir -p "$root/$entry"
   mount -o noatime "/dev/disk/by-id/virtio-$serial" "$root/$entry"

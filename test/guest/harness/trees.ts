@@ -13,6 +13,12 @@ import type { GuestDisk } from './vm';
 
 const run = promisify(execFile);
 
+/**
+ * The uid and gid of spliced-build in the guest. The copies belong to it, as trees the build unit prepared do on a
+ * real machine (docs/systemd.md): no handover walks them. kernel-trees.sh creates the user with this id before
+ * spliced is installed, whose sysusers.d entry then finds it there.
+ */
+const BUILD_USER_ID = 990;
 /** Room for what builds in the guest write into a tree (objects, journal, a re-prepare of include/generated). */
 const HEADROOM_MIB = 768;
 const LOCK_TIMEOUT_MS = 30 * 60_000;
@@ -30,17 +36,22 @@ function treeDisk(tree: Tree, serial: string): GuestDisk {
       withLock(tree.lockPath, `${tree.release} (${tree.debianVersion})`, LOCK_TIMEOUT_MS, async () => {
         const sizeMiB = Math.ceil((await usedMiB(tree.cacheDir)) * 1.1) + HEADROOM_MIB;
         // No journal: the disk lives for one run. The copy holds our lock file; the guest takes it over (another boot).
-        await run('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-d', tree.cacheDir, image, `${sizeMiB}M`]);
+        // In a user namespace where the host's root (owner of the cache) is BUILD_USER_ID, mkfs writes that owner.
+        const id = String(BUILD_USER_ID);
+        await run('unshare', ['--map-user', id, '--map-group', id, 'mkfs.ext4', '-q', '-F', '-O', '^has_journal',
+          '-E', `root_owner=${id}:${id}`, '-d', tree.cacheDir, image, `${sizeMiB}M`]);
       }),
   };
 }
 
 /**
  * Disks for runGuest with copies of the given prepared trees (made as the run starts: ≈ 10 s and 1.8 GB each, deleted
- * with the run), and `workDir/kernel-trees.tsv`, which tells kernel-trees.sh in the guest which disk is which entry.
+ * with the run), and `workDir/kernel-trees.tsv`, which tells kernel-trees.sh in the guest which disk is which entry
+ * and the build user's id its files have.
  */
 export function kernelTreeDisks(trees: readonly Tree[], workDir: string): GuestDisk[] {
   const disks = trees.map((tree, i) => treeDisk(tree, `spliced-tree${i}`));
-  writeFileSync(join(workDir, 'kernel-trees.tsv'), trees.map((t, i) => `${disks[i].serial}\t${basename(t.cacheDir)}\n`).join(''));
+  const lines = trees.map((t, i) => `${disks[i].serial}\t${basename(t.cacheDir)}\t${BUILD_USER_ID}\n`);
+  writeFileSync(join(workDir, 'kernel-trees.tsv'), lines.join(''));
   return disks;
 }

@@ -96,6 +96,6 @@ describe('the daemon builder (one build worker per job, as a unit or a child pro
       (err) => isSplicedError(err, 'TooManyUnits'),
     );
     assert.equal(jobs.length, 1);
-    assert.deepEqual({ ...(jobs[0] as object), runningKernel: null }, { patchText: 'a patch', sourceVersion: '6.1.192-2', runningKernel: null, maxHeaderUnits: 7 });
+    assert.deepEqual({ ...(jobs[0] as object), runningKernel: null }, { kind: 'build', patchText: 'a patch', sourceVersion: '6.1.192-2', runningKernel: null, maxHeaderUnits: 7 });
   });
 });
