@@ -47,6 +47,8 @@ case "$GUEST_BOOT" in
   if [ -f "$SPLICED_SRC/test/guest/guest-build/daemon-checks.sh" ]; then
     source "$SPLICED_SRC/test/guest/guest-build/daemon-checks.sh"
   fi
+  # What the build units did (the handover before each job, the worker's line, systemd's own), for the host.
+  journalctl -b -u 'spliced-build@*' -o short-monotonic --no-pager > "$GUEST_WORK/build-units-boot1.txt" 2>&1
   exit 99
   ;;
 2)

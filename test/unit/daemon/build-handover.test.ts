@@ -16,9 +16,9 @@ const asRoot = process.getuid?.() === 0;
 /** The ExecStartPre script as systemd hands it to /bin/sh: continuations joined, $$ and %% unescaped. */
 function handoverScript(cache: string): string {
   const unit = readFileSync(UNIT, 'utf8').replace(/\\\n/g, ' ');
-  const line = /^ExecStartPre=\+\/bin\/sh -euc '(.*)'$/m.exec(unit)?.[1];
-  assert.ok(line, 'no ExecStartPre=+/bin/sh -euc in the unit');
-  return line.replaceAll('$$', '$').replaceAll('%%', '%').replaceAll('/var/cache/spliced', cache).replace('owner=spliced-build:spliced-build', `owner=${NOBODY}:${NOBODY}`);
+  const line = /^ExecStartPre=\+-\/bin\/sh -euc '(.*)'$/m.exec(unit)?.[1];
+  assert.ok(line, "no ExecStartPre=+-/bin/sh -euc '…' in the unit");
+  return line.replaceAll('$$', '$').replaceAll('%%', '%').replaceAll('/var/cache/spliced', cache).replace('spliced-build:spliced-build', `${NOBODY}:${NOBODY}`);
 }
 
 const handOver = (cache: string) => execFileSync('/bin/sh', ['-euc', handoverScript(cache)]);
@@ -45,6 +45,9 @@ test('the build unit hands over what root marked, walks nothing else and follows
   const outside = mkdtempSync(join(tmpdir(), 'spliced-outside-'));
   file(join(outside, 'passwd'), 0);
   symlinkSync(outside, join(trees, 'link'));
+  const feed = join(cache, 'feed');
+  mkdirSync(join(feed, 'sources/6.1.192-2'), { recursive: true });
+  file(join(feed, 'sources/6.1.192-2/plan.json'), 0);
 
   handOver(cache);
 
@@ -54,11 +57,9 @@ test('the build unit hands over what root marked, walks nothing else and follows
   assert.equal(ownerOf(join(unmarked, 'left.o')), 0, 'an unmarked tree was walked');
   assert.equal(ownerOf(outside), 0);
   assert.equal(ownerOf(join(outside, 'passwd')), 0);
-  // Both directories exist, the build user's, 0700; the feed cache was missing and is created.
-  for (const dir of [trees, join(cache, 'feed')]) {
-    assert.equal(ownerOf(dir), NOBODY);
-    assert.equal(statSync(dir).mode & 0o777, 0o700);
-  }
+  // The feed cache an older spliced kept as root.
+  assert.equal(ownerOf(join(feed, 'sources/6.1.192-2/plan.json')), NOBODY);
+  assert.equal(ownerOf(feed), NOBODY);
 
   // Root writing into the handed-over tree marks it again, and the next job hands it over again.
   await writingInto(marked, async () => file(join(marked, 'again.o'), 0));
