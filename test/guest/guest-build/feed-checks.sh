@@ -15,7 +15,13 @@ policy() {
   printf 'feed_policy = %s\n' "$1" > /etc/spliced/spliced.conf
   systemctl restart spliced.service
 }
-repo_on() { echo "deb [signed-by=/etc/apt/keyrings/spliced-test.gpg] file:$GUEST_WORK/feed-repo ./" > /etc/apt/sources.list.d/spliced-test.list; }
+# apt's lists hold a symbolic link to a file: repository's uncompressed Packages, so every reader of apt's view needs
+# to reach the repository, as it would reach an http mirror's lists: the plan job (spliced-build) could not enter
+# $GUEST_WORK (the host's 0700 run directory over 9p) and saw no newer version ("newer: none"). Mounted where all can.
+repo=/srv/spliced-test-repo
+mkdir -p "$repo"
+mountpoint -q "$repo" || mount --bind "$GUEST_WORK/feed-repo" "$repo"
+repo_on() { echo "deb [signed-by=/etc/apt/keyrings/spliced-test.gpg] file:$repo ./" > /etc/apt/sources.list.d/spliced-test.list; }
 repo_off() { rm -f /etc/apt/sources.list.d/spliced-test.list; }
 feed_state_is() { [ "$(prop FeedState)" = "$1" ]; }
 effective_is() { [ "$(prop EffectiveVersion)" = "$1" ]; }
