@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import * as dbus from 'dbus-next';
 import { SplicedError } from '../errors';
-import { DEBIAN_VERSION_RE } from '../build/patch/header';
+import { KERNEL_PACKAGE_VERSION_RE } from '../engine/version';
 import { TRANSITION_TIMEOUT_MS } from '../engine/context';
 import { describeFd, readNamedFile, readReceivedFd } from '../sources/read-once';
 import type { Engine, EngineStatus, PatchRecord } from '../engine/types';
@@ -20,7 +20,7 @@ import { parseOptions } from './options';
 import { historyRow, patchDict, patchRow, type HistoryRow, type WirePatchRow } from './wire';
 
 /** A linux-source version a source patch is written against (Debian's version syntax, as apt would take it). */
-const SOURCE_VERSION = { pattern: DEBIAN_VERSION_RE, maxLength: 64, what: 'a Debian package version (like 6.1.192-2)' };
+const SOURCE_VERSION = { pattern: KERNEL_PACKAGE_VERSION_RE, maxLength: 64, what: 'a Debian package version (like 6.1.192-2)' };
 const APPLY_OPTIONS = { interactive: 'b', transition_timeout_ms: TRANSITION_TIMEOUT_MS, source_version: SOURCE_VERSION } as const;
 const REVERT_OPTIONS = { interactive: 'b', down_to: 'b', transition_timeout_ms: TRANSITION_TIMEOUT_MS } as const;
 const REFRESH_OPTIONS = { interactive: 'b' } as const;

@@ -42,6 +42,8 @@ const EXPECTED = [
   'reboot flag: the hook sets it for the newer image',
   'reboot flag: spliced takes the newer image out, and the flag with it',
   'reboot flag: only the newer image is taken out',
+  'reboot flag: spliced sees /run read-only',
+  'reboot flag: spliced-reboot-flag.service removed the flag',
   'reboot flag: clear_reboot_required = no leaves it',
 ];
 /** The distro feed's target on the older kernel: Debian's ext4 fix (6.1.192-2) for 6.1.0-55 (6.1.192-1). */
