@@ -1,8 +1,8 @@
 // Type layouts as the compiled code sees them: `pahole --btf_encode_detached` encodes each object's DWARF as BTF (pahole is already a
 // dependency: dwarves), read by src/elf/btf.ts. A struct or union whose size or member offsets, sizes or types differ
-// between pre and post (a member renamed in place is none), an enum whose existing enumerators change value, or a variable whose type changes, means a
-// header (or file-local) change reshaped something that already exists in memory: refused naming the type and the
-// member. The reference is the running kernel's own BTF when the type is there (/sys/kernel/btf, or the image's
+// between pre and post (a member renamed in place is none), an enum whose existing enumerators change value, or a
+// variable whose type changes, means a header (or file-local) change reshaped something that already exists in
+// memory: refused naming the type and the member. The reference is the running kernel's own BTF when the type is there (/sys/kernel/btf, or the image's
 // vmlinux and .ko files), else the pre object's. New types, macros, prototypes and comments change no layout.
 
 import { execFile } from 'node:child_process';
