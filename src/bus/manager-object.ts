@@ -17,7 +17,7 @@ import type { JobObjects } from './job-object';
 import { checkId, historyPage } from './limits';
 import { ACTION_APPLY, ACTION_REFRESH, ACTION_REVERT, MANAGER_INTERFACE } from './names';
 import { parseOptions } from './options';
-import { historyRow, patchDict, patchRow, type HistoryRow, type WirePatchRow } from './wire';
+import { historyRow, patchDict, patchRow, usec, type HistoryRow, type WirePatchRow } from './wire';
 
 /** A linux-source version a source patch is written against (Debian's version syntax, as apt would take it). */
 const SOURCE_VERSION = { pattern: KERNEL_PACKAGE_VERSION_RE, maxLength: 64, what: 'a Debian package version (like 6.1.192-2)' };
@@ -58,6 +58,7 @@ function feedProperties(f: FeedStatus | null) {
     FeedOfferedImage: f?.offered?.imagePackage ?? '',
     FeedPending: f?.pending ?? '',
     FeedLastError: f?.lastError ?? '',
+    FeedLastRefresh: usec(f?.lastRefresh ?? null),
   };
 }
 type StatusProperties = ReturnType<typeof statusProperties> & ReturnType<typeof feedProperties>;
@@ -252,6 +253,7 @@ export class ManagerInterface extends dbus.interface.Interface {
   get FeedOfferedImage() { return this.props.FeedOfferedImage; }
   get FeedPending() { return this.props.FeedPending; }
   get FeedLastError() { return this.props.FeedLastError; }
+  get FeedLastRefresh() { return this.props.FeedLastRefresh; }
 
   private publishStatus(status: EngineStatus): void {
     const next = { ...statusProperties(status), ...feedProperties(this.deps.feed?.status() ?? null) };
@@ -302,6 +304,7 @@ ManagerInterface.configureMembers({
     FeedOfferedImage: read('s'),
     FeedPending: read('s'),
     FeedLastError: read('s'),
+    FeedLastRefresh: read('t'),
   },
   signals: {
     PatchApplied: { signature: 'ss' },

@@ -33,6 +33,7 @@ const EXPECTED = [
   'feed: policy off: nothing applied',
   'feed: policy notify: the start-up refresh offers the target',
   'feed: policy notify: nothing applied',
+  'feed: pinned: nothing newer than the pin is offered',
   'feed: the fix becomes live: EffectiveVersion reaches the target',
   'feed: the splice\'s origin is feed',
   'feed: the ext4 object is patched',

@@ -1,7 +1,7 @@
 # The distro feed with a real apt, on the older kernel (6.1.0-55, Debian 6.1.192-1): the host made a signed flat
 # repository with the real linux-source-6.1 debs of 6.1.192-1 and 6.1.192-2 (harness/feed-repo.ts) and seeded the
 # feed cache (debs, manifests, the plan), used here through SPLICED_FEED_CACHE_DIR. apt sees only that repository.
-# policy off and notify apply nothing; then with auto, `apt-get update` alone (its hook, packaging/apt/50spliced)
+# policy off and notify apply nothing, and a pin at the running version offers nothing; then with auto, `apt-get update` alone (its hook, packaging/apt/50spliced)
 # makes spliced build Debian's ext4 fix and apply it; a second `apt-get update` during that build is queued, not
 # doubled. Sourced by entry.sh on the second boot, with the kernel trees mounted. FEED_* come from guest-build.env.
 # shellcheck shell=bash
@@ -54,8 +54,18 @@ check_match "feed: policy notify: FeedPending says nothing is built" "$(prop Fee
 check_eq "feed: policy notify: nothing applied" "$(feed_patches)" 0
 check_eq "feed: policy notify: no plan was made" "$(journalctl -u spliced -b -o cat | grep -c 'feed splice for')" 0
 
-# --- auto: apt-get update alone brings the fix ---
+# --- a pin at the running version: nothing newer is offered ---
 phase "notify checked"
+running_version=$(prop EffectiveVersion)
+printf 'feed_policy = notify\nfeed_pin_version = %s\n' "$running_version" > /etc/spliced/spliced.conf
+systemctl restart spliced.service
+looked() { [ "$(prop FeedLastRefresh)" != 0 ]; }
+check "feed: pinned: the start-up refresh ends (FeedLastRefresh)" wait_until 120 looked
+check_eq "feed: pinned: FeedPinVersion" "$(prop FeedPinVersion)" "$running_version"
+check_eq "feed: pinned: nothing newer than the pin is offered" "$(prop FeedOffered)" ""
+
+# --- auto: apt-get update alone brings the fix ---
+phase "pin checked"
 repo_off
 apt-get update -q > /dev/null 2>&1
 policy auto
