@@ -2,8 +2,11 @@
 // spliced installed like a package, the real dbus-daemon and polkit, 10 patches applied): test/guest/flood/run.ts in
 // several rounds in one boot. Prints side by side the medians over the rounds: List p50/p99 idle, during the flood and
 // while root applies and reverts a livepatch (p99 ratio to idle), the daemon's fds and RSS before / at the peak /
-// after (ratio), calls/s; then each round. Targets from issue 9: List p99 within 2× of idle, fds and RSS flat.
-// Run: npx tsc -p tsconfig.json && node dist/bench/flood-guest.js [CALLS_PER_ROUND [ROUNDS]]   (default 10000 5)
+// after (ratio), calls/s; then each round. List is timed as SAMPLER_USER: root (the admin) by default, or tester to
+// see what the flood costs the flooding user's own other connection. Targets from issue 9: List p99 within 2× of
+// idle, fds and RSS flat.
+// Run: npx tsc -p tsconfig.json && node dist/bench/flood-guest.js [CALLS_PER_ROUND [ROUNDS [SAMPLER_USER]]]
+//      (default 10000 5 root)
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +24,10 @@ function printReport(report: Report, calls: number): void {
   const m = (pick: (r: RoundReport) => number | undefined) => median(rounds.map(pick).filter((v): v is number => v !== undefined));
   const idleP99 = m((r) => r.latency.idle.p99);
   const row = (what: string, ...cells: string[]) => console.log(`  ${what.padEnd(26)}${cells.map((c) => c.padEnd(22)).join('')}`);
-  console.log(`spliced flooded from an unprivileged client (guest: TCG, 2 vCPU; ${calls} calls per round, medians of ${rounds.length} rounds; daemon alive: ${report.alive})`);
+  console.log(
+    `spliced flooded from an unprivileged client (tester), List timed as ${report.samplerUser} ` +
+      `(guest: TCG, 2 vCPU; ${calls} calls per round, medians of ${rounds.length} rounds; daemon alive: ${report.alive})`,
+  );
   row('', 'idle', 'during the flood', 'during an apply');
   row('List p50 (ms)', ms(m((r) => r.latency.idle.p50)), ms(m((r) => r.latency.flood.p50)), ms(m((r) => r.latency.apply?.p50)));
   row(
@@ -57,12 +63,13 @@ function printReport(report: Report, calls: number): void {
 async function main(): Promise<void> {
   const calls = Number(process.argv[2] ?? 10_000);
   const rounds = Number(process.argv[3] ?? 5);
+  const samplerUser = process.argv[4] ?? 'root';
   const workDir = mkdtempSync(join(tmpdir(), 'flood-bench-'));
   try {
     await buildKernelFixtures(join(workDir, 'fixtures'));
     stageInstall(workDir);
     copyFileSync(join(repoRoot(), 'bench/flood-guest/entry.sh'), join(workDir, 'entry.sh'));
-    writeFileSync(join(workDir, 'counts.txt'), `${calls} ${rounds}\n`);
+    writeFileSync(join(workDir, 'counts.txt'), `${calls} ${rounds} ${samplerUser}\n`);
     const run = await runGuest({ name: 'flood-bench', workDir, entry: 'entry.sh', timeoutMs: 60 * 60_000, maxBoots: 1 });
     if (run.exitCode !== 0) throw new Error(`guest bench failed (exit ${run.exitCode}):\n${run.console.slice(-4000)}`);
     printReport(JSON.parse(readFileSync(join(workDir, 'flood.json'), 'utf8')) as Report, calls);

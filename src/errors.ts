@@ -22,7 +22,7 @@ export const ERROR_KINDS = {
   NotApplicable: 'the patch is for another kernel build',
   InvalidArgument: 'an argument is invalid',
   PermissionDenied: 'the caller is not authorised',
-  LimitExceeded: 'the caller has as many jobs queued as it may have',
+  LimitExceeded: 'the caller has as many jobs or calls queued as it may have',
   NoSpace: 'the file system of the state directory is full',
   // Clients (src/cli)
   Unavailable: 'spliced cannot be reached over D-Bus',

@@ -14,6 +14,7 @@ import { release as osRelease } from 'node:os';
 import { join } from 'node:path';
 import { isSplicedError, SplicedError } from '../errors';
 import { buildIdFromNotes } from '../kernel/identity';
+import { readKernelFile } from '../kernel/read-kernel-file';
 import { spliceModuleName } from '../kernel/splice-modinfo';
 import type { CompileResult } from './compile/compile';
 import { fileSymbols, KallsymsEntry, KernelSymbols, kernelSymbols, parseSameNamed, withFiles, withFileSymbols } from './module/symbols';
@@ -102,7 +103,7 @@ export async function readRunningKernelFacts(): Promise<RunningKernelFacts> {
   if (/^0{16} T _text$/m.test(kallsyms)) {
     throw new SplicedError('PermissionDenied', 'building for the running kernel needs root: /proc/kallsyms hides addresses from this user');
   }
-  const buildId = buildIdFromNotes(await readFile('/sys/kernel/notes'));
+  const buildId = buildIdFromNotes(await readKernelFile('/sys/kernel/notes'));
   if (!buildId) throw new SplicedError('BuildFailed', '/sys/kernel/notes holds no GNU build id: the running kernel cannot be identified');
   return { kallsyms, buildId };
 }

@@ -2,7 +2,6 @@
 // polkit's yes for the method's action and must stay within its share of the job queue. Denials are
 // PermissionDenied (or LimitExceeded) errors that say what to do.
 
-import { Message, type MessageBus } from 'dbus-next';
 import { SplicedError } from '../errors';
 import type { Job } from '../engine/types';
 import type { Authority } from './authority';
@@ -30,7 +29,8 @@ function uidOfRequester(requestedBy: string | null): number | null {
 
 export class Authorizer {
   constructor(
-    private readonly bus: MessageBus,
+    /** The uid behind a caller's unique bus name. */
+    private readonly uidOf: (sender: string) => Promise<number>,
     private readonly authority: Authority,
     private readonly options: AuthorizerOptions,
   ) {}
@@ -77,21 +77,5 @@ export class Authorizer {
         { uid, max },
       );
     }
-  }
-
-  private async uidOf(sender: string): Promise<number> {
-    const reply = await this.bus.call(
-      new Message({
-        destination: 'org.freedesktop.DBus',
-        path: '/org/freedesktop/DBus',
-        interface: 'org.freedesktop.DBus',
-        member: 'GetConnectionUnixUser',
-        signature: 's',
-        body: [sender],
-      }),
-    );
-    const uid = reply?.body[0];
-    if (typeof uid !== 'number') throw new SplicedError('Internal', `the bus did not tell the uid of ${sender}`);
-    return uid;
   }
 }

@@ -2,7 +2,7 @@
 // addMethodHandler first and synchronously. So the tracker remembers the message being dispatched, and a method
 // handler must take it before its first `await`.
 
-import type { Message } from 'dbus-next';
+import { Message, type MessageBus } from 'dbus-next';
 import { SplicedError } from '../errors';
 
 /** Set on a method call when the caller allows polkit to ask for a password (busctl sets it by default). */
@@ -31,4 +31,21 @@ export class CallTracker {
     if (!msg?.sender) throw new SplicedError('Internal', 'the sender of this method call is unknown');
     return { sender: msg.sender, allowsInteraction: (msg.flags & ALLOW_INTERACTIVE_AUTHORIZATION) !== 0 };
   }
+}
+
+/** The uid the bus daemon reports for a connection (by its unique name). */
+export async function connectionUid(bus: MessageBus, sender: string): Promise<number> {
+  const reply = await bus.call(
+    new Message({
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member: 'GetConnectionUnixUser',
+      signature: 's',
+      body: [sender],
+    }),
+  );
+  const uid = reply?.body[0];
+  if (typeof uid !== 'number') throw new SplicedError('Internal', `the bus did not tell the uid of ${sender}`);
+  return uid;
 }

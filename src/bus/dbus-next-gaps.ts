@@ -179,6 +179,21 @@ export function closeQuietly(fd: number): void {
   }
 }
 
+/**
+ * Put `receive` between the connection and dbus-next: every message read goes to `receive`, which hands it to
+ * dbus-next's own handling (method replies, signals, calls to exported objects) with the function returned, now or
+ * later.
+ */
+export function interceptMessages(bus: MessageBus, receive: (msg: Message) => void): (msg: Message) => void {
+  const connection = (bus as unknown as UntypedBus)._connection;
+  const dbusNext = connection.listeners('message') as ((msg: Message) => void)[];
+  connection.removeAllListeners('message');
+  connection.on('message', receive);
+  return (msg) => {
+    for (const handle of dbusNext) handle(msg);
+  };
+}
+
 /** Drop every interface of the object at `path` (with an interface argument, 0.10.2 never drops the object). */
 export function unexportObject(bus: MessageBus, path: string): void {
   (bus as unknown as UntypedBus).unexport(path);

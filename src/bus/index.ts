@@ -8,8 +8,10 @@ import { PolkitAuthority, type Authority } from './authority';
 import { Authorizer } from './authorizer';
 import { CallTracker } from './caller';
 import { connectBus } from './connect';
+import { dispatchFairly } from './fair-dispatch';
 import { guardSend, onConnectionLost, uniqueNameOf, unexportObject, type ReceivedMessage } from './dbus-next-gaps';
 import { JobObjects } from './job-object';
+import { MAX_WAITING_BYTES_PER_CALLER, MAX_WAITING_CALLS_PER_CALLER } from './limits';
 import { ManagerInterface } from './manager-object';
 import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH } from './names';
 import { refusePropertySet } from './read-only';
@@ -84,11 +86,15 @@ export async function startBus(engine: Engine, options: BusOptions = {}): Promis
   guardSend(bus, (error, msg) =>
     log.error({ kind: error.kind, path: msg.path, member: msg.member, destination: msg.destination }, error.message),
   );
+  const fair = await dispatchFairly(bus, {
+    bounds: { maxItems: MAX_WAITING_CALLS_PER_CALLER, maxBytes: MAX_WAITING_BYTES_PER_CALLER },
+    heldFd: (msg) => (isApplyFdCall(msg) ? (msg.body[0] as number) : undefined),
+  });
   const calls = new CallTracker();
   bus.addMethodHandler(calls.handler);
   bus.addMethodHandler(refusePropertySet(bus));
   const jobs = new JobObjects(bus, options.jobLingerMs ?? DEFAULT_JOB_LINGER_MS);
-  const authorizer = new Authorizer(bus, options.authority ?? new PolkitAuthority(bus), {
+  const authorizer = new Authorizer(fair.uidOf, options.authority ?? new PolkitAuthority(bus), {
     trustRoot: options.trustRoot ?? true,
     maxQueuedJobsPerCaller: options.maxQueuedJobsPerCaller ?? DEFAULT_MAX_QUEUED_JOBS_PER_CALLER,
     jobs: () => engine.jobs(),
@@ -102,6 +108,7 @@ export async function startBus(engine: Engine, options: BusOptions = {}): Promis
     if (stopped) return;
     stopped = true;
     disarm();
+    fair.stop();
     manager.detach();
     jobs.stop();
     unexportObject(bus, MANAGER_PATH);

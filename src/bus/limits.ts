@@ -1,4 +1,5 @@
-// Bounds on what one caller can make the daemon hold or compute (docs/dbus.md): a call beyond them is InvalidArgument.
+// Bounds on what one caller can make the daemon hold or compute (docs/dbus.md): a call beyond them is InvalidArgument,
+// a call beyond what one user may have waiting is LimitExceeded.
 
 import { SplicedError } from '../errors';
 
@@ -8,6 +9,14 @@ export const MAX_HISTORY_PAGE = 1000;
 export const DEFAULT_HISTORY_PAGE = 100;
 /** Patch ids are 12 hex digits and livepatch names at most 55 characters (MODULE_NAME_LEN - 1). */
 export const MAX_ID_CHARS = 256;
+
+/**
+ * Method calls one uid (root too) may have waiting for their turn (src/bus/fair-dispatch.ts), and the bytes they may
+ * add up to. A client waits for its answers (splicectl has one call out); the flood test keeps up to ≈ 160 waiting.
+ * The bus's max_connections_per_user (256) times these bounds every user's calls not yet placed under a uid.
+ */
+export const MAX_WAITING_CALLS_PER_CALLER = 256;
+export const MAX_WAITING_BYTES_PER_CALLER = 256 * 1024;
 
 export function checkId(id: string): string {
   if (id.length > MAX_ID_CHARS) {

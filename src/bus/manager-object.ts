@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import * as dbus from 'dbus-next';
 import { SplicedError } from '../errors';
-import { DEBIAN_VERSION_RE } from '../build/patch/header';
+import { KERNEL_PACKAGE_VERSION_RE } from '../engine/version';
 import { TRANSITION_TIMEOUT_MS } from '../engine/context';
 import { describeFd, readNamedFile, readReceivedFd } from '../sources/read-once';
 import type { Engine, EngineStatus, PatchRecord } from '../engine/types';
@@ -17,10 +17,10 @@ import type { JobObjects } from './job-object';
 import { checkId, historyPage } from './limits';
 import { ACTION_APPLY, ACTION_REFRESH, ACTION_REVERT, MANAGER_INTERFACE } from './names';
 import { parseOptions } from './options';
-import { historyRow, patchDict, patchRow, type HistoryRow, type WirePatchRow } from './wire';
+import { historyRow, patchDict, patchRow, usec, type HistoryRow, type WirePatchRow } from './wire';
 
 /** A linux-source version a source patch is written against (Debian's version syntax, as apt would take it). */
-const SOURCE_VERSION = { pattern: DEBIAN_VERSION_RE, maxLength: 64, what: 'a Debian package version (like 6.1.192-2)' };
+const SOURCE_VERSION = { pattern: KERNEL_PACKAGE_VERSION_RE, maxLength: 64, what: 'a Debian package version (like 6.1.192-2)' };
 const APPLY_OPTIONS = { interactive: 'b', transition_timeout_ms: TRANSITION_TIMEOUT_MS, source_version: SOURCE_VERSION } as const;
 const REVERT_OPTIONS = { interactive: 'b', down_to: 'b', transition_timeout_ms: TRANSITION_TIMEOUT_MS } as const;
 const REFRESH_OPTIONS = { interactive: 'b' } as const;
@@ -58,6 +58,7 @@ function feedProperties(f: FeedStatus | null) {
     FeedOfferedImage: f?.offered?.imagePackage ?? '',
     FeedPending: f?.pending ?? '',
     FeedLastError: f?.lastError ?? '',
+    FeedLastRefresh: usec(f?.lastRefresh ?? null),
   };
 }
 type StatusProperties = ReturnType<typeof statusProperties> & ReturnType<typeof feedProperties>;
@@ -252,6 +253,7 @@ export class ManagerInterface extends dbus.interface.Interface {
   get FeedOfferedImage() { return this.props.FeedOfferedImage; }
   get FeedPending() { return this.props.FeedPending; }
   get FeedLastError() { return this.props.FeedLastError; }
+  get FeedLastRefresh() { return this.props.FeedLastRefresh; }
 
   private publishStatus(status: EngineStatus): void {
     const next = { ...statusProperties(status), ...feedProperties(this.deps.feed?.status() ?? null) };
@@ -302,6 +304,7 @@ ManagerInterface.configureMembers({
     FeedOfferedImage: read('s'),
     FeedPending: read('s'),
     FeedLastError: read('s'),
+    FeedLastRefresh: read('t'),
   },
   signals: {
     PatchApplied: { signature: 'ss' },

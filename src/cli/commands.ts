@@ -64,7 +64,7 @@ function describeFeed(f: FeedSummary): string {
     f.applyWindow && `applies ${f.applyWindow}`,
   ].filter(Boolean);
   const offered = f.offered ? `${f.offered} offered${f.offeredImage ? ` (${f.offeredImage})` : ''}` : 'nothing newer offered';
-  return `${settings.join(', ')}; ${offered}; ${f.state}`;
+  return `${settings.join(', ')}; ${offered}; ${f.state}${f.lastRefresh ? `; last looked ${f.lastRefresh}` : ''}`;
 }
 
 const statusCommand: Command = async (client) => {

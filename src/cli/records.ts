@@ -118,6 +118,8 @@ export interface FeedSummary {
   offeredImage: string | null;
   pending: string | null;
   lastError: string | null;
+  /** ISO 8601; null: not yet. */
+  lastRefresh: string | null;
 }
 
 function feedSummary(props: Record<string, Wire>): FeedSummary {
@@ -131,6 +133,7 @@ function feedSummary(props: Record<string, Wire>): FeedSummary {
     offeredImage: orNull(props.FeedOfferedImage),
     pending: orNull(props.FeedPending),
     lastError: orNull(props.FeedLastError),
+    lastRefresh: isoTime(props.FeedLastRefresh),
   };
 }
 

@@ -9,7 +9,7 @@ import { TRANSITION_TIMEOUT_MS } from '../engine/context';
 import { SplicedError } from '../errors';
 import { DEFAULT_MAX_INPUT_BYTES } from '../sources/read-once';
 import { DEFAULT_MAX_HEADER_UNITS } from '../build/compile/includers';
-import { DEBIAN_VERSION_RE } from '../build/patch/header';
+import { KERNEL_PACKAGE_VERSION_RE } from '../engine/version';
 import { FEED_POLICIES, parseApplyWindow, type ApplyWindow, type FeedPolicy } from '../sources/feed/policy';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -204,7 +204,7 @@ function feedPolicy(value: string): FeedPolicy {
 }
 
 function debianVersion(value: string): string {
-  if (!DEBIAN_VERSION_RE.test(value)) throw new Error(`"${value}" is not a Debian package version (like 6.1.192-2)`);
+  if (!KERNEL_PACKAGE_VERSION_RE.test(value)) throw new Error(`"${value}" is not a Debian package version (like 6.1.192-2)`);
   return value;
 }
 

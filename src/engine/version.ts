@@ -6,6 +6,13 @@
 // package version when there is none.
 
 /**
+ * A version of Debian's linux source package (6.1.192-2, 6.1.90-1~bpo11+1): no epoch, which linux has never had. One
+ * rule for every door that takes one: a patch's Spliced-Version, D-Bus source_version, `--source-version`,
+ * the config's pinned feed version, a prepared tree's name.
+ */
+export const KERNEL_PACKAGE_VERSION_RE = /^[0-9][A-Za-z0-9.+~-]*$/;
+
+/**
  * The Debian package version of the running kernel from the /proc/version line: the "Debian X" after the build
  * number ("#1 SMP PREEMPT_DYNAMIC Debian 6.1.158-1 (2025-11-09)"), not the compiler's earlier "(Debian 12.2.0-14)".
  */

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { release as osRelease } from 'node:os';
 import { join } from 'node:path';
 import { SplicedError } from '../errors';
+import { readKernelFile } from './read-kernel-file';
 import type { KernelRoots } from './roots';
 import type { KernelIdentity } from './types';
 
@@ -32,7 +33,7 @@ export async function readIdentity(roots: KernelRoots, release: () => string = o
   let notes: Buffer;
   let version: string;
   try {
-    [notes, version] = await Promise.all([readFile(notesPath), readFile(versionPath, 'utf8')]);
+    [notes, version] = await Promise.all([readKernelFile(notesPath), readFile(versionPath, 'utf8')]);
   } catch (err) {
     throw new SplicedError('Internal', `cannot read the running kernel's identity: ${(err as Error).message}`, {
       notesPath,

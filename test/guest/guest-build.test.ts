@@ -33,6 +33,7 @@ const EXPECTED = [
   'feed: policy off: nothing applied',
   'feed: policy notify: the start-up refresh offers the target',
   'feed: policy notify: nothing applied',
+  'feed: pinned: nothing newer than the pin is offered',
   'feed: the fix becomes live: EffectiveVersion reaches the target',
   'feed: the splice\'s origin is feed',
   'feed: the ext4 object is patched',
@@ -46,6 +47,8 @@ const EXPECTED = [
   'reboot flag: the hook sets it for the newer image',
   'reboot flag: spliced takes the newer image out, and the flag with it',
   'reboot flag: only the newer image is taken out',
+  'reboot flag: spliced sees /run read-only',
+  'reboot flag: spliced-reboot-flag.service removed the flag',
   'reboot flag: clear_reboot_required = no leaves it',
 ];
 /** The distro feed's target on the older kernel: Debian's ext4 fix (6.1.192-2) for 6.1.0-55 (6.1.192-1). */

@@ -1,8 +1,8 @@
 // Type layouts as the compiled code sees them: `pahole --btf_encode_detached` encodes each object's DWARF as BTF (pahole is already a
 // dependency: dwarves), read by src/elf/btf.ts. A struct or union whose size or member offsets, sizes or types differ
-// between pre and post, an enum whose existing enumerators change value, or a variable whose type changes, means a
-// header (or file-local) change reshaped something that already exists in memory: refused naming the type and the
-// member. The reference is the running kernel's own BTF when the type is there (/sys/kernel/btf, or the image's
+// between pre and post (a member renamed in place is none), an enum whose existing enumerators change value, or a
+// variable whose type changes, means a header (or file-local) change reshaped something that already exists in
+// memory: refused naming the type and the member. The reference is the running kernel's own BTF when the type is there (/sys/kernel/btf, or the image's
 // vmlinux and .ko files), else the pre object's. New types, macros, prototypes and comments change no layout.
 
 import { execFile } from 'node:child_process';
@@ -88,6 +88,9 @@ export function layoutChange(before: Layout, after: Layout): string | undefined 
     const [a, b] = [before.entries.get(''), after.entries.get('')];
     return a === b ? undefined : `the type of ${what} changes (${a} → ${b})`;
   }
+  // A member renamed in place (same offset, size and type, nothing else changed) leaves every access as it was: the
+  // name exists only in the source.
+  if (before.kind !== 'enum' && before.size === after.size && renamedInPlace(before.entries, after.entries)) return undefined;
   // Enumerators may be added (existing values unchanged); a struct member may not (the size changes, or it takes
   // space code already uses, or a union's member overlaps the others' storage in a new way). An added member is named
   // first: it is what moved the members after it.
@@ -105,6 +108,26 @@ export function layoutChange(before: Layout, after: Layout): string | undefined 
   }
   if (before.size !== after.size) return `the size of ${what} changes (${before.size} → ${after.size} bytes)`;
   return undefined;
+}
+
+/**
+ * Whether `after` is `before` with members renamed and nothing else: each member keeps its name and place, or its
+ * name is gone and a name `before` did not have sits at the same place with the same type. Two members swapping
+ * names is not a rename: the patched code would read one's data as the other's.
+ */
+function renamedInPlace(before: Map<string, string>, after: Map<string, string>): boolean {
+  if (before.size !== after.size) return false;
+  const newNames = [...after].filter(([name]) => !before.has(name));
+  for (const [name, value] of before) {
+    if (after.has(name)) {
+      if (after.get(name) !== value) return false;
+      continue;
+    }
+    const match = newNames.findIndex(([, v]) => v === value);
+    if (match < 0) return false;
+    newNames.splice(match, 1);
+  }
+  return newNames.length === 0;
 }
 
 /** The BTF pahole encodes from one side of a pair; BuildFailed naming the object when that fails or cannot be read. */

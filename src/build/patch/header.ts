@@ -4,6 +4,7 @@
 // (an mbox of several mails) has one header per mail, merged into the module's one.
 
 import { SplicedError } from '../../errors';
+import { KERNEL_PACKAGE_VERSION_RE } from '../../engine/version';
 
 export interface PatchHeader {
   description?: string;
@@ -11,8 +12,6 @@ export interface PatchHeader {
   cves: string[];
   version?: string;
 }
-
-export const DEBIAN_VERSION_RE = /^(\d+:)?[0-9][A-Za-z0-9.+~-]*$/;
 
 /** The text before the first file diff (`diff --git`, or a `---` line followed by `+++`). */
 function headerText(patch: string): string {
@@ -35,7 +34,7 @@ export function parsePatchHeader(patch: string): PatchHeader {
   const description = subject(header) ?? firstLine;
   const cves = [...new Set([...header.matchAll(/\bCVE-\d{4}-\d{4,}\b/gi)].map((m) => m[0].toUpperCase()))];
   const version = /^Spliced-Version:[ \t]*(.*?)[ \t]*$/im.exec(header)?.[1];
-  if (version !== undefined && !DEBIAN_VERSION_RE.test(version)) {
+  if (version !== undefined && !KERNEL_PACKAGE_VERSION_RE.test(version)) {
     throw new SplicedError('InvalidArgument', `the patch's Spliced-Version "${version}" is not a Debian package version (like 6.1.192-2)`, { version });
   }
   return { ...(description !== undefined && { description }), cves, ...(version !== undefined && { version }) };

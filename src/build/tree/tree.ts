@@ -9,6 +9,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SplicedError } from '../../errors';
+import { KERNEL_PACKAGE_VERSION_RE } from '../../engine/version';
 import type { KernelIdentity } from '../../kernel/types';
 import { withLock } from './lock';
 import { writingInto } from './root-writes';
@@ -84,13 +85,12 @@ export function debianVersionFromProcVersion(procVersion: string): string | unde
 }
 
 const RELEASE_RE = /^[0-9][A-Za-z0-9.+_-]*$/;
-const DEBIAN_VERSION_RE = /^[0-9][A-Za-z0-9.+~-]*$/;
 
 function checkBuild(build: { release: string; sourceVersion?: string }): void {
   if (!RELEASE_RE.test(build.release)) {
     throw new SplicedError('InvalidArgument', `"${build.release}" is not a kernel release name (like 6.1.0-56-amd64)`);
   }
-  if (build.sourceVersion !== undefined && !DEBIAN_VERSION_RE.test(build.sourceVersion)) {
+  if (build.sourceVersion !== undefined && !KERNEL_PACKAGE_VERSION_RE.test(build.sourceVersion)) {
     throw new SplicedError('InvalidArgument', `"${build.sourceVersion}" is not a Debian package version (like 6.1.192-2)`);
   }
 }

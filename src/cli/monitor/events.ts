@@ -16,13 +16,15 @@ export type MonitorEvent =
       errorMessage: string;
     }
   | { event: 'reboot-required'; at: Date; reasons: string[] }
+  /** The distro feed offers a newer Debian kernel source; `policy` says what spliced does with it. */
+  | { event: 'update-available'; at: Date; sourceVersion: string; imagePackage: string | null; policy: string }
   | { event: 'spliced-stopped'; at: Date }
   | { event: 'spliced-started'; at: Date };
 
 export type EventName = MonitorEvent['event'];
 
 /** The Manager signals an event comes from, with their D-Bus signatures (dbus/org.spliced.Spliced1.Manager.xml). */
-const SIGNATURES: Record<string, string> = { PatchApplied: 'ss', PatchReverted: 'ss', PatchFailed: 'sssss' };
+const SIGNATURES: Record<string, string> = { PatchApplied: 'ss', PatchReverted: 'ss', PatchFailed: 'sssss', UpdateAvailable: 'sss' };
 
 /** A Manager signal's event, or null for a signal of another member or shape. `applied` still lacks its CVEs. */
 export function eventOfSignal(member: string, signature: string, body: unknown[], at: Date): MonitorEvent | null {
@@ -33,6 +35,8 @@ export function eventOfSignal(member: string, signature: string, body: unknown[]
       return { event: 'applied', at, id: a, name: b, description: null, version: null, cves: [] };
     case 'PatchReverted':
       return { event: 'reverted', at, id: a, name: b };
+    case 'UpdateAvailable':
+      return { event: 'update-available', at, sourceVersion: a, imagePackage: b || null, policy: c };
     default:
       return {
         event: 'failed',

@@ -20,6 +20,8 @@ export function eventLine(e: MonitorEvent): string {
       return oneLine(`${at} failed ${e.target}${e.id ? ` [${e.id} (${e.name})]` : ''}: ${e.errorMessage} (${e.errorKind})`);
     case 'reboot-required':
       return oneLine(`${at} reboot-required: ${e.reasons.join('; ')}`);
+    case 'update-available':
+      return oneLine(`${at} update-available: Debian linux ${e.sourceVersion}${e.imagePackage ? ` (${e.imagePackage})` : ''}; feed_policy ${e.policy}`);
     default:
       return `${at} ${e.event}`;
   }
@@ -62,6 +64,13 @@ const CRITICAL = 2;
 /** Servers show a few lines; a daemon's message can be long. */
 const MAX_SUMMARY = 120;
 const MAX_BODY = 1000;
+
+/** What spliced does next with an offered version, by feed_policy (docs/feed.md). */
+const FEED_NEXT_STEP: Record<string, string> = {
+  auto: 'spliced builds it and applies it without a reboot.',
+  build: 'spliced builds it; an administrator applies it (splicectl status names the module).',
+  notify: 'spliced only reports it (feed_policy notify): install it and reboot, or let spliced build it.',
+};
 
 const clip = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
 /** Keeps newlines (servers show them), drops other control characters. */
@@ -106,6 +115,14 @@ export function notificationOf(e: MonitorEvent, server: NotificationServer): Not
       );
     case 'reboot-required':
       return make('software-update-urgent', 'Reboot required', e.reasons, CRITICAL, false);
+    case 'update-available':
+      return make(
+        'software-update-available',
+        `Kernel update ${e.sourceVersion} available`,
+        [`Debian's linux ${e.sourceVersion}${e.imagePackage ? ` (${e.imagePackage})` : ''} is offered.`, FEED_NEXT_STEP[e.policy] ?? `feed_policy ${e.policy}`],
+        NORMAL,
+        false,
+      );
     default:
       return null;
   }

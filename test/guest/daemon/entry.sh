@@ -71,10 +71,23 @@ case "$GUEST_BOOT" in
   source "$SPLICED_SRC/test/guest/daemon/flood.sh" # applies C and reverts it (the top) during the load check
   check_consistent "after apply/revert"
   echo "$(live_patches)" > "$GUEST_WORK/stack-before-reboot.txt"
+  # The fault point reapply-loaded (fault-campaign.sh has the others), armed across the reboot: the next boot's
+  # spliced kills itself after the reapply loaded each patch, before recording it; each restart goes on from there.
+  mkdir -p /etc/systemd/system/spliced.service.d
+  printf '[Service]\nEnvironment=SPLICED_FAULT_AT=reapply-loaded\nRestartSec=1s\n' > /etc/systemd/system/spliced.service.d/fault-reapply.conf
   exit 99
   ;;
 2)
-  check "spliced is active after reboot" wait_until 30 spliced_ready
+  check "spliced is active after reboot" wait_until 90 spliced_ready
+  rm /etc/systemd/system/spliced.service.d/fault-reapply.conf && systemctl daemon-reload
+  check_eq "fault reapply-loaded: spliced killed itself once per reapplied patch" \
+    "$(journalctl -b -u spliced.service -o cat | grep -c 'Main process exited, code=killed, status=9/KILL')" \
+    "$(wc -w < "$GUEST_WORK/stack-before-reboot.txt")"
+  check_eq "fault reapply-loaded: no patch recorded twice" "$(splicectl list --json | jq -r '.[].name' | sort | uniq -d)" ""
+  check_eq "fault reapply-loaded: each restart recorded the patch the killed one had loaded" \
+    "$(splicectl log --json | jq --arg boot "$(cat /proc/sys/kernel/random/boot_id)" \
+      '[.[] | select(.bootId == $boot and .kind == "applied" and (.reason // "" | test("kernel finished it")))] | length')" \
+    "$(wc -w < "$GUEST_WORK/stack-before-reboot.txt")"
   check_eq "the stack was reapplied" "$(live_patches)" "$(cat "$GUEST_WORK/stack-before-reboot.txt")"
   check "the top of the stack is still on top (order kept)" grep -qF "$B_MARK" /proc/cmdline
   ready_us=$(systemctl show -p ActiveEnterTimestampMonotonic --value spliced.service)

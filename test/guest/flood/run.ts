@@ -8,7 +8,7 @@
 //      State was "busy" count.
 // Prints one Report JSON line. Used by the daemon guest suite (test/guest/daemon/flood.sh), bench/flood-guest.ts and
 // the host test (test/unit/daemon/flood.test.ts).
-// Run: node run.js --pid PID --user USER [--calls N --connections C --window W --abandoned A --rounds R
+// Run: node run.js --pid PID --user USER [--sampler-user USER --calls N --connections C --window W --abandoned A --rounds R
 //      --idle-samples S --file PATH --apply MODULE --revert NAME --settle-ms MS]
 
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -22,8 +22,10 @@ import { isAlive, usageOf, watchPeak, type Usage } from './usage';
 export interface RunOptions {
   /** The daemon's process. */
   pid: number;
-  /** The unprivileged user the client runs as. */
+  /** The unprivileged user the flood runs as. */
   user: string;
+  /** The user whose List calls are timed (default: `user`); another user shows what the flood costs everyone else. */
+  samplerUser?: string;
   /** The client's DBUS_SYSTEM_BUS_ADDRESS (a private bus in host tests); the system bus when absent. */
   busAddress?: string;
   /** client.js as `user` can read it (default: beside this file). */
@@ -48,6 +50,8 @@ export interface RoundReport {
 
 export interface Report {
   pid: number;
+  /** Who the List calls were timed as. */
+  samplerUser: string;
   alive: boolean;
   rounds: RoundReport[];
 }
@@ -191,14 +195,15 @@ async function round(options: RunOptions, account: Account, sampler: Sampler): P
 
 export async function runFlood(options: RunOptions): Promise<Report> {
   const account = accountOf(options.user);
-  const sampler = new Sampler(spawnClient(options, account, ['sampler']));
+  const samplerUser = options.samplerUser ?? options.user;
+  const sampler = new Sampler(spawnClient(options, accountOf(samplerUser), ['sampler']));
   const rounds: RoundReport[] = [];
   try {
     for (let r = 0; r < options.rounds && isAlive(options.pid); r++) rounds.push(await round(options, account, sampler));
   } finally {
     await sampler.close();
   }
-  return { pid: options.pid, alive: isAlive(options.pid), rounds };
+  return { pid: options.pid, samplerUser, alive: isAlive(options.pid), rounds };
 }
 
 function optionsFromArgs(argv: string[]): RunOptions {
@@ -207,6 +212,7 @@ function optionsFromArgs(argv: string[]): RunOptions {
     options: {
       pid: { type: 'string' },
       user: { type: 'string' },
+      'sampler-user': { type: 'string' },
       calls: { type: 'string', default: '2000' },
       connections: { type: 'string', default: '4' },
       window: { type: 'string', default: '32' },
@@ -225,6 +231,7 @@ function optionsFromArgs(argv: string[]): RunOptions {
   return {
     pid: Number(values.pid),
     user: values.user,
+    samplerUser: values['sampler-user'],
     flood: {
       calls: Number(values.calls),
       connections: Number(values.connections),

@@ -39,7 +39,8 @@ newfn_check() { grep -q '^spliced: new function$' /proc/version; }
 building() { pgrep -f 'spliced build-worke[r]' > /dev/null; }
 drop "$newfn" 03-new-function.patch
 printf 'not a patch\n' > "$incoming/notes.txt"
-drop "$patches/11-comment-only.patch" 11-comment-only.patch
+# A refusal the builder makes from the patch alone: no compile under TCG (NoChange cost one, ≈ 1 min).
+drop "$patches/15-fail-assembly.patch" 15-fail-assembly.patch
 check "daemon: a build worker runs for a dropped patch" wait_until 120 building
 check_eq "daemon: the build runs as the unprivileged spliced-build user" \
   "$(ps -o user= -p "$(pgrep -f 'spliced build-worke[r]' | head -1)" | tr -d ' ')" spliced-build
@@ -58,9 +59,9 @@ check_eq "daemon: its description is the patch's subject" \
   "$(splicectl show --json "$(module_name "$newfn")" | jq -r .description)" "$(sed -n 's/^Subject: //p' "$newfn" | head -1)"
 check "daemon: notes.txt is kept in quarantine" test -f "$quarantine/notes.txt"
 check_eq "daemon: with its reason" "$(jq -r .error.kind "$quarantine/notes.txt.reason.json")" InvalidArgument
-check "daemon: the comment-only patch is kept in quarantine" test -f "$quarantine/11-comment-only.patch"
-check_eq "daemon: refused as NoChange" "$(jq -r .error.kind "$quarantine/11-comment-only.patch.reason.json")" NoChange
-check "daemon: the history names the refused build" bash -c "splicectl log | grep -q NoChange"
+check "daemon: the assembly patch is kept in quarantine" test -f "$quarantine/15-fail-assembly.patch"
+check_eq "daemon: refused as UnsafePatch" "$(jq -r .error.kind "$quarantine/15-fail-assembly.patch.reason.json")" UnsafePatch
+check "daemon: the history names the refused build" bash -c "splicectl log | grep -q UnsafePatch"
 drop "$newfn" 03-again.patch
 check "daemon: dropping an applied patch again just removes it" wait_until 60 incoming_empty
 check_eq "daemon: ... without a second livepatch" "$(live_names)" "$(module_name "$newfn") "

@@ -1,8 +1,8 @@
 # The distro feed with a real apt, on the older kernel (6.1.0-55, Debian 6.1.192-1): the host made a signed flat
 # repository with the real linux-source-6.1 debs of 6.1.192-1 and 6.1.192-2 (harness/feed-repo.ts) and a seed of
 # the feed cache (debs, manifests, the plan: no tarball is decompressed under TCG), copied here into the real feed
-# cache as root, as an older spliced kept it. apt sees only that repository. policy off and notify apply nothing;
-# then with auto, `apt-get update` alone (its hook, packaging/apt/50spliced) makes spliced plan (a job in
+# cache as root, as an older spliced kept it. apt sees only that repository. policy off and notify apply nothing,
+# and a pin at the running version offers nothing; then with auto, `apt-get update` alone (its hook, packaging/apt/50spliced) makes spliced plan (a job in
 # spliced-build@<id>.service, as spliced-build, who is handed the cache), build Debian's ext4 fix and apply it;
 # a second `apt-get update` during that build is queued, not doubled. The daemon has no network of its own, and its
 # apt calls have a TMPDIR. Sourced by entry.sh on the second boot, with the kernel trees mounted. FEED_* come from
@@ -68,8 +68,18 @@ check_eq "feed: policy notify: no plan was made" "$(journalctl -u spliced -b -o 
 plan_line="spliced build-worker (uid $(id -u spliced-build)): the distro feed's plan for $(uname -r)"
 check_eq "feed: policy notify: no plan job ran" "$(journalctl -b -u 'spliced-build@*' -o cat | grep -cF "$plan_line")" 0
 
-# --- auto: apt-get update alone brings the fix ---
+# --- a pin at the running version: nothing newer is offered ---
 phase "notify checked"
+running_version=$(prop EffectiveVersion)
+printf 'feed_policy = notify\nfeed_pin_version = %s\n' "$running_version" > /etc/spliced/spliced.conf
+systemctl restart spliced.service
+looked() { [ "$(prop FeedLastRefresh)" != 0 ]; }
+check "feed: pinned: the start-up refresh ends (FeedLastRefresh)" wait_until 120 looked
+check_eq "feed: pinned: FeedPinVersion" "$(prop FeedPinVersion)" "$running_version"
+check_eq "feed: pinned: nothing newer than the pin is offered" "$(prop FeedOffered)" ""
+
+# --- auto: apt-get update alone brings the fix ---
+phase "pin checked"
 repo_off
 apt-get update -q > /dev/null 2>&1
 policy auto

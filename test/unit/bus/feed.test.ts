@@ -39,8 +39,14 @@ describe('feed on the bus', () => {
     assert.equal(await property(d, 'FeedDelay'), 3600);
     assert.equal(await property(d, 'FeedApplyWindow'), '02:00-04:00');
     assert.equal(await property(d, 'FeedOffered'), '');
+    assert.equal(await property(d, 'FeedLastRefresh'), 0);
     const watch = await monitor(d.bus.address);
-    feed.set({ activity: 'waiting', offered: { sourceVersion: '6.1.192-2', imagePackage: 'linux-image-6.1.0-56-amd64' }, pending: '6.1.192-2: built' });
+    feed.set({
+      activity: 'waiting',
+      offered: { sourceVersion: '6.1.192-2', imagePackage: 'linux-image-6.1.0-56-amd64' },
+      pending: '6.1.192-2: built',
+      lastRefresh: '2026-11-30T21:10:00.250Z',
+    });
     feed.emit('update-available', { sourceVersion: '6.1.192-2', imagePackage: 'linux-image-6.1.0-56-amd64', policy: 'auto' });
     await eventually(() => (watch.messages().some((m) => m.member === 'UpdateAvailable') ? true : undefined));
     await watch.stop();
@@ -50,6 +56,7 @@ describe('feed on the bus', () => {
     assert.equal(changed.payload.data[1].FeedOffered.data, '6.1.192-2');
     assert.equal(await property(d, 'FeedState'), 'waiting');
     assert.equal(await property(d, 'FeedPending'), '6.1.192-2: built');
+    assert.equal(await property(d, 'FeedLastRefresh'), Date.parse('2026-11-30T21:10:00.250Z') * 1000);
     const set = await busctl(d.bus.address, ['set-property', ...MANAGER, 'FeedPolicy', 's', 'off']);
     assert.notEqual(set.code, 0);
   });

@@ -12,6 +12,7 @@ import { PERMISSIVE_POLICY, shippedPolicy, startPrivateBus, type PrivateBus } fr
 import { splicectlMain } from '../../support/repo';
 import { startMonitor, stopMonitors } from './monitor-process';
 import { ScriptedNotificationServer } from './notification-server';
+import { FakeFeed } from '../bus/fake-feed';
 
 const ISO = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z';
 const REASON = 'livepatch livepatch_bbbbbbbbbbbb is disabled but its module is still loaded';
@@ -19,12 +20,13 @@ const REASON = 'livepatch livepatch_bbbbbbbbbbbb is disabled but its module is s
 /** spliced as far as the monitor can tell: the adapter over a FakeEngine, restartable on the same bus. */
 class Spliced {
   handle: BusHandle | null = null;
+  readonly feed = new FakeFeed();
   constructor(
     readonly bus: PrivateBus,
     readonly engine: FakeEngine,
   ) {}
   async start(): Promise<void> {
-    this.handle = await startBus(this.engine, { address: this.bus.address, authority: new ScriptedAuthority(), onConnectionLost: () => undefined });
+    this.handle = await startBus(this.engine, { address: this.bus.address, authority: new ScriptedAuthority(), onConnectionLost: () => undefined, feed: this.feed });
   }
   async stop(): Promise<void> {
     await this.handle?.stop();
@@ -36,7 +38,7 @@ class Spliced {
 const applyFile = (engine: FakeEngine, name: string) => engine.apply({ name, content: Buffer.from('x') }, { origin: 'drop-dir' });
 
 /** The events of the monitor tests, one of each kind, in this order. */
-function emitEvents(engine: FakeEngine): void {
+function emitEvents(engine: FakeEngine, feed: FakeFeed): void {
   const patch = patchRecord('aaaaaaaaaaaa', { cves: ['CVE-2026-0001', 'CVE-2026-0002'], description: 'fix meminfo' });
   engine.applyOutcomes.set('/srv/fix.ko', patch);
   applyFile(engine, '/srv/fix.ko');
@@ -44,7 +46,10 @@ function emitEvents(engine: FakeEngine): void {
     engine.revert('aaaaaaaaaaaa');
     engine.once('patch-reverted', () => {
       applyFile(engine, '/srv/broken.ko');
-      engine.once('patch-failed', () => engine.setStatus({ rebootRequired: true, rebootReasons: [REASON] }));
+      engine.once('patch-failed', () => {
+        engine.setStatus({ rebootRequired: true, rebootReasons: [REASON] });
+        feed.emit('update-available', { sourceVersion: '6.1.192-2', imagePackage: 'linux-image-6.1.0-56-amd64', policy: 'notify' });
+      });
     });
   });
 }
@@ -74,25 +79,26 @@ describe('splicectl monitor', () => {
   it('prints one line per event, as an unprivileged user, until SIGTERM (exit 0)', async () => {
     await fresh();
     const m = await startMonitor([], env(), NOBODY);
-    emitEvents(engine);
-    const lines = await m.lineCount(4);
+    emitEvents(engine, spliced.feed);
+    const lines = await m.lineCount(5);
     assert.match(lines[0], new RegExp(`^${ISO} applied aaaaaaaaaaaa \\(livepatch_aaaaaaaaaaaa\\): fix meminfo; fixes CVE-2026-0001, CVE-2026-0002$`));
     assert.match(lines[1], new RegExp(`^${ISO} reverted aaaaaaaaaaaa \\(livepatch_aaaaaaaaaaaa\\)$`));
     assert.match(lines[2], new RegExp(`^${ISO} failed /srv/broken\\.ko: /srv/broken\\.ko is no module \\(CorruptModule\\)$`));
     assert.match(lines[3], new RegExp(`^${ISO} reboot-required: ${REASON}$`));
+    assert.match(lines[4], new RegExp(`^${ISO} update-available: Debian linux 6\\.1\\.192-2 \\(linux-image-6\\.1\\.0-56-amd64\\); feed_policy notify$`));
     // The same reboot state again (another property changes) is no new event.
     engine.setStatus({ effectiveVersion: '6.1.160-1' });
     await busctl(bus.address, ['call', 'org.spliced.Spliced1', '/org/spliced/Spliced1', 'org.freedesktop.DBus.Peer', 'Ping']);
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(m.lines().length, 4, m.stdout());
+    assert.equal(m.lines().length, 5, m.stdout());
     assert.equal(await m.stop(), 0);
   });
 
   it('--json: one JSON object per line, the same events', async () => {
     await fresh();
     const m = await startMonitor(['--json'], env());
-    emitEvents(engine);
-    const events = (await m.lineCount(4)).map((l) => JSON.parse(l));
+    emitEvents(engine, spliced.feed);
+    const events = (await m.lineCount(5)).map((l) => JSON.parse(l));
     for (const e of events) assert.match(e.at, new RegExp(`^${ISO}$`));
     assert.deepEqual(
       events.map(({ at: _, ...rest }) => rest),
@@ -104,6 +110,7 @@ describe('splicectl monitor', () => {
           errorName: 'org.spliced.Spliced1.Error.CorruptModule', errorMessage: '/srv/broken.ko is no module',
         },
         { event: 'reboot-required', reasons: [REASON] },
+        { event: 'update-available', sourceVersion: '6.1.192-2', imagePackage: 'linux-image-6.1.0-56-amd64', policy: 'notify' },
       ],
     );
     m.child.kill('SIGINT');
@@ -226,10 +233,10 @@ describe('splicectl monitor', () => {
     it('posts one notification per event; "Show details" replaces it with `splicectl show`', async () => {
       await fresh();
       const m = await notifying();
-      emitEvents(engine);
-      await m.lineCount(4);
-      await eventually(() => (server.posted.length >= 4 ? true : undefined));
-      const [applied, reverted, failed, reboot] = server.posted;
+      emitEvents(engine, spliced.feed);
+      await m.lineCount(5);
+      await eventually(() => (server.posted.length >= 5 ? true : undefined));
+      const [applied, reverted, failed, reboot, update] = server.posted;
       const { id: _, ...appliedArgs } = applied;
       assert.deepEqual(appliedArgs, {
         appName: 'spliced', replacesId: 0, icon: 'software-update-available', summary: 'Kernel patched without a reboot',
@@ -241,16 +248,21 @@ describe('splicectl monitor', () => {
         'Kernel patch failed: CorruptModule', '/srv/broken.ko is no module', 'dialog-error', 2, [],
       ]);
       assert.deepEqual([reboot.summary, reboot.body, reboot.icon, reboot.actions], ['Reboot required', REASON, 'software-update-urgent', []]);
+      assert.deepEqual([update.summary, update.body, update.icon, update.hints.urgency, update.actions], [
+        'Kernel update 6.1.192-2 available',
+        "Debian's linux 6.1.192-2 (linux-image-6.1.0-56-amd64) is offered.\nspliced only reports it (feed_policy notify): install it and reboot, or let spliced build it.",
+        'software-update-available', 1, [],
+      ]);
 
       // Another program of the session pretending to be the server: ignored.
       const forged = await run('gdbus', ['emit', '--address', session.address, '--object-path', '/org/freedesktop/Notifications',
         '--signal', 'org.freedesktop.Notifications.ActionInvoked', String(applied.id), "'details'"]);
       assert.equal(forged.code, 0, forged.stderr);
       await new Promise((r) => setTimeout(r, 300));
-      assert.equal(server.posted.length, 4);
+      assert.equal(server.posted.length, 5);
       server.invoke(applied.id, 'details');
-      await eventually(() => (server.posted.length >= 5 ? true : undefined));
-      const details = server.posted[4];
+      await eventually(() => (server.posted.length >= 6 ? true : undefined));
+      const details = server.posted[5];
       assert.equal(details.replacesId, applied.id);
       assert.equal(details.summary, 'Patch aaaaaaaaaaaa');
       assert.match(details.body, /^cves: +CVE-2026-0001, CVE-2026-0002$/m);
@@ -259,7 +271,7 @@ describe('splicectl monitor', () => {
       server.invoke(applied.id, 'details');
       server.invoke(applied.id, 'default');
       await new Promise((r) => setTimeout(r, 300));
-      assert.equal(server.posted.length, 5);
+      assert.equal(server.posted.length, 6);
       await m.stop();
     });
 

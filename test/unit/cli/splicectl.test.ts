@@ -303,14 +303,20 @@ describe('splicectl and the distro feed', () => {
   });
 
   it('status shows what the feed offers and what is pending', async () => {
-    feed.set({ offered: { sourceVersion: '6.1.192-2', imagePackage: 'linux-image-6.1.0-56-amd64' }, activity: 'waiting', pending: '6.1.192-2: built, waiting for the apply window 02:00-04:00' });
+    feed.set({
+      offered: { sourceVersion: '6.1.192-2', imagePackage: 'linux-image-6.1.0-56-amd64' },
+      activity: 'waiting',
+      pending: '6.1.192-2: built, waiting for the apply window 02:00-04:00',
+      lastRefresh: '2026-11-30T21:10:00.250Z',
+    });
     const r = await splicectl(d, ['status']);
-    assert.match(r.stdout, /^Distro feed: +policy auto, pinned to 6\.1\.192-9, delay 3600 s, applies 02:00-04:00; 6\.1\.192-2 offered \(linux-image-6\.1\.0-56-amd64\); waiting$/m);
+    assert.match(r.stdout, /^Distro feed: +policy auto, pinned to 6\.1\.192-9, delay 3600 s, applies 02:00-04:00; 6\.1\.192-2 offered \(linux-image-6\.1\.0-56-amd64\); waiting; last looked 2026-11-30T21:10:00\.250Z$/m);
     assert.match(r.stdout, /^Feed pending: +6\.1\.192-2: built, waiting for the apply window 02:00-04:00$/m);
     const json = JSON.parse((await splicectl(d, ['--json', 'status'])).stdout);
     assert.deepEqual(json.feed, {
       policy: 'auto', pinVersion: '6.1.192-9', delaySeconds: 3600, applyWindow: '02:00-04:00', state: 'waiting',
       offered: '6.1.192-2', offeredImage: 'linux-image-6.1.0-56-amd64', pending: '6.1.192-2: built, waiting for the apply window 02:00-04:00', lastError: null,
+      lastRefresh: '2026-11-30T21:10:00.250Z',
     });
   });
 });

@@ -58,6 +58,17 @@ test('a struct member added or moved is refused naming the type and the member; 
   assert.deepEqual(await structLayoutProblems(pair(pre, harmless)), []);
 });
 
+test('a member renamed in place is no layout change; renamed and retyped, or two members swapped with their types, is', async () => {
+  const pre = unit('struct conf { int a; long b; };\nstruct conf conf_v;\nvoid *use(void) { return &conf_v; }');
+  const renamed = unit('struct conf { int a; long limit; };\nstruct conf conf_v;\nvoid *use(void) { return &conf_v; }');
+  assert.deepEqual(await structLayoutProblems(pair(pre, renamed)), []);
+  const retyped = unit('struct conf { int a; unsigned int limit; };\nstruct conf conf_v;\nvoid *use(void) { return &conf_v; }');
+  assert.deepEqual((await structLayoutProblems(pair(pre, retyped))).map((p) => p.reason), ['struct-layout']);
+  // Same members, each at the other's place: every access of either moves.
+  const swapped = unit('struct conf { int b; long a; };\nstruct conf conf_v;\nvoid *use(void) { return &conf_v; }');
+  assert.deepEqual((await structLayoutProblems(pair(pre, swapped))).map((p) => p.reason), ['struct-layout']);
+});
+
 test('an enumerator that changes value is refused naming it; an enumerator added at the end is not', async () => {
   const pre = unit('enum mode { MODE_A, MODE_B, MODE_MAX };\nenum mode mode_v;\nvoid *use(void) { return &mode_v; }');
   const inserted = unit('enum mode { MODE_A, MODE_NEW, MODE_B, MODE_MAX };\nenum mode mode_v;\nvoid *use(void) { return &mode_v; }');

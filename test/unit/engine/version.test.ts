@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { baseVersionOf, compareDebianVersions, effectiveVersion } from '../../../src/engine/version';
+import { baseVersionOf, compareDebianVersions, effectiveVersion, KERNEL_PACKAGE_VERSION_RE } from '../../../src/engine/version';
 import { FAKE_IDENTITY } from './fake-kernel';
 
 describe('Debian version ordering', () => {
@@ -11,6 +11,13 @@ describe('Debian version ordering', () => {
         assert.equal(compareDebianVersions(ascending[i], ascending[j]), Math.sign(i - j), `${ascending[i]} vs ${ascending[j]}`);
       }
     }
+  });
+});
+
+describe('kernel package versions at the doors', () => {
+  it('takes what Debian gives linux, and nothing with an epoch, a space or a path', () => {
+    for (const v of ['6.1.192-2', '6.1.90-1~bpo11+1', '6.1.158-1+deb12u1', '6.12.57-1']) assert.ok(KERNEL_PACKAGE_VERSION_RE.test(v), v);
+    for (const v of ['1:6.1.192-2', '', '6.1.192-2 ', '../6.1', 'v6.1', '6.1.192-2;x', '6.1.192-2\n']) assert.ok(!KERNEL_PACKAGE_VERSION_RE.test(v), JSON.stringify(v));
   });
 });
 
