@@ -6,6 +6,10 @@ import type { MonitorEvent } from './events';
 /** Control characters (newlines included) become spaces: one event, one line. */
 const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ');
 
+/** The offered source version, with the image package built from it when apt knows one. */
+const offeredKernel = (e: Extract<MonitorEvent, { event: 'update-available' }>) =>
+  `${e.sourceVersion}${e.imagePackage ? ` (${e.imagePackage})` : ''}`;
+
 export function eventLine(e: MonitorEvent): string {
   const at = e.at.toISOString();
   switch (e.event) {
@@ -21,7 +25,7 @@ export function eventLine(e: MonitorEvent): string {
     case 'reboot-required':
       return oneLine(`${at} reboot-required: ${e.reasons.join('; ')}`);
     case 'update-available':
-      return oneLine(`${at} update-available: Debian linux ${e.sourceVersion}${e.imagePackage ? ` (${e.imagePackage})` : ''}; feed_policy ${e.policy}`);
+      return oneLine(`${at} update-available: Debian linux ${offeredKernel(e)}; feed_policy ${e.policy}`);
     default:
       return `${at} ${e.event}`;
   }
@@ -119,7 +123,7 @@ export function notificationOf(e: MonitorEvent, server: NotificationServer): Not
       return make(
         'software-update-available',
         `Kernel update ${e.sourceVersion} available`,
-        [`Debian's linux ${e.sourceVersion}${e.imagePackage ? ` (${e.imagePackage})` : ''} is offered.`, FEED_NEXT_STEP[e.policy] ?? `feed_policy ${e.policy}`],
+        [`Debian's linux ${offeredKernel(e)} is offered.`, FEED_NEXT_STEP[e.policy] ?? `feed_policy ${e.policy}`],
         NORMAL,
         false,
       );
