@@ -1,15 +1,18 @@
-// The daemon as a user meets it, in the guest: installed like a package, driven with busctl and splicectl, through a
-// reboot, two kill -9s, the kill switch, a damaged database and stored module, a power cut right after an apply, the kill -9 fault campaign
-// (daemon/fault-campaign.sh), and a last boot with
-// module.sig_enforce=1 (module signatures required). test/guest/daemon/entry.sh holds the scenario.
+// The daemon as a user meets it, in the guest: installed from its Debian package (packaging/) with apt, from a local
+// repository holding only the package and the Debian .debs it needs (Debian's own nodejs among them); driven with
+// busctl and splicectl, through an upgrade of the package with the stack live, a reboot, two kill -9s, the kill
+// switch, a damaged database and stored module, a power cut right after an apply, the kill -9 fault campaign
+// (daemon/fault-campaign.sh), remove and install again, and a last boot with module.sig_enforce=1 (module signatures
+// required) that ends with purge. test/guest/daemon/entry.sh holds the scenario.
 import { test } from 'node:test';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signModule } from '../../src/build/module/sign';
 import { buildKernelFixtures, FIXTURE_KERNEL } from '../fixtures/build-fixtures';
-import { repoRoot, reportChecks, runGuest, stageInstall } from './harness';
+import { repoRoot, reportChecks, runGuest, stagePackage } from './harness';
 
 /** The guest kernel's keyrings hold only Debian's key (and a MOK cannot be enrolled under SeaBIOS): never trusted. */
 const SIGNER = 'spliced guest test key (not trusted)';
@@ -38,13 +41,20 @@ test('spliced daemon in the guest', async (t) => {
   const workDir = mkdtempSync(join(tmpdir(), 'daemon-suite-'));
   await buildKernelFixtures(join(workDir, 'fixtures'));
   await signedFixture(workDir);
-  stageInstall(workDir);
+  const staged = await stagePackage(workDir);
+  await t.test('lintian finds no error or warning in the package', () => {
+    assert.doesNotMatch(readFileSync(staged.lintian, 'utf8'), /^[EW]: /m);
+  });
+  await t.test("the local repository holds Debian's nodejs and libnode, not a Node of the host", () => {
+    assert.ok(staged.debianDebs.some((deb) => /^nodejs_\d+\.\d+\.\d+\+dfsg-/.test(deb)), staged.debianDebs.join(' '));
+    assert.ok(staged.debianDebs.some((deb) => deb.startsWith('libnode')), staged.debianDebs.join(' '));
+  });
   copyFileSync(join(repoRoot(), 'test/guest/daemon/entry.sh'), join(workDir, 'entry.sh'));
   const result = await runGuest({
     name: 'daemon',
     workDir,
     entry: 'entry.sh',
-    timeoutMs: 20 * 60_000,
+    timeoutMs: 25 * 60_000,
     maxBoots: 5,
     bootKernelArgs: [[], [], [], [], ['module.sig_enforce=1']],
   });

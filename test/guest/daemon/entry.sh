@@ -1,9 +1,19 @@
 #!/bin/bash
-# The daemon suite, inside the guest: spliced installed as a package would be, driven with busctl and splicectl as an
-# admin, an unprivileged user and automation would (and flooded by the unprivileged one: flood.sh), across five boots (reboot, kill switch, a damaged database and a
-# damaged stored module, a power cut, and the last with module.sig_enforce=1: module signatures required).
+# The daemon suite, inside the guest: spliced installed from its Debian package with apt (the local repository
+# $GUEST_WORK/repo holds the spliced .debs and exactly the Debian .debs the image lacks for them, and is the guest's only
+# apt source), driven with busctl and splicectl as an admin, an unprivileged user and automation would (and flooded by
+# the unprivileged one: flood.sh), across five boots: an upgrade of the package with the stack live, reboot, kill
+# switch, a damaged database and a damaged stored module, a power cut, remove and install again, and the last with
+# module.sig_enforce=1 (module signatures required), which ends with purge.
 set -u
 source "$SPLICED_SRC/test/guest/harness/checks.sh"
+repo=$GUEST_WORK/repo
+read -r first_version upgrade_version < "$GUEST_WORK/versions"
+export DEBIAN_FRONTEND=noninteractive
+# The host's Node, off PATH (install-package.sh): for the test's own tools, run from the checkout.
+HOST_NODE=/usr/local/libexec/host-node
+# apt as install-package.sh runs it (dpkg's fsync per file is minutes under TCG).
+APT=(apt-get -y -q --no-install-recommends -o Dpkg::Options::=--force-unsafe-io)
 fx=$GUEST_WORK/fixtures
 A=$fx/own/spliced_lp_cmdline.ko            # /proc/cmdline shows a spliced marker
 B=$fx/klp/test_klp_livepatch.ko            # /proc/cmdline shows the kernel selftest's marker
@@ -29,8 +39,33 @@ check_consistent() { check_eq "$1: recorded applied patches equal live sysfs" "$
 
 case "$GUEST_BOOT" in
 1)
-  check "install spliced like a package" bash "$GUEST_WORK/install/install-spliced.sh" "$GUEST_WORK/install"
-  check "spliced.service starts (Type=notify)" systemctl start spliced.service
+  started=$(date +%s%N)
+  check "apt-get install ./spliced_${first_version}_amd64.deb (Debian's archive only)" \
+    bash "$SPLICED_SRC/test/guest/harness/install-package.sh" "$repo" "$first_version"
+  echo "package: apt-get install with Debian's nodejs took $(( ($(date +%s%N) - started) / 1000000 )) ms" > /dev/console
+  check_fails "no other Node on PATH" test -e /usr/local/bin/node
+  check_eq "node on PATH is Debian's nodejs" "$(dpkg -S "$(readlink -f "$(command -v node)")" | cut -d: -f1)" nodejs
+  check "spliced.service is enabled" systemctl is-enabled spliced.service
+  check "spliced.service is active (postinst started it; Type=notify)" wait_until 60 systemctl is-active spliced.service
+  check_eq "Debian's nodejs runs the daemon" \
+    "$(dpkg -S "$(readlink -f "/proc/$(systemctl show -P MainPID spliced.service)/exe")" | cut -d: -f1)" nodejs
+  check_match "postinst made the build user (sysusers.d)" "$(getent passwd spliced-build)" '^spliced-build:x:[0-9]+:[0-9]+:.*:/usr/sbin/nologin$'
+  check_eq "the build template is installed, never enabled (spliced starts its instances)" \
+    "$(systemctl show -P UnitFileState spliced-build@x.service) $(systemctl show -P LoadState spliced-build@x.service)" "static loaded"
+  check "the notifier's user unit is enabled for every user session" systemctl --global is-enabled spliced-notifier.service
+  check_eq "... WantedBy graphical-session.target" "$(readlink /etc/systemd/user/graphical-session.target.wants/spliced-notifier.service)" \
+    /usr/lib/systemd/user/spliced-notifier.service
+  check "the notifier's XDG autostart entry is installed" grep -qx 'Exec=splicectl monitor --notify' /etc/xdg/autostart/spliced-notifier.desktop
+  check "... and in /usr/share/applications (the notifications' desktop-entry hint)" cmp /etc/xdg/autostart/spliced-notifier.desktop /usr/share/applications/spliced-notifier.desktop
+  status=0; out=$(splicectl status 2>&1) || status=$?
+  check_eq "README: splicectl status: nothing applied (exit 2)" "$status" 2
+  check_match "splicectl status names the running kernel" "$out" "$(uname -r)"
+  out=$(MANWIDTH=80 man -P cat splicectl 2>&1)
+  check_match "README: man splicectl renders" "$out" 'splicectl - control spliced'
+  check_match "... with docs/cli.md as its body (options, exit codes)" "$out" '^ +--no-ask-password$'
+  for page in spliced.8 spliced.conf.5 org.spliced.Spliced1.5; do
+    check "man ${page%.*}(${page##*.}) is installed" test -s "/usr/share/man/man${page##*.}/$page.gz"
+  done
   check "bus name org.spliced.Spliced1 is owned" wait_until 20 "${BUS[@]}" status org.spliced.Spliced1
   check_match "KernelRelease property" "$("${BUS[@]}" get-property "${MGR[@]}" KernelRelease)" "^s \"$(uname -r)\"$"
 
@@ -70,6 +105,18 @@ case "$GUEST_BOOT" in
 
   source "$SPLICED_SRC/test/guest/daemon/flood.sh" # applies C and reverts it (the top) during the load check
   check_consistent "after apply/revert"
+
+  pid_before=$(systemctl show -P MainPID spliced.service)
+  stack_before_upgrade=$(live_patches)
+  started=$(date +%s%N)
+  check "apt-get install spliced (upgrade to $upgrade_version, the stack live)" "${APT[@]}" install spliced
+  echo "package: the upgrade took $(( ($(date +%s%N) - started) / 1000000 )) ms" > /dev/console
+  check_eq "the newer build is installed" "$(dpkg-query -W -f='${Version}' spliced)" "$upgrade_version"
+  check "spliced.service is active after the upgrade" wait_until 60 systemctl is-active spliced.service
+  check_fails "the upgrade restarted the daemon (new code runs)" test "$(systemctl show -P MainPID spliced.service)" = "$pid_before"
+  check_eq "the stack stayed live through the upgrade" "$(live_patches)" "$stack_before_upgrade"
+  check_consistent "after the upgrade"
+  check "... with its effect" grep -qF "$B_MARK" /proc/cmdline
   echo "$(live_patches)" > "$GUEST_WORK/stack-before-reboot.txt"
   # The fault point reapply-loaded (fault-campaign.sh has the others), armed across the reboot: the next boot's
   # spliced kills itself after the reapply loaded each patch, before recording it; each restart goes on from there.
@@ -176,6 +223,32 @@ case "$GUEST_BOOT" in
   check "signed module: reverted" splicectl revert "$(patch_id spliced_lp_stack_01)"
   check_consistent "after the signed module"
   source "$SPLICED_SRC/test/guest/daemon/fault-campaign.sh"
+
+  # The README's first steps and busctl examples, as written there (fix.ko: a fixture livepatch).
+  fix=$fx/stack/spliced_lp_stack_01.ko
+  fix_effect() { grep -qF 'cmdline patched by spliced_lp_stack_01' /proc/cmdline; }
+  cp "$fix" /root/fix.ko
+  # The signed copy of the same module was applied and reverted above: the applied one is meant.
+  fix_id() { splicectl list --json | jq -r '.[] | select(.name == "spliced_lp_stack_01" and .state == "applied") | .id'; }
+  check_match "README: busctl call … Apply 'sa{sv}' /root/fix.ko 0" \
+    "$("${BUS[@]}" call "${MGR[@]}" Apply 'sa{sv}' /root/fix.ko 0)" '^o "/org/spliced/Spliced1/job/[0-9]+"$'
+  check "... its effect is visible" wait_until 60 fix_effect
+  check_match "README: splicectl list (ID and MODULE)" "$(splicectl list)" "^[0-9]+ +$(fix_id) +spliced_lp_stack_01 +applied "
+  check_match "README: busctl get-property … EffectiveVersion" "$("${BUS[@]}" get-property "${MGR[@]}" EffectiveVersion)" '^s "'
+  check_match "README: splicectl uname -a" "$(splicectl uname -a)" "^Linux version $(uname -r) "
+  check "README: splicectl revert ID" splicectl revert "$(fix_id)"
+  check_fails "... the effect is gone" fix_effect
+
+  # Remove keeps the state and the live patches; installing again takes them up where they were.
+  stack_before_remove=$(live_patches)
+  check "apt-get remove spliced" "${APT[@]}" remove spliced
+  check_fails "the service is gone" systemctl is-active spliced.service
+  check "remove keeps the state (/var/lib/spliced/spliced.db)" test -s /var/lib/spliced/spliced.db
+  check_eq "remove leaves the live patches loaded" "$(live_patches)" "$stack_before_remove"
+  check "... and there are some" test -n "$stack_before_remove"
+  check "apt-get install spliced again" "${APT[@]}" install spliced
+  check "spliced.service is active again" wait_until 60 systemctl is-active spliced.service
+  check_consistent "after remove and install again"
   exit 99
   ;;
 5)
@@ -224,6 +297,11 @@ case "$GUEST_BOOT" in
   check_match "status names DKMS's key as the signing key" "$(splicectl status)" \
     'Module signatures: +required \(module\.sig_enforce\); signing key: /var/lib/dkms/mok\.key'
   check_eq "SigningKey property" "$("${BUS[@]}" get-property "${MGR[@]}" SigningKey)" 's "/var/lib/dkms/mok.key"'
+
+  check "apt-get purge spliced" "${APT[@]}" purge spliced
+  check_fails "purge stops the service" systemctl is-active spliced.service
+  check_fails "purge deletes /var/lib/spliced" test -e /var/lib/spliced
+  check_fails "purge deletes /var/cache/spliced" test -e /var/cache/spliced
   exit 0
   ;;
 *)

@@ -114,7 +114,8 @@ check_consistent "disk full (drop)"
 rm -f "$state/filler" "$state/more"
 check "disk full: space back, spliced restarted" systemctl restart spliced.service
 check "disk full: the kept file is applied once space is back" wait_until 120 incoming_empty
-check "disk full: ... it is live" test -d /sys/kernel/livepatch/spliced_lp_stack_07
+check "disk full: ... it is live" bash -c "test -d /sys/kernel/livepatch/spliced_lp_stack_07 ||
+  { ls -la $quarantine; cat $quarantine/*.reason.json; journalctl -b -u spliced.service -n 25 -o cat; exit 1; }"
 check_consistent "disk full (space back)"
 check "disk full: revert it" splicectl revert "$(top_id)"
 check "disk full: stop spliced" systemctl stop spliced.service

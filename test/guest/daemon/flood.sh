@@ -12,7 +12,7 @@ flood_pid=$(systemctl show -p MainPID --value spliced.service)
 flood_live=$(live_patches)
 flood_history_seq=$("${BUS[@]}" --json=short call "${MGR[@]}" GetHistory su '' 1 | jq '.data[0][0][0] // 0')
 flood_started=$(date +%s%N)
-check "flood: the run completes" bash -c "node '$SPLICED_SRC/dist/test/guest/flood/run.js' --pid '$flood_pid' --user tester \
+check "flood: the run completes" bash -c "'${HOST_NODE:-node}' '$SPLICED_SRC/dist/test/guest/flood/run.js' --pid '$flood_pid' --user tester \
   --calls $flood_calls --connections 4 --window 32 --abandoned 2 --idle-samples 100 \
   --apply '$C' --revert test_klp_atomic_replace > '$flood_report'"
 echo "flood: the run took $(( ($(date +%s%N) - flood_started) / 1000000 )) ms" > /dev/console

@@ -1,5 +1,5 @@
 // Turns the checks an in-guest script recorded (checks.sh) into node:test subtests on the host.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,6 +26,8 @@ export function readChecks(workDir: string): GuestCheck[] {
  * (a check that never ran is a failure, not a silent pass).
  */
 export async function reportChecks(t: TestContext, result: GuestResult, workDir: string, expected: readonly string[] = []): Promise<void> {
+  // The whole console, for the timings and what led to a failure.
+  writeFileSync(join(workDir, 'console.txt'), result.console);
   const checks = readChecks(workDir);
   for (const check of checks) {
     await t.test(check.name, () => assert.ok(check.ok, check.detail));

@@ -7,6 +7,6 @@ export { readChecks, reportChecks } from './checks';
 export type { GuestCheck } from './checks';
 export { stageInstall } from './install';
 export { kernelTreeDisks } from './trees';
-export { localAptRepo, packageDebs } from './package-repo';
-export type { PackageDebs } from './package-repo';
+export { stagePackage } from './package-repo';
+export type { StagedPackage } from './package-repo';
 export { stageFeedRepo } from './feed-repo';

@@ -94,3 +94,20 @@ export async function localAptRepo(repoDir: string, debs: string[], extra: strin
   rmSync(state, { recursive: true });
   return needed;
 }
+
+export interface StagedPackage extends PackageDebs {
+  /** The Debian .debs the repository holds for the image (file names). */
+  debianDebs: string[];
+}
+
+/**
+ * What a guest needs to install spliced from its package with harness/install-package.sh: `workDir/repo` (the local
+ * repository of `localAptRepo`, with the package, its newer build and man-db) and `workDir/versions` ("VERSION
+ * UPGRADE_VERSION").
+ */
+export async function stagePackage(workDir: string): Promise<StagedPackage> {
+  const debs = packageDebs();
+  const debianDebs = await localAptRepo(join(workDir, 'repo'), [debs.deb, debs.upgradeDeb], ['man-db']);
+  writeFileSync(join(workDir, 'versions'), `${debs.version} ${debs.upgradeVersion}\n`);
+  return { ...debs, debianDebs };
+}
