@@ -58,7 +58,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
   private started = false;
   private stopping = false;
   /** Why start() failed: mutating jobs are refused until spliced is restarted. */
-  private startError: string | null = null;
+  private startError: SplicedError | null = null;
   /** Shown as State `failed` with this reason. */
   private failedReason: string | null = null;
   private session: Session | null = null;
@@ -101,8 +101,8 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
       this.notLoaded = report.notLoaded;
       return { ...report, reconciled, recovered };
     } catch (err) {
-      this.startError = asSplicedError(err).message;
-      this.failedReason = `start-up failed: ${this.startError}`;
+      this.startError = asSplicedError(err);
+      this.failedReason = `start-up failed: ${this.startError.message}`;
       throw err;
     } finally {
       this.started = true;
@@ -310,7 +310,12 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
         throw new SplicedError('Internal', 'spliced is stopping; try again once it has started again');
       }
       if (this.startError !== null) {
-        throw new SplicedError('Internal', `spliced could not start: ${this.startError}; fix the cause and restart spliced`);
+        // Under the start's own kind: a full disk stays NoSpace, which callers (and the drop directory) know to retry.
+        throw new SplicedError(
+          this.startError.kind,
+          `spliced could not start: ${this.startError.message}; fix the cause and restart spliced`,
+          this.startError.details,
+        );
       }
       return work(j);
     };

@@ -132,9 +132,9 @@ export class DropDir {
     if (job.state === 'succeeded') {
       log.info({ path: file, patch: job.result!.patches[0]?.id }, 'dropped file applied; removing it');
       this.remove(file, identity);
-    } else if (this.stopping || job.error!.kind === 'Disabled' || job.error!.kind === 'NoSpace') {
-      // Nothing is wrong with the file (spliced is stopping, the kill switch is set, the state directory is full): it
-      // stays for the next start, not in quarantine.
+    } else if (this.stopping || job.error!.kind === 'Disabled' || job.error!.kind === 'NoSpace' || engine.status().state === 'failed') {
+      // Nothing is wrong with the file (spliced is stopping, the kill switch is set, the state directory is full,
+      // spliced could not start): it stays for the next start, not in quarantine.
       log.warn({ path: file, kind: job.error!.kind }, `dropped file left in place: ${job.error!.message}`);
     } else {
       this.quarantine(file, identity, job.error!);

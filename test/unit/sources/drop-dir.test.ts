@@ -3,13 +3,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import type { SplicedEngine } from '../../../src/engine';
+import type { Job, SplicedEngine } from '../../../src/engine';
 import { SplicedError } from '../../../src/errors';
 import { DropDir } from '../../../src/sources/drop-dir';
 import type { QuarantineReason } from '../../../src/sources/quarantine';
 import { FakeBuilder, samplePatch } from '../engine/fake-builder';
 import { writeModule } from '../engine/fake-kernel';
-import { fileInput, newMachine, startEngine, type Machine, type StartOptions } from '../engine/harness';
+import { createEngine, fileInput, newMachine, startEngine, type Machine, type StartOptions } from '../engine/harness';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -172,6 +172,31 @@ describe('the drop directory', () => {
     assert.deepEqual(fs.readdirSync(full.incoming), ['fix.patch']);
     assert.deepEqual(fs.readdirSync(full.quarantine), []);
     await full.dropDir.stop();
+  });
+
+  it('leaves a file in place, not in quarantine, when spliced could not start (a full disk at start): its apply fails NoSpace', async () => {
+    const machine = newMachine();
+    const incoming = path.join(machine.dir, 'drop');
+    const quarantine = path.join(machine.dir, 'quarantine');
+    fs.mkdirSync(incoming);
+    const { engine, store } = await createEngine(machine);
+    // What ext4 answers right after the filler is deleted, before its journal commits the freed blocks (seen in the guest).
+    store.startSession = () => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    const dropDir = new DropDir({ incoming, quarantine, engine, log: quiet, settleMs: 50, maxBytes: MAX_BYTES });
+    await dropDir.start();
+    const created = new Promise<Job>((resolve) => engine.once('job-created', resolve));
+    const dropped = path.basename(writeModule(incoming, { name: 'early' }));
+    const queued = await created;
+    await assert.rejects(engine.start(), { code: 'ENOSPC' });
+    const job = await queued.done;
+    assert.equal(job.error?.kind, 'NoSpace', "the start's own kind, not Internal");
+    assert.match(job.error?.message ?? '', /^spliced could not start: no space left/);
+    await dropDir.idle();
+    assert.deepEqual(fs.readdirSync(incoming), [dropped]);
+    assert.deepEqual(fs.readdirSync(quarantine), []);
+    await dropDir.stop();
   });
 
   it('does not follow a symbolic link: the link is quarantined, what it points to is neither applied nor moved', async () => {
