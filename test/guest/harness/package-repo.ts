@@ -21,7 +21,7 @@ export interface PackageDebs {
 }
 
 /** Everything build-deb reads from the checkout. */
-const PACKAGE_INPUTS = ['packaging', 'units', 'dbus', 'docs', 'src', 'package.json', 'package-lock.json', 'tsconfig.json'];
+const PACKAGE_INPUTS = ['packaging', 'units', 'dbus', 'docs', 'src', 'package.json', 'package-lock.json', 'patches', 'tsconfig.json'];
 
 function filesUnder(path: string): string[] {
   if (!statSync(path).isDirectory()) return [path];
