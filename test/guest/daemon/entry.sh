@@ -36,6 +36,8 @@ list_has() { "${BUS[@]}" call "${MGR[@]}" List | grep -q "$1"; }
 spliced_ready() { [ "$(systemctl show -p ActiveState --value spliced.service)" = active ]; }
 # Agreement of the recorded stack with the kernel: what the daemon says is applied is exactly what sysfs shows.
 check_consistent() { check_eq "$1: recorded applied patches equal live sysfs" "$(recorded_applied)" "$(live_patches)"; }
+# spliced's journal of this boot, for the host (what led to a failed check).
+save_journal() { journalctl -b -u spliced.service -o short-monotonic --no-pager > "$GUEST_WORK/spliced-journal-boot$GUEST_BOOT.txt" 2>&1; }
 
 case "$GUEST_BOOT" in
 1)
@@ -122,6 +124,7 @@ case "$GUEST_BOOT" in
   # spliced kills itself after the reapply loaded each patch, before recording it; each restart goes on from there.
   mkdir -p /etc/systemd/system/spliced.service.d
   printf '[Service]\nEnvironment=SPLICED_FAULT_AT=reapply-loaded\nRestartSec=1s\n' > /etc/systemd/system/spliced.service.d/fault-reapply.conf
+  save_journal
   exit 99
   ;;
 2)
@@ -164,6 +167,7 @@ case "$GUEST_BOOT" in
   echo "$(live_patches)" > "$GUEST_WORK/stack-before-disable.txt"
 
   mkdir -p /etc/spliced && touch /etc/spliced/disable
+  save_journal
   exit 99
   ;;
 3)
@@ -198,6 +202,7 @@ case "$GUEST_BOOT" in
   check "apply just before the power cut" splicectl apply "$C"
   echo "$(live_patches)" > "$GUEST_WORK/stack-at-crash.txt"
   echo 1 > /proc/sys/kernel/sysrq
+  save_journal # on the 9p share: nothing of the guest disk is synced
   echo b > /proc/sysrq-trigger
   exit 1 # not reached
   ;;
@@ -249,6 +254,7 @@ case "$GUEST_BOOT" in
   check "apt-get install spliced again" "${APT[@]}" install spliced
   check "spliced.service is active again" wait_until 60 systemctl is-active spliced.service
   check_consistent "after remove and install again"
+  save_journal
   exit 99
   ;;
 5)
@@ -302,6 +308,7 @@ case "$GUEST_BOOT" in
   check_fails "purge stops the service" systemctl is-active spliced.service
   check_fails "purge deletes /var/lib/spliced" test -e /var/lib/spliced
   check_fails "purge deletes /var/cache/spliced" test -e /var/cache/spliced
+  save_journal
   exit 0
   ;;
 *)
