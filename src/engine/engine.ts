@@ -126,7 +126,14 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
 
   /** Record that the daemon is alive (the crash guard measures "shortly before the end" from the last of these). */
   heartbeat(): void {
-    if (this.session) this.ctx.store.markAlive(this.session.id);
+    if (!this.session) return;
+    // A timer calls this: a full disk (or any write error) skips one beat, logged, and never ends the daemon.
+    try {
+      this.ctx.store.markAlive(this.session.id);
+    } catch (err) {
+      const error = asSplicedError(err);
+      this.ctx.log.warn({ kind: error.kind }, `heartbeat not recorded: ${error.message}`);
+    }
   }
 
   /** Let the running job finish, fail the queued ones ("stopping"), record a clean stop. Never unloads patches. */

@@ -172,6 +172,15 @@ describe('crash guard', () => {
     assert.deepEqual(second.kernel.actions, ['load old']);
   });
 
+  it('a heartbeat that cannot be written (a full disk) is logged and skipped, never thrown: a timer calls it', async () => {
+    const { engine, store, logs } = await startEngine(newMachine());
+    store.markAlive = () => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
+    assert.doesNotThrow(() => engine.heartbeat());
+    assert.ok(logs.some((line) => /^warn: heartbeat not recorded: no space left/.test(line)), logs.join('\n'));
+  });
+
   it('holds nothing after a clean stop, and lets an admin apply a held patch again', async () => {
     const first = newMachine();
     await applyAndStopCleanly(first, ['a']);
