@@ -99,7 +99,7 @@ export interface RunningKernelFacts {
 
 /** Reads them; PermissionDenied where /proc/kallsyms hides the addresses (not root, or kptr_restrict). */
 export async function readRunningKernelFacts(): Promise<RunningKernelFacts> {
-  const kallsyms = await readFile('/proc/kallsyms', 'utf8');
+  const kallsyms = (await readKernelFile('/proc/kallsyms')).toString('utf8');
   if (/^0{16} T _text$/m.test(kallsyms)) {
     throw new SplicedError('PermissionDenied', 'building for the running kernel needs root: /proc/kallsyms hides addresses from this user');
   }
