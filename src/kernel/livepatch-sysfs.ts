@@ -2,6 +2,7 @@
 // so a vanished entry reads as "not there", never as an error.
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readKernelFile } from './read-kernel-file';
 import type { KernelRoots } from './roots';
 import type { LivePatch, PatchedFunction, PatchedObject } from './types';
 
@@ -78,7 +79,9 @@ export async function listPatches(roots: KernelRoots): Promise<LivePatch[]> {
 
 /** Module name → position in load order (0 = oldest): /proc/modules lists the newest first. Empty if unreadable. */
 async function loadOrder(roots: KernelRoots): Promise<Map<string, number>> {
-  const text = await readFile(join(roots.proc, 'modules'), 'utf8').catch(() => '');
+  // Read to its end: Node 18's fs.promises.readFile stops at procfs' first short read (4 KiB), and /proc/modules of a
+  // Debian machine is longer; the oldest modules would lose their place.
+  const text = await readKernelFile(join(roots.proc, 'modules')).then((content) => content.toString('utf8'), () => '');
   const newestFirst = text.split('\n').filter((line) => line !== '').map((line) => line.split(' ')[0]);
   return new Map(newestFirst.reverse().map((name, index) => [name, index]));
 }
