@@ -2,7 +2,8 @@
 // function. A fixed sample of kbuild's objects of Debian's build (vmlinux and module objects, chosen by a hash of their
 // names, so every run takes the same ones) is compiled as a build compiles them (the tree's pre-objects cache), and
 // every function is run-pre checked against the target image: vmlinux (+ System.map) from the image packages, each
-// module's .ko laid out like the loader does. Prints the match rate and every mismatch by class.
+// module's .ko laid out like the loader does, with the translation unit of each same-named local from the -dbg
+// package, exactly as a build for that kernel knows them. Prints the match rate and every mismatch by class.
 // Run: nice -n 10 node dist/bench/runpre-selfcheck.js [--vmlinux 300] [--modules 300] [--show 20]
 
 import { createHash } from 'node:crypto';
@@ -17,7 +18,8 @@ import { KernelObject } from '../src/build/tree/objects';
 import { checkFunction, runPreSites } from '../src/build/runpre/check';
 import { moduleFileSource } from '../src/build/runpre/module-source';
 import { RunningKernel, vmlinuxFileSource } from '../src/build/runpre/sources';
-import { targetImage, targetModuleFiles } from '../src/build/tree/target-image';
+import { parseSameNamed, withFiles } from '../src/build/module/symbols';
+import { targetImage, targetModuleFiles, targetModuleSameNamed } from '../src/build/tree/target-image';
 import { Tree } from '../src/build/tree/tree';
 import { STB } from '../src/elf/reader';
 import { benchTree, seconds } from './build-common';
@@ -76,7 +78,7 @@ async function compileSample(tree: Tree, ordered: KernelObject[], count: number,
 interface Tally {
   functions: number;
   matched: number;
-  /** Matches among several same-named running functions: told apart by code, or (same code) by position. */
+  /** Matches among several same-named running functions: told apart by code, or (same code) by translation unit or position. */
   duplicates: { byCode: number; byPosition: number };
   /** Functions the target does not run as compiled here, for a reason that is not run-pre's: named per reason. */
   notRunning: Map<string, string[]>;
@@ -127,8 +129,13 @@ async function main(): Promise<void> {
     ];
     const compiledAt = performance.now();
     const image = await targetImage(tree);
-    const vmlinux = vmlinuxFileSource(await readFile(image.vmlinux), await readFile(image.systemMap, 'utf8'));
-    const modules = await targetModuleFiles(tree, objects.flatMap((o) => (o.module ? [o.module] : [])));
+    const moduleNames = objects.flatMap((o) => (o.module ? [o.module] : []));
+    const modules = await targetModuleFiles(tree, moduleNames);
+    // The builder's knowledge of which unit each same-named local comes from (generateSplice, src/build/splice.ts).
+    const files = await targetModuleSameNamed(tree, moduleNames);
+    files.set('vmlinux', parseSameNamed(await readFile(image.sameNamed, 'utf8')));
+    const withUnits = (kernel: RunningKernel): RunningKernel => ({ ...kernel, entriesOf: withFiles((object, name) => kernel.entriesOf(object, name), files) });
+    const vmlinux = withUnits(vmlinuxFileSource(await readFile(image.vmlinux), await readFile(image.systemMap, 'utf8')));
     const tally: Tally = { functions: 0, matched: 0, duplicates: { byCode: 0, byPosition: 0 }, notRunning: new Map(), mismatches: new Map() };
     const counted = { vmlinux: 0, modules: 0, noKo: 0 };
     for (const o of objects) {
@@ -139,7 +146,7 @@ async function main(): Promise<void> {
         counted.noKo++;
         continue;
       }
-      const kernel = o.module && ko ? moduleFileSource(o.module, ko, MODULE_BASE) : vmlinux;
+      const kernel = o.module && ko ? withUnits(moduleFileSource(o.module, ko, MODULE_BASE)) : vmlinux;
       checkObject(posix.normalize(o.target), bytes, o.module ?? 'vmlinux', kernel, tally);
       counted[o.module ? 'modules' : 'vmlinux']++;
     }
@@ -148,7 +155,7 @@ async function main(): Promise<void> {
     const checked = tally.matched + mismatched;
     console.log(`objects: ${counted.vmlinux} vmlinux + ${counted.modules} module objects checked (${failed.size} did not compile, ${counted.noKo} modules not in the image package)`);
     console.log(`functions: ${tally.functions}; checked ${checked}: ${tally.matched} match, ${mismatched} mismatch — ${((100 * tally.matched) / Math.max(1, checked)).toFixed(2)}% match`);
-    console.log(`same-named running functions: ${tally.duplicates.byCode} told apart by code, ${tally.duplicates.byPosition} by position`);
+    console.log(`same-named running functions: ${tally.duplicates.byCode} told apart by code, ${tally.duplicates.byPosition} by translation unit or position`);
     console.log(`not run-pre's to check (${notRunning}):`);
     for (const [why, list] of tally.notRunning) console.log(`  ${list.length}  ${why}  e.g. ${list.slice(0, 3).join(', ')}`);
     console.log(`mismatches by class (${mismatched}):`);
