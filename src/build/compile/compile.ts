@@ -7,6 +7,7 @@ import { SplicedError } from '../../errors';
 import { applyWithJournal, checkApplies, restoreTree } from '../tree/patch-journal';
 import { assertNoHostToolChange } from '../tree/host-tools';
 import { make } from '../tree/kmake';
+import { includeGraph } from './include-graph';
 import { DEFAULT_MAX_HEADER_UNITS, reachOf, tooManyUnits } from './includers';
 import { KernelObject, objectIndex } from '../tree/objects';
 import type { ParsedPatch } from '../patch/patchfile';
@@ -51,6 +52,7 @@ export async function touchedUnits(
 ): Promise<{ units: string[]; headers: string[] }> {
   const units = new Set<string>();
   const headers: string[] = [];
+  const graph = await includeGraph(tree);
   for (const file of patch.files) {
     if (file.role === 'other') continue;
     if (file.role === 'c' && file.change === 'delete') {
@@ -59,7 +61,7 @@ export async function touchedUnits(
     if (file.role === 'c' && file.change === 'modify') units.add(file.path);
     if (file.role === 'header') headers.push(file.path);
     // Headers, and .c files that other .c files #include (kernel/sched/build_utility.c includes stats.c, ...).
-    const reach = await reachOf(tree.sourceDir, file.path, (c) => index.has(c), limits.maxHeaderUnits);
+    const reach = reachOf(graph, file.path, (c) => index.has(c), limits.maxHeaderUnits);
     for (const tu of reach.units) units.add(tu);
   }
   // Each header may stay under the cap while together they pass it.

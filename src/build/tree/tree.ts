@@ -15,6 +15,7 @@ import { withLock } from './lock';
 import { writingInto } from './root-writes';
 import { make } from './kmake';
 import { objectIndex } from './objects';
+import { INCLUDE_GRAPH, includeGraph } from '../compile/include-graph';
 import { run, RunResult, tail } from '../process';
 
 /** Which Debian kernel build a tree is for. */
@@ -298,6 +299,7 @@ async function prepare(build: DebianBuild, cacheDir: string, step: StepListener)
   await fs.rm(path.join(cacheDir, 'journal'), { recursive: true, force: true });
   await fs.rm(path.join(cacheDir, 'pre-objects'), { recursive: true, force: true });
   await fs.rm(path.join(cacheDir, 'objects.json'), { force: true });
+  await fs.rm(path.join(cacheDir, INCLUDE_GRAPH), { force: true });
   await checkDiskSpace(cacheDir);
 
   const sourceVersion = sourceVersionOf(build);
@@ -325,6 +327,8 @@ async function prepare(build: DebianBuild, cacheDir: string, step: StepListener)
   mustSucceed('make modules_prepare', await make(inTree, ['modules_prepare']));
   step("listing the kernel's objects (make -n)");
   await objectIndex({ cacheDir, sourceDir, makeArgs });
+  step("reading the tree's #include lines");
+  await includeGraph({ cacheDir, sourceDir });
 
   const marker: Marker = {
     ...build,

@@ -3,7 +3,7 @@
 // find). Everything else is left out of the delta and counted by reason; build files are named too, since a
 // changed Makefile or Kconfig can change what is compiled.
 
-import { NOT_KERNEL_DIRS } from '../../build/compile/includers';
+import { NOT_KERNEL_DIRS } from '../../build/compile/include-graph';
 
 export type KeptKind = 'compiled' | 'included' | 'header';
 

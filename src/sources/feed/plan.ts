@@ -9,6 +9,7 @@
 
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { includeGraph } from '../../build/compile/include-graph';
 import { reachOf } from '../../build/compile/includers';
 import { objectIndex } from '../../build/tree/objects';
 import { writingInto } from '../../build/tree/root-writes';
@@ -79,17 +80,20 @@ export const sideOf = (source: CachedSource, series: string): SourceSide => ({
  * it does not compile is #included by one it does. Also used by bench/corpus.ts.
  */
 export async function treeDeltaContext(tree: Tree, flavour: string): Promise<DeltaContext> {
-  const compiled = new Set((await withTreeLock(tree, () => objectIndex(tree))).keys());
+  const [compiled, graph] = await withTreeLock(tree, async () => [new Set((await objectIndex(tree)).keys()), await includeGraph(tree)] as const);
   const isCompiled = (file: string) => compiled.has(file);
   return {
     arch: archOfFlavour(flavour),
     isCompiled,
-    isIncluded: (file) =>
-      reachOf(tree.sourceDir, file, isCompiled, INCLUDE_LIMIT).then(
-        (reach) => reach.units.length > 0,
+    isIncluded: async (file) => {
+      try {
+        return reachOf(graph, file, isCompiled, INCLUDE_LIMIT).units.length > 0;
+      } catch (err) {
         // Reaching very many units is still reaching: the builder refuses it with its reason.
-        (err: unknown) => (isSplicedError(err, 'UnsafePatch') ? true : Promise.reject(err)),
-      ),
+        if (isSplicedError(err, 'TooManyUnits')) return true;
+        throw err;
+      }
+    },
   };
 }
 
