@@ -8,7 +8,8 @@
 // plan of a kernel and target adds ≈ 20 s: reading the changed files from both tarballs; a cold tree ≈ 1 min more).
 // --cold: one run with empty tree and feed caches (temporary directories, removed after): the debs are downloaded
 // through apt, the tree of 6.1.0-55 is prepared, the plan computed.
-// Run: npx tsc -p tsconfig.json && node dist/bench/feed-protection.js [--runs 3 | --cold]
+// Another update: --running RELEASE=SOURCE_VERSION --target VERSION (e.g. 6.1.0-56-amd64=6.1.192-2, 6.1.192-3).
+// Run: npx tsc -p tsconfig.json && node dist/bench/feed-protection.js [--runs 3 | --cold] [--running R=V --target V]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,10 +19,15 @@ import { processRunner } from '../src/daemon/builder';
 import { workerPlanner } from '../src/daemon/plan-job';
 import { median, runsArg, seconds, timed } from './build-common';
 
-const RUNNING = { release: '6.1.0-55-amd64', sourceVersion: '6.1.192-1' };
-const TARGET = '6.1.192-2';
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+const [release, sourceVersion] = arg('running', '6.1.0-55-amd64=6.1.192-1').split('=');
+const RUNNING = { release, sourceVersion };
+const TARGET = arg('target', '6.1.192-2');
 
-async function once(): Promise<{ plan: number; build: number }> {
+async function once(): Promise<{ plan: number; build: number; files: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-feed-'));
   try {
     const signal = new AbortController().signal;
@@ -38,7 +44,7 @@ async function once(): Promise<{ plan: number; build: number }> {
       }),
     );
     if (!built.value.built || !built.value.complete) throw new Error(`unexpected splice: ${JSON.stringify(built.value)}`);
-    return { plan: planned.ms, build: built.ms };
+    return { plan: planned.ms, build: built.ms, files: [...planned.value.patchText.matchAll(/^\+\+\+ b\/(\S+)/gm)].map((m) => m[1]) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -53,7 +59,7 @@ async function cold(): Promise<void> {
     const r = await once();
     console.log(`feed, ${RUNNING.release} (${RUNNING.sourceVersion}) -> ${TARGET}, cold (no tree, no sources, no plan):`);
     console.log(`  plan (downloads, manifests, tree preparation, delta): ${seconds(r.plan)}`);
-    console.log(`  splice build (both sides compiled):                   ${seconds(r.build)}`);
+    console.log(`  splice build (${r.files.join(', ')}, both sides compiled): ${seconds(r.build)}`);
     console.log(`  apt update finished -> module ready:                  ${seconds(r.plan + r.build)}`);
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -64,14 +70,14 @@ async function main(): Promise<void> {
   if (process.argv.includes('--cold')) return cold();
   const runs = runsArg(3);
   await once(); // fills the plan cache and the tree's pre objects
-  const results: { plan: number; build: number }[] = [];
+  const results: Awaited<ReturnType<typeof once>>[] = [];
   for (let i = 0; i < runs; i++) results.push(await once());
   const plan = results.map((r) => r.plan);
   const build = results.map((r) => r.build);
   const total = results.map((r) => r.plan + r.build);
   console.log(`feed, ${RUNNING.release} (${RUNNING.sourceVersion}) -> ${TARGET}, warm, ${runs} runs:`);
   console.log(`  plan (worker process, apt view + hashes + cached plan): median ${seconds(median(plan))}  [${plan.map(seconds).join(', ')}]`);
-  console.log(`  splice build (fs/ext4/mballoc.c):                      median ${seconds(median(build))}  [${build.map(seconds).join(', ')}]`);
+  console.log(`  splice build (${results[0].files.join(', ')}): median ${seconds(median(build))}  [${build.map(seconds).join(', ')}]`);
   console.log(`  apt update finished -> module ready:                   median ${seconds(median(total))}`);
 }
 
