@@ -17,11 +17,18 @@ export interface KernelSuiteRun {
   bootSeconds?: number;
 }
 
-const ENTRY = (parts: { tests: boolean; bench: boolean }) => `
+/** What the boot runs; `benchRuns` sets the bench's runs per module (bench/kernel-apply-guest.ts: 7 unless given). */
+interface SuiteParts {
+  tests: boolean;
+  bench: boolean;
+  benchRuns?: number;
+}
+
+const ENTRY = (parts: SuiteParts) => `
 cd "$GUEST_WORK"
 cut -d' ' -f1 /proc/uptime > boot-uptime.txt
 ${parts.tests ? 'node --test --test-reporter=tap "$SPLICED_SRC/dist/test/guest/in-guest/kernel.itest.js" > kernel.tap 2>&1; echo $? > kernel.rc' : ''}
-${parts.bench ? 'node "$SPLICED_SRC/dist/bench/kernel-apply-guest.js" > bench.txt 2>&1; echo $? > bench.rc' : ''}
+${parts.bench ? `${parts.benchRuns ? `BENCH_RUNS=${parts.benchRuns} ` : ''}node "$SPLICED_SRC/dist/bench/kernel-apply-guest.js" > bench.txt 2>&1; echo $? > bench.rc` : ''}
 exit 0
 `;
 
@@ -29,7 +36,7 @@ function readIfThere(path: string): string | undefined {
   return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
 }
 
-export async function runKernelSuite(parts: { tests: boolean; bench: boolean }): Promise<KernelSuiteRun> {
+export async function runKernelSuite(parts: SuiteParts): Promise<KernelSuiteRun> {
   const workDir = mkdtempSync(join(tmpdir(), 'spliced-kernel-'));
   await buildKernelFixtures(join(workDir, 'fixtures'));
   writeFileSync(join(workDir, 'entry.sh'), ENTRY(parts));

@@ -28,10 +28,19 @@ BUS=(busctl --system --no-pager)
 MGR=(org.spliced.Spliced1 /org/spliced/Spliced1 org.spliced.Spliced1.Manager)
 
 live_patches() { ls /sys/kernel/livepatch 2>/dev/null | sort | tr '\n' ' '; }
+# The daemon's List() read with busctl, in `splicectl list --json`'s shape (the fields read here), for the helpers that
+# read the record for a check of something else: a splicectl start costs 3–5 s under TCG on Debian's nodejs 18 (built
+# without V8's startup snapshot and code cache), busctl a fraction of a second. Checks of splicectl itself run it.
+list_json() {
+  "${BUS[@]}" --json=short call "${MGR[@]}" List | jq '[.data[0][] | {id: .[0], name: .[1], state: .[2],
+    stateReason: (.[3] | if . == "" then null else . end), stackPosition: (.[5] | if . == 0 then null else . end)}]'
+}
 # The applied patches' names in `splicectl list --json` (stdin), as live_patches prints sysfs'.
 applied_names() { jq -r '.[] | select(.state == "applied") | .name' | sort | tr '\n' ' '; }
-recorded_applied() { splicectl list --json | applied_names; }
-patch_id() { splicectl list --json | jq -r --arg n "$1" '.[] | select(.name == $n) | .id' | head -1; }
+recorded_applied() { list_json | applied_names; }
+patch_id() { list_json | jq -r --arg n "$1" '.[] | select(.name == $n) | .id' | head -1; }
+# FIELD (id, name) of the applied patch on top of the stack, in a list read before (stdin).
+top_of() { jq -r --arg f "$1" '[.[] | select(.state == "applied")] | max_by(.stackPosition) | .[$f]'; }
 job_state() { "${BUS[@]}" get-property org.spliced.Spliced1 "$1" org.spliced.Spliced1.Job State 2>/dev/null | sed 's/^s "\(.*\)"$/\1/'; }
 job_finished() { local s; s=$(job_state "$1"); [ "$s" = succeeded ] || [ "$s" = failed ]; }
 list_has() { "${BUS[@]}" call "${MGR[@]}" List | grep -q "$1"; }
@@ -136,7 +145,7 @@ case "$GUEST_BOOT" in
   check_eq "fault reapply-loaded: spliced killed itself once per reapplied patch" \
     "$(journalctl -b -u spliced.service -o cat | grep -c 'Main process exited, code=killed, status=9/KILL')" \
     "$(wc -w < "$GUEST_WORK/stack-before-reboot.txt")"
-  check_eq "fault reapply-loaded: no patch recorded twice" "$(splicectl list --json | jq -r '.[].name' | sort | uniq -d)" ""
+  check_eq "fault reapply-loaded: no patch recorded twice" "$(list_json | jq -r '.[].name' | sort | uniq -d)" ""
   check_eq "fault reapply-loaded: each restart recorded the patch the killed one had loaded" \
     "$(splicectl log --json | jq --arg boot "$(cat /proc/sys/kernel/random/boot_id)" \
       '[.[] | select(.bootId == $boot and .kind == "applied" and (.reason // "" | test("kernel finished it")))] | length')" \
@@ -160,7 +169,7 @@ case "$GUEST_BOOT" in
   check_consistent "after kill -9 mid-apply"
 
   # kill -9 in the middle of a revert.
-  top=$(splicectl list --json | jq -r '[.[] | select(.state == "applied")] | max_by(.stackPosition) | .id')
+  top=$(list_json | top_of id)
   "${BUS[@]}" call "${MGR[@]}" Revert 'sa{sv}' "$top" 0 >/dev/null
   sleep 0.3
   check "kill -9 spliced mid-revert" systemctl kill -s KILL spliced.service
@@ -193,8 +202,9 @@ case "$GUEST_BOOT" in
   check "the history says it was lost" bash -c "${BUS[*]} call ${MGR[*]} GetHistory su '' 0 | grep -q history-lost"
 
   # A stored module damaged before the next boot (the boot after the power cut below): refused there, not loaded.
-  top=$(splicectl list --json | jq -r '[.[] | select(.state == "applied")] | max_by(.stackPosition) | .name')
-  top_id=$(patch_id "$top")
+  listed=$(list_json)
+  top=$(top_of name <<< "$listed")
+  top_id=$(top_of id <<< "$listed")
   echo "$top" > "$GUEST_WORK/corrupt-module.txt"
   check "damage the stored copy of the top patch ($top)" bash -c "printf 'damaged' | dd of=\$(ls /var/lib/spliced/modules/$top_id*.ko) bs=1 seek=200 conv=notrunc status=none"
 
@@ -218,7 +228,7 @@ case "$GUEST_BOOT" in
   check_match "crash guard: status reports it as held" "$(splicectl status --json | jq -c '.heldByCrashGuard')" "${held:-no id}"
   corrupt=$(cat "$GUEST_WORK/corrupt-module.txt")
   check "the damaged stored copy of $corrupt was not loaded" bash -c "! test -d /sys/kernel/livepatch/$corrupt"
-  check_match "it is refused with its reason" "$(splicectl list --json | jq -r --arg n "$corrupt" '.[] | select(.name == $n) | .state + " " + (.stateReason // "")')" '^not-loaded reapply failed: CorruptModule: the stored copy of'
+  check_match "it is refused with its reason" "$(list_json | jq -r --arg n "$corrupt" '.[] | select(.name == $n) | .state + " " + (.stateReason // "")')" '^not-loaded reapply failed: CorruptModule: the stored copy of'
   check_consistent "after the power cut"
 
   # A signed module carries its signature and, without sig_enforce, loads like any other (tainted E: unknown key).
@@ -237,7 +247,7 @@ case "$GUEST_BOOT" in
   fix_effect() { grep -qF 'cmdline patched by spliced_lp_stack_01' /proc/cmdline; }
   cp "$fix" /root/fix.ko
   # The signed copy of the same module was applied and reverted above: the applied one is meant.
-  fix_id() { splicectl list --json | jq -r '.[] | select(.name == "spliced_lp_stack_01" and .state == "applied") | .id'; }
+  fix_id() { list_json | jq -r '.[] | select(.name == "spliced_lp_stack_01" and .state == "applied") | .id'; }
   check_match "README: busctl call … Apply 'sa{sv}' /root/fix.ko 0" \
     "$("${BUS[@]}" call "${MGR[@]}" Apply 'sa{sv}' /root/fix.ko 0)" '^o "/org/spliced/Spliced1/job/[0-9]+"$'
   check "... its effect is visible" wait_until 60 fix_effect
@@ -267,7 +277,7 @@ case "$GUEST_BOOT" in
   check "spliced is active under sig_enforce" wait_until 30 spliced_ready
   check_eq "the unsigned recorded stack was not loaded" "$(live_patches)" ""
   check_match "its reapply failed with SignatureRequired" \
-    "$(splicectl list --json | jq -r '.[] | select(.state == "not-loaded") | .stateReason')" '^reapply failed: SignatureRequired: '
+    "$(list_json | jq -r '.[] | select(.state == "not-loaded") | .stateReason')" '^reapply failed: SignatureRequired: '
   check_eq "ModuleSignatures property" "$("${BUS[@]}" get-property "${MGR[@]}" ModuleSignatures)" 's "required"'
   check_eq "Lockdown property (Debian's kernel has the lockdown LSM; no Secure Boot here)" \
     "$("${BUS[@]}" get-property "${MGR[@]}" Lockdown)" 's "none"'

@@ -14,7 +14,6 @@ sub_state() { systemctl show -p SubState --value spliced.service; }
 waiting_to_restart() { [ "$(sub_state)" = auto-restart ]; }
 no_open_transition() { ! grep -qs 1 /sys/kernel/livepatch/*/transition; }
 incoming_empty() { [ -z "$(ls -A "$incoming")" ]; }
-top_id() { splicectl list --json | jq -r '[.[] | select(.state == "applied")] | max_by(.stackPosition) | .id'; }
 drop() { cp "$1" "$incoming/.$2" && mv "$incoming/.$2" "$incoming/$2"; }
 
 arm() {
@@ -70,15 +69,16 @@ check_eq "fault apply-recorded: ... and not applied again at restart" \
   "$(splicectl log --json | jq '[.[] | select(.kind == "applied" and .patchName == "spliced_lp_stack_05")] | length')" 1
 
 arm revert-intent
-timeout 120 splicectl revert "$(top_id)" > /dev/null 2>&1 &
+timeout 120 splicectl revert "$(list_json | top_of id)" > /dev/null 2>&1 &
 after_fault revert-intent
 
 arm revert-done
-top=$(splicectl list --json | jq -r '[.[] | select(.state == "applied")] | max_by(.stackPosition) | .name')
-timeout 120 splicectl revert "$(top_id)" > /dev/null 2>&1 &
+listed=$(list_json)
+top=$(top_of name <<< "$listed")
+timeout 120 splicectl revert "$(top_of id <<< "$listed")" > /dev/null 2>&1 &
 after_fault revert-done
-check "fault revert-done: the patch the kernel reverted ($top) is recorded as not applied" \
-  bash -c "! splicectl list --json | jq -e --arg n '$top' 'any(.[]; .name == \$n and .state == \"applied\")'"
+check_eq "fault revert-done: the patch the kernel reverted ($top) is recorded as not applied" \
+  "$(list_json | jq --arg n "$top" '[.[] | select(.name == $n and .state == "applied")] | length')" 0
 
 arm quarantine-reason-written
 printf 'not a module\n' > "$incoming/.junk.ko" && mv "$incoming/.junk.ko" "$incoming/junk.ko"
@@ -120,7 +120,7 @@ check "disk full: the kept file is applied once space is back" wait_until 120 in
 check "disk full: ... it is live" bash -c "test -d /sys/kernel/livepatch/spliced_lp_stack_07 ||
   { ls -la $quarantine; cat $quarantine/*.reason.json; journalctl -b -u spliced.service -n 25 -o cat; exit 1; }"
 check_consistent "disk full (space back)"
-check "disk full: revert it" splicectl revert "$(top_id)"
+check "disk full: revert it" splicectl revert "$(list_json | top_of id)"
 check "disk full: stop spliced" systemctl stop spliced.service
 check "disk full: the real $state back" umount "$state"
 check "disk full: spliced starts on it" systemctl start spliced.service
