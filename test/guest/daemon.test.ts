@@ -1,9 +1,11 @@
 // The daemon as a user meets it, in the guest: installed from its Debian package (packaging/) with apt, from a local
 // repository holding only the package and the Debian .debs it needs (Debian's own nodejs among them); driven with
-// busctl and splicectl, through an upgrade of the package with the stack live, a reboot, two kill -9s, the kill
-// switch, a damaged database and stored module, a power cut right after an apply, the kill -9 fault campaign
-// (daemon/fault-campaign.sh), remove and install again, and a last boot with module.sig_enforce=1 (module signatures
-// required) that ends with purge. test/guest/daemon/entry.sh holds the scenario.
+// busctl and splicectl, its first applies and a failure shown by the packaged desktop notifier in a real session of
+// an unprivileged user (daemon/notifier.sh; its screenshot is kept as evidence); through an upgrade of the package
+// with the stack live, a reboot, two kill -9s, the kill switch, a damaged database and stored module, a power cut
+// right after an apply, the kill -9 fault campaign (daemon/fault-campaign.sh), remove and install again, and a last
+// boot with module.sig_enforce=1 (module signatures required) that ends with purge. test/guest/daemon/entry.sh holds
+// the scenario.
 import { test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
@@ -12,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signModule } from '../../src/build/module/sign';
 import { buildKernelFixtures, FIXTURE_KERNEL } from '../fixtures/build-fixtures';
+import { evidenceDir, meanBrightness, xwdToPng } from '../support/screenshot';
 import { repoRoot, reportChecks, runGuest, stagePackage } from './harness';
 
 /** The guest kernel's keyrings hold only Debian's key (and a MOK cannot be enrolled under SeaBIOS): never trusted. */
@@ -59,4 +62,11 @@ test('spliced daemon in the guest', async (t) => {
     bootKernelArgs: [[], [], [], [], ['module.sig_enforce=1']],
   });
   await reportChecks(t, result, workDir);
+  await t.test("the notifier's notifications are on the guest's screen (kept as evidence)", async (t) => {
+    const file = join(evidenceDir(), 'notifier-guest-applied-and-failed.png');
+    await xwdToPng(join(workDir, 'notifier-screen.xwd'), file);
+    t.diagnostic(`screenshot: ${file}`);
+    const brightness = await meanBrightness(file);
+    assert.ok(brightness > 0.005, `the screen is not black (mean brightness ${brightness})`);
+  });
 });

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { stopChild } from './child';
 import { PERMISSIVE_POLICY, startPrivateBus, type PrivateBus } from './private-bus';
+import { meanBrightness } from './screenshot';
 
 /** Adwaita's full-colour icons (the legacy set) with the app name before the summary, as desktops show them. */
 const DUNSTRC = `[global]
@@ -120,8 +121,7 @@ export async function startDesktopSession(): Promise<DesktopSession> {
       },
       screenshot: async (file) => {
         await run('import', ['-display', display, '-window', 'root', file]);
-        const { stdout } = await run('convert', [file, '-format', '%[fx:mean]', 'info:']);
-        return Number(stdout.trim());
+        return meanBrightness(file);
       },
       stop,
     };

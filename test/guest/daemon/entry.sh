@@ -83,6 +83,7 @@ case "$GUEST_BOOT" in
   check "bus name org.spliced.Spliced1 is owned" wait_until 20 "${BUS[@]}" status org.spliced.Spliced1
   check_match "KernelRelease property" "$("${BUS[@]}" get-property "${MGR[@]}" KernelRelease)" "^s \"$(uname -r)\"$"
 
+  source "$SPLICED_SRC/test/guest/daemon/notifier.sh" start # the packaged notifier in a desktop session, for the events below
   "${BUS[@]}" monitor --match "type='signal',interface='org.spliced.Spliced1.Manager'" > "$GUEST_WORK/signals.txt" 2>&1 &
   monitor=$!
   sleep 1
@@ -107,6 +108,7 @@ case "$GUEST_BOOT" in
   out=$(splicectl revert "$a_id" 2>&1); rc=$?
   check_match "reverting below the top is refused with RevertOrder" "$rc $out" '^[1-9][0-9]* .*RevertOrder'
   check "the refused revert changed nothing" grep -qF "$B_MARK" /proc/cmdline
+  source "$SPLICED_SRC/test/guest/daemon/notifier.sh" check # their notifications: A applied, B applied, A's revert refused
   check "splicectl log lists the applies" bash -c "splicectl log | grep -q spliced_lp_cmdline"
 
   out=$(runuser -u tester -- splicectl apply "$C" 2>&1); rc=$?

@@ -4,19 +4,19 @@
 // here); applied-with-CVEs and reboot-required come from the bus adapter over a FakeEngine, to the same server.
 
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { startBus, type BusHandle } from '../../../src/bus';
 import { patchRecord, FakeEngine } from '../bus/fake-engine';
 import { eventually, NOBODY, run, ScriptedAuthority } from '../bus/harness';
 import { startDesktopSession, type DesktopSession } from '../../support/desktop-session';
+import { evidenceDir } from '../../support/screenshot';
 import { shippedPolicy, startPrivateBus, type PrivateBus } from '../../support/private-bus';
 import { splicectlMain } from '../../support/repo';
 import { startSplicedDaemon, type SplicedDaemon } from '../../support/spliced-daemon';
 import { startMonitor, stopMonitors } from './monitor-process';
 
-const EVIDENCE = path.join(process.env.SPLICED_TEST_CACHE || '/var/cache/spliced-test', 'evidence');
+const EVIDENCE = evidenceDir();
 const REASON = 'livepatch livepatch_aaaaaaaaaaaa is disabled but its module is still loaded';
 
 describe('splicectl monitor --notify on a desktop (Xvfb, dunst, real spliced)', () => {
@@ -25,7 +25,6 @@ describe('splicectl monitor --notify on a desktop (Xvfb, dunst, real spliced)', 
   let spliced: SplicedDaemon;
 
   before(async () => {
-    mkdirSync(EVIDENCE, { recursive: true });
     [desktop, system] = await Promise.all([startDesktopSession(), startPrivateBus(shippedPolicy())]);
     spliced = await startSplicedDaemon(system.address);
   });

@@ -13,6 +13,9 @@ late_packages="polkitd pkexec sqlite3 less jq"
 # Debian's unattended-upgrades, for its kernel hook (/etc/kernel/postinst.d/unattended-upgrades sets the reboot flag
 # spliced clears once a kernel's fixes run live); its periodic runs are switched off below.
 late_packages="$late_packages unattended-upgrades"
+# A desktop session for the packaged notifier (test/guest/daemon/notifier.sh): an X server without a screen, whose
+# -fbdir framebuffer file is the screenshot; a notification server; a session bus from the user's systemd manager.
+late_packages="$late_packages xvfb dunst dbus-user-session"
 # What `spliced build` runs inside the guest on a tree the host prepared: Debian's own kernel compiler (the builder
 # checks CONFIG_CC_VERSION_TEXT), make, binutils, pahole (struct-layout check), patch, xz (vmlinuz payloads); bc,
 # which kbuild runs at every make (timeconst.h); and what the tree's host tools were built with: gcc (HOSTCC), the
