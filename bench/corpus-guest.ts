@@ -2,8 +2,10 @@
 // transitioned, disabled and unloaded in a guest booted on the kernel they were built for, the modules they patch
 // loaded first where the guest can load them (bench/corpus-guest/run.ts, inside). One boot for all of them; a guest
 // reset costs one more boot and marks the splice it happened under. Resumable: a splice whose module (by sha256) has a
-// result in DIR/guest-results.json is not tried again (--all tries every one). Run under the shared guest lock:
-//   flock /tmp/spliced-guest.lock nice -n 10 node dist/bench/corpus-guest.js [--dir DIR] [--release 6.1.0-53-amd64] [--all]
+// result in DIR/guest-results.json is not tried again (--all tries every one; --limit N tries the first N of them in
+// the corpus's hash order, a sample spread over the tree). Run under the shared guest lock:
+//   flock /tmp/spliced-guest.lock nice -n 10 node dist/bench/corpus-guest.js [--dir DIR] [--release 6.1.0-53-amd64] [--all] [--limit N]
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +24,8 @@ const RELEASE = arg('release', '6.1.0-53-amd64');
 const DIR = arg('dir', '/var/cache/spliced-test/corpus/6.1.187-1_6.1.190-1');
 const MAX_BOOTS = 6;
 const ALL = process.argv.includes('--all');
+const LIMIT = Number(arg('limit', 'Infinity'));
+const hashOf = (file: string) => createHash('sha256').update(file).digest('hex');
 
 function workingResults(dir: string): CorpusResult[] {
   const found: CorpusResult[] = [];
@@ -39,7 +43,10 @@ async function main(): Promise<void> {
   const started = Date.now();
   const previous = ALL ? [] : readGuestResults(DIR);
   const tried = new Set(previous.map((r) => r.sha256));
-  const working = workingResults(DIR).filter((r) => !tried.has(moduleSha256(r.module!)));
+  const working = workingResults(DIR)
+    .filter((r) => !tried.has(moduleSha256(r.module!)))
+    .sort((a, b) => (hashOf(a.file) < hashOf(b.file) ? -1 : 1))
+    .slice(0, LIMIT);
   if (working.length === 0) {
     console.log(`guest ${RELEASE}: every working splice has a guest result (--all tries them again)`);
     return;
