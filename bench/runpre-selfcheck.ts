@@ -4,10 +4,13 @@
 // every function is run-pre checked against the target image: vmlinux (+ System.map) from the image packages, each
 // module's .ko laid out like the loader does, with the translation unit of each same-named local from the -dbg
 // package, exactly as a build for that kernel knows them. Prints the match rate and every mismatch by class.
+// --live: the first of those objects against the kernel's own memory instead, in a guest booted on it (one boot;
+// bench/runpre-selfcheck/live.ts inside), as a build for the running kernel checks them.
 // Run: nice -n 10 node dist/bench/runpre-selfcheck.js [--vmlinux 300] [--modules 300] [--show 20]
+//      flock /tmp/spliced-guest.lock nice -n 10 node dist/bench/runpre-selfcheck.js --live [--vmlinux 100] [--modules 50]
 
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -15,14 +18,15 @@ import { performance } from 'node:perf_hooks';
 import { compileUnpatched } from '../src/build/compile/compile';
 import { loadObject } from '../src/build/differ/object';
 import { KernelObject } from '../src/build/tree/objects';
-import { checkFunction, runPreSites } from '../src/build/runpre/check';
 import { moduleFileSource } from '../src/build/runpre/module-source';
 import { RunningKernel, vmlinuxFileSource } from '../src/build/runpre/sources';
 import { parseSameNamed, withFiles } from '../src/build/module/symbols';
 import { targetImage, targetModuleFiles, targetModuleSameNamed } from '../src/build/tree/target-image';
 import { Tree } from '../src/build/tree/tree';
-import { STB } from '../src/elf/reader';
+import { repoRoot, runGuest } from '../test/guest/harness';
 import { benchTree, seconds } from './build-common';
+import { checkObject, newTally, printTally } from './runpre-selfcheck/tally';
+import type { LiveSample } from './runpre-selfcheck/live';
 
 const BATCH = 8;
 const MODULE_BASE = 0xffffffffc0000000n;
@@ -75,46 +79,28 @@ async function compileSample(tree: Tree, ordered: KernelObject[], count: number,
   return chosen;
 }
 
-interface Tally {
-  functions: number;
-  matched: number;
-  /** Matches among several same-named running functions: told apart by code, or (same code) by translation unit or position. */
-  duplicates: { byCode: number; byPosition: number };
-  /** Functions the target does not run as compiled here, for a reason that is not run-pre's: named per reason. */
-  notRunning: Map<string, string[]>;
-  mismatches: Map<string, string[]>;
-}
-
-function add(map: Map<string, string[]>, key: string, item: string): void {
-  map.set(key, [...(map.get(key) ?? []), item]);
-}
-
-function checkObject(object: string, bytes: Buffer, target: string, kernel: RunningKernel, tally: Tally): void {
-  const obj = loadObject(bytes);
-  const sites = runPreSites(obj);
-  for (const fn of obj.functions) {
-    if (fn.size === 0) continue;
-    tally.functions++;
-    const result = checkFunction(obj, fn, target, kernel, sites);
-    const where = `${object}:${fn.name}`;
-    if (result.matched.length === 1) {
-      tally.matched++;
-      if (result.entries > 1) tally.duplicates[result.byPosition ? 'byPosition' : 'byCode']++;
-      continue;
-    }
-    if (result.matched.length > 1) {
-      add(tally.mismatches, 'several running functions match, position does not tell', where);
-      continue;
-    }
-    if (result.entries === 0) add(tally.notRunning, 'not in the target (discarded or merged at link time)', where);
-    else if (fn.bind === STB.WEAK && !kernel.entriesOf(target, fn.name).some((e) => /^[wW]$/.test(e.type))) {
-      add(tally.notRunning, 'weak, another (strong) definition is linked', where);
-    }
-    else add(tally.mismatches, result.difference?.reason ?? 'unreadable', `${where}+0x${(result.difference?.offset ?? 0).toString(16)}`);
-  }
+/** The live half: the sample compiled here, checked in a guest running that kernel. */
+async function live(): Promise<void> {
+  const started = performance.now();
+  const tree = await benchTree();
+  const all = JSON.parse(readFileSync(join(tree.cacheDir, 'objects.json'), 'utf8')) as KernelObject[];
+  const workDir = await mkdtemp(join(tmpdir(), 'spliced-runpre-live-'));
+  const ordered = hashOrder(all);
+  const failed = new Map<string, string>();
+  const objects = [
+    ...(await compileSample(tree, ordered.vmlinux, numberArg('vmlinux', 100), workDir, failed)),
+    ...(await compileSample(tree, ordered.modules, numberArg('modules', 50), workDir, failed)),
+  ].filter((o) => !failed.has(o.target));
+  const sample: LiveSample = { objects: objects.map((o) => ({ target: o.target, ...(o.module && { module: o.module }) })), show: numberArg('show', 20) };
+  writeFileSync(join(workDir, 'sample.json'), JSON.stringify(sample));
+  copyFileSync(join(repoRoot(), 'bench/runpre-selfcheck/entry.sh'), join(workDir, 'entry.sh'));
+  const result = await runGuest({ name: 'runpre-live', workDir, entry: 'entry.sh', kernels: [tree.release], maxBoots: 1, timeoutMs: 20 * 60_000 });
+  console.log(readFileSync(join(workDir, 'report.txt'), 'utf8').trimEnd());
+  console.log(`guest exit ${result.exitCode}; wall time ${seconds(performance.now() - started)}; work directory ${workDir}`);
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--live')) return live();
   const started = performance.now();
   const show = numberArg('show', 20);
   const tree = await benchTree();
@@ -136,7 +122,7 @@ async function main(): Promise<void> {
     files.set('vmlinux', parseSameNamed(await readFile(image.sameNamed, 'utf8')));
     const withUnits = (kernel: RunningKernel): RunningKernel => ({ ...kernel, entriesOf: withFiles((object, name) => kernel.entriesOf(object, name), files) });
     const vmlinux = withUnits(vmlinuxFileSource(await readFile(image.vmlinux), await readFile(image.systemMap, 'utf8')));
-    const tally: Tally = { functions: 0, matched: 0, duplicates: { byCode: 0, byPosition: 0 }, notRunning: new Map(), mismatches: new Map() };
+    const tally = newTally();
     const counted = { vmlinux: 0, modules: 0, noKo: 0 };
     for (const o of objects) {
       if (failed.has(o.target)) continue;
@@ -150,19 +136,8 @@ async function main(): Promise<void> {
       checkObject(posix.normalize(o.target), bytes, o.module ?? 'vmlinux', kernel, tally);
       counted[o.module ? 'modules' : 'vmlinux']++;
     }
-    const mismatched = [...tally.mismatches.values()].reduce((n, l) => n + l.length, 0);
-    const notRunning = [...tally.notRunning.values()].reduce((n, l) => n + l.length, 0);
-    const checked = tally.matched + mismatched;
     console.log(`objects: ${counted.vmlinux} vmlinux + ${counted.modules} module objects checked (${failed.size} did not compile, ${counted.noKo} modules not in the image package)`);
-    console.log(`functions: ${tally.functions}; checked ${checked}: ${tally.matched} match, ${mismatched} mismatch — ${((100 * tally.matched) / Math.max(1, checked)).toFixed(2)}% match`);
-    console.log(`same-named running functions: ${tally.duplicates.byCode} told apart by code, ${tally.duplicates.byPosition} by translation unit or position`);
-    console.log(`not run-pre's to check (${notRunning}):`);
-    for (const [why, list] of tally.notRunning) console.log(`  ${list.length}  ${why}  e.g. ${list.slice(0, 3).join(', ')}`);
-    console.log(`mismatches by class (${mismatched}):`);
-    for (const [why, list] of [...tally.mismatches].sort((a, b) => b[1].length - a[1].length)) {
-      console.log(`  ${list.length}  ${why}`);
-      for (const item of list.slice(0, show)) console.log(`      ${item}`);
-    }
+    printTally(tally, show, console.log);
     for (const [target, why] of failed) console.log(`did not compile: ${target}: ${why}`);
     console.log(`wall time: ${seconds(performance.now() - started)} (compile ${seconds(compiledAt - started)}, check ${seconds(performance.now() - compiledAt)})`);
   } finally {
