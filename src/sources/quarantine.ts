@@ -32,9 +32,17 @@ export function quarantine(file: string, dir: string, error: SplicedError): stri
     quarantinedAt: at,
     error: { kind: error.kind, dbusName: error.dbusName, message: error.message, details: { ...error.details } },
   };
-  // Reason first: a crash in between leaves a reason without a file, never a file without its reason.
+  // Reason first: a crash in between leaves a reason without a file, never a file without its reason. Written
+  // beside it under a hidden name and renamed, so whoever sees the reason file (an admin, a watcher) reads it whole.
   const reasonFile = `${target}.reason.json`;
-  fs.writeFileSync(reasonFile, JSON.stringify(reason, null, 2) + '\n', { mode: 0o600 });
+  const partial = path.join(dir, `.${path.basename(reasonFile)}.partial`);
+  try {
+    fs.writeFileSync(partial, JSON.stringify(reason, null, 2) + '\n', { mode: 0o600 });
+    fs.renameSync(partial, reasonFile);
+  } catch (err) {
+    fs.rmSync(partial, { force: true });
+    throw err;
+  }
   faultPoint('quarantine-reason-written');
   try {
     fs.renameSync(file, target);
