@@ -37,7 +37,12 @@ export function checkObject(object: string, bytes: Buffer, target: string, kerne
       add(tally.mismatches, 'several running functions match, position does not tell', where);
       continue;
     }
+    const section = obj.sections[fn.shndx].name;
     if (result.entries === 0) add(tally.notRunning, 'not in the target (discarded or merged at link time)', where);
+    // Live memory only: the kernel frees its init code after boot (a change to it is refused as init before run-pre),
+    // and rewrites a static call's trampoline whenever the call's target is set.
+    else if (/^\.(init|exit)\./.test(section)) add(tally.notRunning, 'init or exit code, freed after boot (a change to it is refused as init)', where);
+    else if (fn.name.startsWith('__SCT__')) add(tally.notRunning, "a static call's trampoline, rewritten by the kernel", where);
     else if (fn.bind === STB.WEAK && !kernel.entriesOf(target, fn.name).some((e) => /^[wW]$/.test(e.type))) {
       add(tally.notRunning, 'weak, another (strong) definition is linked', where);
     }
