@@ -5,10 +5,10 @@
 // (process_$(BITS).o), and builds some sources from other directories (virt/kvm/*.c as
 // arch/x86/kvm/../../../virt/kvm/*.o).
 
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { SplicedError } from '../../errors';
 import { tail } from '../process';
+import { cachedJson } from './cache-file';
 import { make, MakeTree } from './kmake';
 
 export interface KernelObject {
@@ -49,16 +49,7 @@ async function buildIndex(tree: MakeTree): Promise<KernelObject[]> {
 
 /** Source file → its objects (usually one), for the tree; built on first use (callers hold the tree lock). */
 export async function objectIndex(tree: MakeTree & { cacheDir: string }): Promise<Map<string, KernelObject[]>> {
-  const file = path.join(tree.cacheDir, INDEX);
-  let objects = await fs
-    .readFile(file, 'utf8')
-    .then((text) => JSON.parse(text) as KernelObject[])
-    .catch(() => undefined);
-  if (!objects) {
-    objects = await buildIndex(tree);
-    await fs.writeFile(`${file}.tmp`, JSON.stringify(objects));
-    await fs.rename(`${file}.tmp`, file);
-  }
+  const objects = await cachedJson(path.join(tree.cacheDir, INDEX), () => buildIndex(tree));
   const bySource = new Map<string, KernelObject[]>();
   for (const o of objects) bySource.set(o.source, [...(bySource.get(o.source) ?? []), o]);
   return bySource;
