@@ -12,6 +12,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { SplicedError } from '../../errors';
 import { run, tail } from '../process';
+import { cachedJson } from '../tree/cache-file';
 
 /** The one architecture Debian's amd64 kernels are built for: other arch/ directories never matter. */
 const ARCH = 'x86';
@@ -45,8 +46,25 @@ interface StoredGraph {
   includedBy: number[][];
 }
 
-/** Where `#include` text `name` from `includer` leads, given the tree's files (relative paths). */
-export function resolveInclude(includer: string, name: string, quoted: boolean, files: ReadonlySet<string>, byBase: ReadonlyMap<string, string[]>): string[] {
+/** A tree's .c and .h files (relative paths), and the same by file name, for resolveInclude(). */
+export interface TreeFiles {
+  files: ReadonlySet<string>;
+  byBase: ReadonlyMap<string, string[]>;
+}
+
+export function treeFiles(list: readonly string[]): TreeFiles {
+  const byBase = new Map<string, string[]>();
+  for (const f of list) {
+    const base = path.posix.basename(f);
+    const same = byBase.get(base);
+    if (same) same.push(f);
+    else byBase.set(base, [f]);
+  }
+  return { files: new Set(list), byBase };
+}
+
+/** Where `#include` text `name` from `includer` leads, given the tree's files. */
+export function resolveInclude(includer: string, name: string, quoted: boolean, { files, byBase }: TreeFiles): string[] {
   const clean = path.posix.normalize(name);
   if (quoted) {
     const beside = path.posix.normalize(path.posix.join(path.posix.dirname(includer), clean));
@@ -78,9 +96,7 @@ export async function buildIncludeGraph(sourceDir: string): Promise<StoredGraph>
   const listing = await run('find', [...dirs, '-type', 'f', '(', '-name', '*.c', '-o', '-name', '*.h', ')'], { cwd: sourceDir });
   if (listing.code !== 0) throw new SplicedError('Internal', `listing the tree's sources failed: ${tail(listing.stderr)}`);
   const fileList = listing.stdout.split('\n').filter(Boolean).map((p) => path.posix.normalize(p));
-  const files = new Set(fileList);
-  const byBase = new Map<string, string[]>();
-  for (const f of fileList) byBase.set(path.posix.basename(f), [...(byBase.get(path.posix.basename(f)) ?? []), f]);
+  const tree = treeFiles(fileList);
   const pattern = '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"][^">]+[>"]';
   const grep = await run('grep', ['-rHoE', '--include=*.c', '--include=*.h', pattern, ...dirs], { cwd: sourceDir });
   if (grep.code > 1) throw new SplicedError('Internal', `reading the tree's #include lines failed: ${tail(grep.stderr)}`);
@@ -92,7 +108,7 @@ export async function buildIncludeGraph(sourceDir: string): Promise<StoredGraph>
     const includer = path.posix.normalize(m[1]);
     const from = index.get(includer);
     if (from === undefined) continue;
-    for (const target of resolveInclude(includer, m[3], m[2] === '"', files, byBase)) includedBy[index.get(target)!].add(from);
+    for (const target of resolveInclude(includer, m[3], m[2] === '"', tree)) includedBy[index.get(target)!].add(from);
   }
   return { files: fileList, includedBy: includedBy.map((s) => [...s]) };
 }
@@ -104,15 +120,5 @@ function graphOf(stored: StoredGraph): IncludeGraph {
 
 /** The tree's include graph, built on first use and kept in its cache directory (callers hold the tree lock). */
 export async function includeGraph(tree: { sourceDir: string; cacheDir: string }): Promise<IncludeGraph> {
-  const file = path.join(tree.cacheDir, INCLUDE_GRAPH);
-  let stored = await fs
-    .readFile(file, 'utf8')
-    .then((text) => JSON.parse(text) as StoredGraph)
-    .catch(() => undefined);
-  if (!stored) {
-    stored = await buildIncludeGraph(tree.sourceDir);
-    await fs.writeFile(`${file}.tmp`, JSON.stringify(stored));
-    await fs.rename(`${file}.tmp`, file);
-  }
-  return graphOf(stored);
+  return graphOf(await cachedJson(path.join(tree.cacheDir, INCLUDE_GRAPH), () => buildIncludeGraph(tree.sourceDir)));
 }

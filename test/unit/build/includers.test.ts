@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { includeGraph, resolveInclude } from '../../../src/build/compile/include-graph';
+import { includeGraph, resolveInclude, treeFiles } from '../../../src/build/compile/include-graph';
 import { DEFAULT_MAX_HEADER_UNITS, reachOf } from '../../../src/build/compile/includers';
 import { objectIndex } from '../../../src/build/tree/objects';
 import { isSplicedError } from '../../../src/errors';
@@ -13,10 +13,8 @@ test('an #include is resolved as the compiler searches: beside its includer, the
     'drivers/gpu/drm/amd/include/atombios.h', 'drivers/gpu/drm/amd/amdgpu/amdgpu_atomfirmware.c', 'drivers/gpu/drm/amd/display/atombios.h',
     'drivers/scsi/common.h', 'drivers/net/foo/x.c', 'drivers/net/bar/common.h',
   ];
-  const files = new Set(tree);
-  const byBase = new Map<string, string[]>();
-  for (const f of tree) byBase.set(f.split('/').pop()!, [...(byBase.get(f.split('/').pop()!) ?? []), f]);
-  const resolve = (includer: string, name: string, quoted = true) => resolveInclude(includer, name, quoted, files, byBase);
+  const files = treeFiles(tree);
+  const resolve = (includer: string, name: string, quoted = true) => resolveInclude(includer, name, quoted, files);
   assert.deepEqual(resolve('fs/ext4/inode.c', 'ext4.h'), ['fs/ext4/ext4.h']);
   assert.deepEqual(resolve('drivers/gpu/drm/i915/i915_irq.c', 'gt/intel_gt.h'), ['drivers/gpu/drm/i915/gt/intel_gt.h']);
   assert.deepEqual(resolve('fs/nfsd/vfs.c', '../internal.h'), ['fs/internal.h']);
