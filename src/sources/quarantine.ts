@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SplicedError } from '../errors';
 import { faultPoint } from '../fault-point';
+import { writeWhole } from './write-whole';
 
 export interface QuarantineReason {
   /** Where the file was found. */
@@ -32,17 +33,9 @@ export function quarantine(file: string, dir: string, error: SplicedError): stri
     quarantinedAt: at,
     error: { kind: error.kind, dbusName: error.dbusName, message: error.message, details: { ...error.details } },
   };
-  // Reason first: a crash in between leaves a reason without a file, never a file without its reason. Written
-  // beside it under a hidden name and renamed, so whoever sees the reason file (an admin, a watcher) reads it whole.
+  // Reason first: a crash in between leaves a reason without a file, never a file without its reason.
   const reasonFile = `${target}.reason.json`;
-  const partial = path.join(dir, `.${path.basename(reasonFile)}.partial`);
-  try {
-    fs.writeFileSync(partial, JSON.stringify(reason, null, 2) + '\n', { mode: 0o600 });
-    fs.renameSync(partial, reasonFile);
-  } catch (err) {
-    fs.rmSync(partial, { force: true });
-    throw err;
-  }
+  writeWhole(reasonFile, JSON.stringify(reason, null, 2) + '\n', 0o600);
   faultPoint('quarantine-reason-written');
   try {
     fs.renameSync(file, target);

@@ -4,6 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeWhole } from '../write-whole';
 import type { RefusedFix } from './feed-splice';
 
 export interface BuiltSplice {
@@ -45,9 +46,7 @@ export class FeedState {
 
   update(change: Partial<FeedMemory>): void {
     this.memory = { ...this.memory, ...change };
-    const temp = `${this.file}.tmp`;
-    fs.writeFileSync(temp, `${JSON.stringify(this.memory, null, 2)}\n`, { mode: 0o600 });
-    fs.renameSync(temp, this.file);
+    writeWhole(this.file, `${JSON.stringify(this.memory, null, 2)}\n`, 0o600);
   }
 
   /** When `version` was first seen, recording now if it is new. */
