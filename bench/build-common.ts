@@ -27,9 +27,18 @@ export async function timed<T>(body: () => Promise<T>): Promise<{ ms: number; va
   return { ms: performance.now() - started, value };
 }
 
+/** The value after `--name` on the command line, else `fallback`. */
+export function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+export function numberArg(name: string, fallback: number): number {
+  return Number(arg(name, String(fallback)));
+}
+
 export function runsArg(fallback: number): number {
-  const i = process.argv.indexOf('--runs');
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  return numberArg('runs', fallback);
 }
 
 /** Disk blocks used below a directory, in bytes (du: what the disk really gives up, small files rounded to blocks). */

@@ -13,12 +13,8 @@ import { repoRoot, runGuest } from '../test/guest/harness';
 import type { CorpusResult } from './corpus';
 import type { GuestOutcome } from './corpus-guest/run';
 import { CorpusGuestResult, moduleSha256, readGuestResults } from './corpus-guest/results';
-import { seconds } from './build-common';
+import { arg, seconds } from './build-common';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 
 const RELEASE = arg('release', '6.1.0-53-amd64');
 const DIR = arg('dir', '/var/cache/spliced-test/corpus/6.1.187-1_6.1.190-1');

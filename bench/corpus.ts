@@ -23,13 +23,9 @@ import { SplicedError } from '../src/errors';
 import { computeDelta, Delta, DeltaFile } from '../src/sources/feed/delta';
 import { sideOf, treeDeltaContext } from '../src/sources/feed/plan';
 import { cachedSource } from '../src/sources/feed/source-cache';
-import { seconds } from './build-common';
+import { arg, seconds } from './build-common';
 import { moduleSha256, readGuestResults } from './corpus-guest/results';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 if (process.argv.includes('--help')) {
   console.log('nice -n 10 node dist/bench/corpus.js [--from 6.1.187-1] [--to 6.1.190-1] [--release 6.1.0-53-amd64] [--dir DIR]');
   console.log('    [--jobs 2] [--retry broken|all] [--only FILE]... [--show 40] [--report] [--headers]   (docs/build.md, "The corpus")');

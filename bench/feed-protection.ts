@@ -17,12 +17,8 @@ import { buildSplice } from '../src/build/build';
 import { buildFeedSplice } from '../src/sources/feed/feed-splice';
 import { processRunner } from '../src/daemon/builder';
 import { workerPlanner } from '../src/daemon/plan-job';
-import { median, runsArg, seconds, timed } from './build-common';
+import { arg, median, runsArg, seconds, timed } from './build-common';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 const [release, sourceVersion] = arg('running', '6.1.0-55-amd64=6.1.192-1').split('=');
 const RUNNING = { release, sourceVersion };
 const TARGET = arg('target', '6.1.192-2');

@@ -24,17 +24,13 @@ import { parseSameNamed, withFiles } from '../src/build/module/symbols';
 import { targetImage, targetModuleFiles, targetModuleSameNamed } from '../src/build/tree/target-image';
 import { Tree } from '../src/build/tree/tree';
 import { repoRoot, runGuest } from '../test/guest/harness';
-import { benchTree, seconds } from './build-common';
+import { benchTree, numberArg, seconds } from './build-common';
 import { checkObject, newTally, printTally } from './runpre-selfcheck/tally';
 import type { LiveSample } from './runpre-selfcheck/live';
 
 const BATCH = 8;
 const MODULE_BASE = 0xffffffffc0000000n;
 
-function numberArg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
 
 /** Objects whose code is not kernel text at run time: host tools, the boot and real-mode images, the vDSO, the EFI stub. */
 const NOT_KERNEL_TEXT = /^(scripts|tools|usr|arch\/x86\/(boot|realmode|entry\/vdso|purgatory)|drivers\/firmware\/efi\/libstub)\//;
@@ -79,19 +75,27 @@ async function compileSample(tree: Tree, ordered: KernelObject[], count: number,
   return chosen;
 }
 
+/**
+ * The sample (--vmlinux and --modules objects, else the given counts) compiled into `outDir/pre/`, and the objects
+ * that did not compile with why.
+ */
+async function compiledSample(tree: Tree, outDir: string, vmlinux: number, modules: number): Promise<{ objects: KernelObject[]; failed: Map<string, string> }> {
+  const ordered = hashOrder(JSON.parse(readFileSync(join(tree.cacheDir, 'objects.json'), 'utf8')) as KernelObject[]);
+  const failed = new Map<string, string>();
+  const objects = [
+    ...(await compileSample(tree, ordered.vmlinux, numberArg('vmlinux', vmlinux), outDir, failed)),
+    ...(await compileSample(tree, ordered.modules, numberArg('modules', modules), outDir, failed)),
+  ];
+  return { objects, failed };
+}
+
 /** The live half: the sample compiled here, checked in a guest running that kernel. */
 async function live(): Promise<void> {
   const started = performance.now();
   const tree = await benchTree();
-  const all = JSON.parse(readFileSync(join(tree.cacheDir, 'objects.json'), 'utf8')) as KernelObject[];
   const workDir = await mkdtemp(join(tmpdir(), 'spliced-runpre-live-'));
-  const ordered = hashOrder(all);
-  const failed = new Map<string, string>();
-  const objects = [
-    ...(await compileSample(tree, ordered.vmlinux, numberArg('vmlinux', 100), workDir, failed)),
-    ...(await compileSample(tree, ordered.modules, numberArg('modules', 50), workDir, failed)),
-  ].filter((o) => !failed.has(o.target));
-  const sample: LiveSample = { objects: objects.map((o) => ({ target: o.target, ...(o.module && { module: o.module }) })), show: numberArg('show', 20) };
+  const { objects, failed } = await compiledSample(tree, workDir, 100, 50);
+  const sample: LiveSample = { objects: objects.filter((o) => !failed.has(o.target)).map((o) => ({ target: o.target, ...(o.module && { module: o.module }) })), show: numberArg('show', 20) };
   writeFileSync(join(workDir, 'sample.json'), JSON.stringify(sample));
   copyFileSync(join(repoRoot(), 'bench/runpre-selfcheck/entry.sh'), join(workDir, 'entry.sh'));
   const result = await runGuest({ name: 'runpre-live', workDir, entry: 'entry.sh', kernels: [tree.release], maxBoots: 1, timeoutMs: 20 * 60_000 });
@@ -104,15 +108,9 @@ async function main(): Promise<void> {
   const started = performance.now();
   const show = numberArg('show', 20);
   const tree = await benchTree();
-  const all = JSON.parse(readFileSync(join(tree.cacheDir, 'objects.json'), 'utf8')) as KernelObject[];
   const outDir = await mkdtemp(join(tmpdir(), 'spliced-runpre-selfcheck-'));
   try {
-    const ordered = hashOrder(all);
-    const failed = new Map<string, string>();
-    const objects = [
-      ...(await compileSample(tree, ordered.vmlinux, numberArg('vmlinux', 300), outDir, failed)),
-      ...(await compileSample(tree, ordered.modules, numberArg('modules', 300), outDir, failed)),
-    ];
+    const { objects, failed } = await compiledSample(tree, outDir, 300, 300);
     const compiledAt = performance.now();
     const image = await targetImage(tree);
     const moduleNames = objects.flatMap((o) => (o.module ? [o.module] : []));
