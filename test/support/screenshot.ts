@@ -5,12 +5,13 @@ import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { testCacheRoot } from '../guest/harness/image';
 
 const run = promisify(execFile);
 
 /** $SPLICED_TEST_CACHE/evidence/ (made if missing): screenshots outlive the run, overwritten by the next. */
 export function evidenceDir(): string {
-  const dir = path.join(process.env.SPLICED_TEST_CACHE || '/var/cache/spliced-test', 'evidence');
+  const dir = path.join(testCacheRoot(), 'evidence');
   mkdirSync(dir, { recursive: true });
   return dir;
 }
