@@ -15,6 +15,9 @@ import { ObjectFile, relocationsWithin, resolveReference, SHF, sourceFileOf } fr
 import { KernelSymbols, symposOf } from './symbols';
 import { RunPreResult } from '../runpre/check';
 import { isPerSiteStatic } from '../differ/safety';
+import { R_X86_64 } from '../../elf/x86';
+import { checkSite, keyFlags, SITE_SIZE, siteJump, STUB_FIELDS, STUB_SIZE, stubCode } from './static-branch';
+import { relayout } from './relayout';
 
 export interface KlpRelocation {
   /** Section of the extracted object (the name survives the kbuild link). */
@@ -76,6 +79,20 @@ interface OutSymbol extends SymbolEntry {
   key: string;
 }
 
+/** A static branch on a module's own key (replaceModuleStaticBranches), by included symbol name and post offset. */
+interface ModuleKeyedBranch {
+  at: number;
+  site: string;
+  siteIndex: number;
+  siteOffset: bigint;
+  yes: string;
+  yesOffset: bigint;
+  klp: string;
+  key: string;
+  keyAddend: bigint;
+  branch: boolean;
+}
+
 type Target = { symbol: string; addend: bigint } | { klp: string; addend: bigint };
 
 class Extractor {
@@ -83,6 +100,8 @@ class Extractor {
   readonly symbols = new Map<string, OutSymbol>();
   readonly klpRelocations: KlpRelocation[] = [];
   private readonly copies = new Map<string, string>();
+  /** Included functions whose code moved (moveCode), with where each old offset went. */
+  private readonly moves = new Map<string, (offset: bigint) => bigint>();
   private readonly included = new Map<number, string>();
   /** Namespaces of the vmlinux exports the code uses (the module imports them). */
   readonly namespaces = new Set<string>();
@@ -119,29 +138,175 @@ class Extractor {
   }
 
   includeSpecialSections(): void {
+    const stubs = this.replaceModuleStaticBranches();
     for (const source of this.post.sections) {
       const size = SPECIAL_ENTRY_SIZE[source.name];
       if (size === undefined || source.type !== SHT.PROGBITS) continue;
-      const keep: number[] = [];
-      for (let at = 0; at + size <= source.size; at += size) {
-        const [first] = relocationsWithin(this.post, source.index, BigInt(at), BigInt(at + 1));
-        if (!first) continue;
-        const ref = resolveReference(this.post, source, first);
-        if (ref.kind === 'symbol' && this.included.has(ref.symbol.index)) keep.push(at);
-      }
-      if (keep.length === 0) continue;
+      const keep = this.entriesOfIncludedCode(source, size).filter((at) => !stubs.replaced.has(`${source.index}:${at}`));
+      const orcStubs = source.name === '.orc_unwind_ip' ? stubs.orc : [];
+      if (keep.length === 0 && orcStubs.length === 0) continue;
       const data = this.post.elf.sectionData(source);
-      const out = this.addSection({ ...sectionShape(source), name: source.name, data: Buffer.concat(keep.map((at) => data.subarray(at, at + size))) });
+      const kept = Buffer.concat(keep.map((at) => data.subarray(at, at + size)));
+      const out = this.addSection({ ...sectionShape(source), name: source.name, data: Buffer.concat([kept, Buffer.alloc(orcStubs.length * size)]) });
       keep.forEach((at, i) => this.translateRange(source, BigInt(at), BigInt(at + size), source.name, BigInt(i * size - at), out));
-      if (source.name === '.orc_unwind_ip') this.includeOrcEntries(keep.map((at) => at / size));
+      orcStubs.forEach((stub, i) =>
+        this.sections[out - 1].relocations.push({ offset: BigInt(kept.length + i * size), type: R_X86_64.PC32, addend: BigInt(stub.offset), symbol: stubs.section! }),
+      );
+      if (source.name === '.orc_unwind_ip') this.includeOrcEntries(keep.map((at) => at / size), orcStubs.map((stub) => stub.entry));
     }
   }
 
-  private includeOrcEntries(indexes: number[]): void {
+  /** Offsets of the entries of a special section that belong to included code (their first relocation names it). */
+  private entriesOfIncludedCode(source: ElfSection, size: number): number[] {
+    const entries: number[] = [];
+    for (let at = 0; at + size <= source.size; at += size) {
+      const [first] = relocationsWithin(this.post, source.index, BigInt(at), BigInt(at + 1));
+      if (!first) continue;
+      const ref = resolveReference(this.post, source, first);
+      if (ref.kind === 'symbol' && this.included.has(ref.symbol.index)) entries.push(at);
+    }
+    return entries;
+  }
+
+  /**
+   * Static branches and static calls of included code whose key is a module's own (static-branch.ts): each jump-label
+   * site becomes a jump to a stub that tests the key (a 2-byte site is first grown to 5 bytes, moving the code after
+   * it: relayout.ts), and a static call site stays an ordinary call of its trampoline, which the kernel keeps pointing
+   * at the current function. Their entries are left out (`replaced`, by "section:offset"); `orc` gives each stub the
+   * unwind entry of its site.
+   */
+  private replaceModuleStaticBranches(): { replaced: Set<string>; section?: string; orc: { offset: number; entry: Buffer }[] } {
+    const replaced = new Set<string>();
+    const orc: { offset: number; entry: Buffer }[] = [];
+    if (this.target === 'vmlinux') return { replaced, orc };
+    const name = `.text.${splicedSymbolName('static_branches', this.unit)}`;
+    const calls = this.post.elf.sectionByName('.static_call_sites');
+    for (const at of calls ? this.entriesOfIncludedCode(calls, SPECIAL_ENTRY_SIZE['.static_call_sites']) : []) {
+      const [key] = relocationsWithin(this.post, calls!.index, BigInt(at + 4), BigInt(at + 5));
+      if (key && 'klp' in this.translate(calls!, key, name)) replaced.add(`${calls!.index}:${at}`);
+    }
+    const table = this.post.elf.sectionByName('__jump_table');
+    const branches = table ? this.moduleKeyedBranches(table, name) : [];
+    if (branches.length === 0) return { replaced, orc };
+    const lengths = branches.map((b) => checkSite(this.sectionOf(b.site).data, Number(b.siteOffset), b.key, this.target));
+    for (const fn of new Set(branches.map((b) => b.site))) {
+      const short = branches.filter((b, i) => b.site === fn && lengths[i] < SITE_SIZE);
+      if (short.length > 0) this.moveCode(fn, new Map(short.map((b) => [Number(b.siteOffset), SITE_SIZE])));
+    }
+    const code: Buffer[] = [];
+    const relocations: { offset: bigint; target: Target }[] = [];
+    for (const [i, b] of branches.entries()) {
+      const section = this.sectionOf(b.site);
+      const site = this.moves.get(b.site)?.(b.siteOffset) ?? b.siteOffset;
+      const stubOffset = code.length * STUB_SIZE;
+      code.push(stubCode(b.branch));
+      // Stub jumps name the post object's offsets, like every reference to included code; write() moves them.
+      relocations.push(
+        { offset: BigInt(stubOffset + STUB_FIELDS.key.at), target: { klp: b.klp, addend: b.keyAddend + STUB_FIELDS.key.addend } },
+        { offset: BigInt(stubOffset + STUB_FIELDS.yes.at), target: { symbol: b.yes, addend: b.yesOffset + STUB_FIELDS.yes.addend } },
+        { offset: BigInt(stubOffset + STUB_FIELDS.back.at), target: { symbol: b.site, addend: b.siteOffset + BigInt(lengths[i]) + STUB_FIELDS.back.addend } },
+      );
+      // The site's own relocation (a likely branch's jump to a .cold part) would overwrite the new displacement.
+      const inSite = (offset: bigint) => offset >= site && offset < site + BigInt(SITE_SIZE);
+      section.relocations = section.relocations.filter((r) => !inSite(r.offset));
+      this.klpRelocations.splice(0, Infinity, ...this.klpRelocations.filter((r) => r.section !== section.name || !inSite(r.offset)));
+      section.data.set(siteJump(), Number(site));
+      section.relocations.push({ offset: site + 1n, type: R_X86_64.PC32, addend: BigInt(stubOffset) - 4n, symbol: `section:${name}` });
+      const entry = this.orcEntryAt(b.siteIndex, b.siteOffset);
+      if (entry) orc.push({ offset: stubOffset, entry });
+      replaced.add(`${table!.index}:${b.at}`);
+    }
+    const out = this.addSection({ name, type: SHT.PROGBITS, flags: SHF.ALLOC | SHF.EXECINSTR, addr: 0n, link: 0, info: 0, addralign: 16, entsize: 0, data: Buffer.concat(code) });
+    this.defineSymbol({ key: `section:${name}`, name: '', value: 0n, size: 0, type: STT.SECTION, bind: STB.LOCAL, visibility: 0, shndx: out });
+    for (const { offset, target } of relocations) {
+      if ('klp' in target) this.klpRelocations.push({ section: name, offset, type: R_X86_64.PC32, addend: target.addend, symbol: target.klp });
+      else this.sections[out - 1].relocations.push({ offset, type: R_X86_64.PC32, addend: target.addend, symbol: target.symbol });
+    }
+    return { replaced, section: `section:${name}`, orc };
+  }
+
+  /** The `__jump_table` entries of included code whose key only livepatch can resolve (a module's symbol). */
+  private moduleKeyedBranches(table: ElfSection, stubSection: string): ModuleKeyedBranch[] {
+    const branches: ModuleKeyedBranch[] = [];
+    for (const at of this.entriesOfIncludedCode(table, SPECIAL_ENTRY_SIZE.__jump_table)) {
+      const [site, yes, key] = [0, 4, 8].map((field) => relocationsWithin(this.post, table.index, BigInt(at + field), BigInt(at + field + 1))[0]);
+      const keyTarget = key && this.translate(table, key, stubSection);
+      if (!keyTarget || !('klp' in keyTarget)) continue;
+      const siteRef = resolveReference(this.post, table, site);
+      const yesRef = resolveReference(this.post, table, yes);
+      if (siteRef.kind !== 'symbol' || yesRef.kind !== 'symbol' || !this.included.has(yesRef.symbol.index)) {
+        throw new SplicedError('Internal', `a __jump_table entry of ${this.file ?? 'the patched unit'} jumps outside the included code`);
+      }
+      const { keyAddend, branch } = keyFlags(keyTarget.addend);
+      const keyName = this.symbolName(key);
+      branches.push({ at, site: this.included.get(siteRef.symbol.index)!, siteIndex: siteRef.symbol.index, siteOffset: siteRef.offset, yes: this.included.get(yesRef.symbol.index)!, yesOffset: yesRef.offset, klp: keyTarget.klp, key: keyName, keyAddend, branch });
+    }
+    return branches;
+  }
+
+  private symbolName(r: ElfRelocation): string {
+    return this.post.symbols[r.symbol].name;
+  }
+
+  private sectionOf(included: string): Extractor['sections'][number] {
+    return this.sections[this.sections.findIndex((s) => s.name === `.text.${included}`)];
+  }
+
+  /** Grows instructions of an included function (relayout.ts); references into it are moved when written. */
+  private moveCode(fn: string, grow: ReadonlyMap<number, number>): void {
+    const section = this.sectionOf(fn);
+    const own = this.klpRelocations.filter((r) => r.section === section.name);
+    const relocated = new Set([...section.relocations, ...own].map((r) => Number(r.offset)));
+    const { code, map } = relayout(section.data, relocated, grow, `the static branches of ${fn}`);
+    section.data = code;
+    for (const r of [...section.relocations, ...own]) r.offset = map(r.offset);
+    this.symbols.get(fn)!.size = code.length;
+    this.moves.set(fn, map);
+  }
+
+  /**
+   * References into moved code follow it: the addend of a relocation naming a moved function is an offset in it
+   * (after the 4 bytes a PC-relative field in code counts from). An alternative whose original instructions moved
+   * apart cannot be kept: its length is a byte of the entry.
+   */
+  private followMovedCode(): void {
+    for (const section of this.sections) {
+      const inCode = (section.flags & SHF.EXECINSTR) !== 0n;
+      for (const r of section.relocations) {
+        const map = this.moves.get(r.symbol);
+        if (!map) continue;
+        if (section.name === '.altinstructions' && r.offset % 12n === 0n) {
+          const length = BigInt(section.data[Number(r.offset) + 10]);
+          if (map(r.addend + length) - map(r.addend) !== length) {
+            throw new SplicedError('UnsafePatch', `an alternative in ${r.symbol} spans code that had to move for a static branch`, { reason: 'special-section' });
+          }
+        }
+        const adjust = inCode && (r.type === R_X86_64.PC32 || r.type === R_X86_64.PLT32) ? 4n : 0n;
+        r.addend = map(r.addend + adjust) - adjust;
+      }
+    }
+  }
+
+  /** The ORC entry in force at `offset` of function `symbol` of the post object: the last one at or before it. */
+  private orcEntryAt(symbol: number, offset: bigint): Buffer | undefined {
+    const ips = this.post.elf.sectionByName('.orc_unwind_ip');
+    const entries = this.post.elf.sectionByName('.orc_unwind');
+    if (!ips || !entries) return undefined;
+    let best: { at: number; offset: bigint } | undefined;
+    for (const r of relocationsWithin(this.post, ips.index, 0n, BigInt(ips.size))) {
+      const ref = resolveReference(this.post, ips, r);
+      if (ref.kind !== 'symbol' || ref.symbol.index !== symbol || ref.offset > offset) continue;
+      if (!best || ref.offset >= best.offset) best = { at: Number(r.offset) / 4, offset: ref.offset };
+    }
+    if (!best) throw new SplicedError('Internal', `no unwind (ORC) entry covers the static branch at +${offset} of ${this.post.symbols[symbol].name}`);
+    return Buffer.from(this.post.elf.sectionData(entries).subarray(best.at * ORC_ENTRY_SIZE, (best.at + 1) * ORC_ENTRY_SIZE));
+  }
+
+  private includeOrcEntries(indexes: number[], extra: Buffer[]): void {
     const orc = this.post.elf.sectionByName('.orc_unwind');
     if (!orc) return;
     const data = this.post.elf.sectionData(orc);
-    this.addSection({ ...sectionShape(orc), name: orc.name, data: Buffer.concat(indexes.map((i) => data.subarray(i * ORC_ENTRY_SIZE, (i + 1) * ORC_ENTRY_SIZE))) });
+    this.addSection({ ...sectionShape(orc), name: orc.name, data: Buffer.concat([...indexes.map((i) => data.subarray(i * ORC_ENTRY_SIZE, (i + 1) * ORC_ENTRY_SIZE)), ...extra]) });
   }
 
   /** Copies [start, end) of a section into a new output section; returns its output index (1-based). */
@@ -246,6 +411,7 @@ class Extractor {
   }
 
   write(): Buffer {
+    this.followMovedCode();
     const strings = new StringTable();
     const ordered = [...this.symbols.values()].sort((a, b) => Number(a.bind !== STB.LOCAL) - Number(b.bind !== STB.LOCAL));
     const indexOf = new Map(ordered.map((s, i) => [s.key, i + 1]));
@@ -318,20 +484,16 @@ export function extractPatch(units: readonly PatchUnit[], kernel: KernelSymbols)
 }
 
 /**
- * A module-target splice cannot carry a load-time entry (jump label, static call, alternative, ...) that names a
- * symbol of a module: the module loader processes those entries while loading the splice, and livepatch resolves
- * module symbols only later, when it patches that module. Says which construct it is and how to write around it.
+ * A module-target splice cannot carry a load-time entry (alternative, exception table, ...) that names a symbol of a
+ * module: the module loader processes those entries while loading the splice, and livepatch resolves module symbols
+ * only later, when it patches that module. (Static branches and static calls on such symbols are rewritten instead:
+ * replaceModuleStaticBranches.)
  */
 function loadTimeRefusal(section: string, name: string, object: string): SplicedError {
   const base = section.replace(/\.__spliced\d*$/, '');
-  const around: Record<string, string> = {
-    __jump_table: `a static branch (jump label, e.g. a tracepoint or static_branch_*()) on ${name}; write the patched code without it: test the key with static_key_enabled(), or move the tracepoint/branch into an unchanged helper function the patched code calls`,
-    '.static_call_sites': `a static call through ${name}; call it through an unchanged helper function instead`,
-  };
-  const construct = around[base] ?? `an entry of ${base} that names ${name}; keep that construct in an unchanged helper function the patched code calls`;
   return new SplicedError(
     'UnsafePatch',
-    `the patched code uses ${construct}. ${name} is a symbol of the module ${object}: the module loader applies ${base} while loading the splice, before livepatch resolves ${object}'s symbols (Linux 6.1), and a splice must not need ${object} loaded`,
+    `the patched code uses an entry of ${base} that names ${name}; keep that construct in an unchanged helper function the patched code calls. ${name} is a symbol of the module ${object}: the module loader applies ${base} while loading the splice, before livepatch resolves ${object}'s symbols (Linux 6.1), and a splice must not need ${object} loaded`,
     { reason: 'special-section', symbol: name, section: base, object },
   );
 }

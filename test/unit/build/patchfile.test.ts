@@ -110,7 +110,7 @@ test('every fixture patch parses; the assembly one is refused', () => {
 test('the fixture set covers the cases of the issue, each with an expected outcome and a check', () => {
   const cases = patchCases();
   const expected = new Map(cases.map((c) => [c.case, c.expect]));
-  for (const c of ['string-change', 'logic-change', 'new-function', 'new-static-data', 'static-local', 'inlined-helper', 'warn', 'jump-label', 'module-change', 'two-files', 'warn-string', 'module-warn-string', 'new-global-across-files', 'module-not-loaded', 'debian-fix']) {
+  for (const c of ['string-change', 'logic-change', 'new-function', 'new-static-data', 'static-local', 'inlined-helper', 'warn', 'jump-label', 'module-change', 'two-files', 'warn-string', 'module-warn-string', 'module-tracepoint', 'new-global-across-files', 'module-not-loaded', 'debian-fix']) {
     assert.equal(expected.get(c), 'module', c);
   }
   assert.equal(expected.get('comment-only'), 'NoChange');

@@ -13,7 +13,6 @@ import { extractPatch, Extracted } from '../../../src/build/module/extract';
 import { buildLivepatchModule } from '../../../src/build/module/link';
 import { kernelSymbols } from '../../../src/build/module/symbols';
 import { parseElf, SHN, STB, STT } from '../../../src/elf/reader';
-import { isSplicedError } from '../../../src/errors';
 import { compile } from './gcc';
 
 const SYMVERS = [
@@ -93,15 +92,69 @@ int first(int x) { return report("x", x) + jbd2_start(x) + ext4_shared(x) + cxl_
   assert.deepEqual(part.namespaces, ['CXL']);
 });
 
-test("a jump label on a module's own key in a module-target splice is refused, naming the construct and the way around", () => {
-  const jump = `asm goto("1: jmp %l[l_yes]\\n.pushsection __jump_table,\\"aw\\"\\n.long 1b - ., %l[l_yes] - .\\n.quad %c0 - .\\n.popsection" :: "i"(&my_key) :: l_yes);`;
-  const pre = `extern int report(const char *, ...); extern struct { int e; } my_key;\nint first(int x) { return report("x", x); }\n`;
-  const post = pre.replace('{ return report("x", x); }', `{ ${jump} return report("x", x); l_yes: return 0; }`);
-  assert.throws(
-    () => extract([{ pre, post, target: 'ext4' }], kallsyms('ext4', ['first', 'my_key'])),
-    (err: unknown) =>
-      isSplicedError(err, 'UnsafePatch') && err.details?.reason === 'special-section' && /static branch/.test(err.message) && /static_key_enabled/.test(err.message) && /my_key/.test(err.message),
-  );
+/** A jump-label site as objtool leaves it (`site`: the NOP it wrote), on `key`, with the entry's flag bits. */
+function staticBranch(site: string, key: string, flags: number): string {
+  return `asm goto("1: .byte ${site}\\n.pushsection __jump_table,\\"aw\\"\\n.balign 8\\n.long 1b - ., %l[l_yes] - .\\n.quad %c0 + %c1 - .\\n.popsection" :: "i"(&${key}), "i"(${flags}) :: l_yes);`;
+}
+const KEYS = 'extern struct { int enabled; } my_key, shared_key;';
+const PRE = `extern int report(const char *, ...); ${KEYS}\nint first(int x) { return report("x", x); }\n`;
+const withBranch = (site: string, key: string, flags: number) =>
+  PRE.replace('{ return report("x", x); }', `{ ${staticBranch(site, key, flags)} return report("x", x); l_yes: return report("y", x); }`);
+const NOP5 = '0x0f, 0x1f, 0x44, 0x00, 0x00';
+
+for (const branch of [0, 1]) {
+  test(`a static branch (branch bit ${branch}) on a module's own key becomes a jump to a stub that tests the key`, () => {
+    const [part] = extract([{ pre: PRE, post: withBranch(NOP5, 'my_key', 2 | branch), target: 'ext4' }], kallsyms('ext4', ['first', 'my_key']));
+    const elf = parseElf(part.object);
+    assert.equal(elf.sectionByName('__jump_table'), undefined, 'the entry naming the module key is left out');
+    const stubs = elf.sectionByName('.text.__spliced_static_branches');
+    assert.ok(stubs, 'a stub section');
+    const stub = elf.sectionData(stubs);
+    assert.equal(stub.length, 18);
+    assert.deepEqual([...stub.subarray(0, 2)], [0x83, 0x3d], 'cmpl $0, key(%rip)');
+    assert.deepEqual([...stub.subarray(7, 9)], [0x0f, branch ? 0x8e : 0x8f], branch ? 'jle: taken while the key is off' : 'jg: taken while the key is on');
+    assert.equal(stub[13], 0xe9, 'jmp back after the site');
+    const keyRead = part.klpRelocations.find((r) => r.section === '.text.__spliced_static_branches');
+    assert.deepEqual(keyRead && { ...keyRead }, { section: '.text.__spliced_static_branches', offset: 2n, type: 2, addend: -5n, symbol: '.klp.sym.ext4.my_key,0' });
+    // The site: a jmp whose displacement is a relocation to the stub; the stub's jumps go to the target and back.
+    const text = elf.sectionByName('.text.__spliced_first')!;
+    const code = elf.sectionData(text);
+    const symbols = elf.symbols();
+    const siteRelocations = elf.relocations(elf.sectionByName('.rela.text.__spliced_first')!).filter((r) => elf.sections[symbols[r.symbol].shndx]?.name === '.text.__spliced_static_branches');
+    assert.equal(siteRelocations.length, 1);
+    assert.equal(code[Number(siteRelocations[0].offset) - 1], 0xe9, 'the site is now a 5-byte jmp');
+    const stubRelocations = elf.relocations(elf.sectionByName('.rela.text.__spliced_static_branches')!);
+    assert.deepEqual(stubRelocations.map((r) => [Number(r.offset), symbols[r.symbol].name]), [[9, '__spliced_first'], [14, '__spliced_first']]);
+    const back = stubRelocations[1];
+    assert.equal(back.addend, siteRelocations[0].offset - 1n + 5n - 4n, 'back to the instruction after the site');
+  });
+}
+
+test('a static branch at a 2-byte site on a module key grows to 5 bytes, and the code after it moves along', () => {
+  const post = withBranch('0x66, 0x90', 'my_key', 2);
+  const original = parseElf(compile(post));
+  const source = original.sectionByName('.text.first')!;
+  const before = original.sectionData(source);
+  const site = before.indexOf(Buffer.from([0x66, 0x90]));
+  const [part] = extract([{ pre: PRE, post, target: 'ext4' }], kallsyms('ext4', ['first', 'my_key']));
+  const elf = parseElf(part.object);
+  const code = elf.sectionData(elf.sectionByName('.text.__spliced_first')!);
+  assert.deepEqual(code, Buffer.concat([before.subarray(0, site), Buffer.from([0xe9, 0, 0, 0, 0]), before.subarray(site + 2)]), 'the site is a 5-byte jmp, the rest follows it');
+  const moved = (offset: bigint) => (offset > BigInt(site) ? offset + 3n : offset);
+  const relocations = elf.relocations(elf.sectionByName('.rela.text.__spliced_first')!).map((r) => r.offset).sort();
+  const expected = [...original.relocations(original.sections.find((s) => s.name === '.rela.text.first')!).map((r) => moved(r.offset)), BigInt(site + 1)].sort();
+  assert.deepEqual(relocations, expected, 'relocations moved along; the site has the one to its stub');
+  const symbols = elf.symbols();
+  const stub = elf.relocations(elf.sectionByName('.rela.text.__spliced_static_branches')!).map((r) => [symbols[r.symbol].name, r.addend]);
+  const yes = original.relocations(original.sections.find((s) => s.name === '.rela__jump_table')!)[1].addend;
+  assert.deepEqual(stub, [['__spliced_first', moved(yes) - 4n], ['__spliced_first', BigInt(site + 5 - 4)]], "the stub's jumps land where the target and the next instruction went");
+});
+
+test('a static branch on a vmlinux export stays a jump label: the module loader resolves the key', () => {
+  const [part] = extract([{ pre: PRE, post: withBranch(NOP5, 'report', 2), target: 'ext4' }], kallsyms('ext4', ['first']));
+  const elf = parseElf(part.object);
+  assert.ok(elf.sectionByName('__jump_table'));
+  assert.equal(elf.sectionByName('.text.__spliced_static_branches'), undefined);
 });
 
 test('linked by kbuild, a module-target splice using module exports and a namespaced vmlinux export depends on no module', async (t) => {
