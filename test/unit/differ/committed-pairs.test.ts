@@ -14,6 +14,7 @@ import { extractPatch, Extracted } from '../../../src/build/module/extract';
 import { kernelSymbols } from '../../../src/build/module/symbols';
 import { parsePatch } from '../../../src/build/patch/patchfile';
 import { parseElf, SHN, STB } from '../../../src/elf/reader';
+import { branchTarget, decodeInstruction } from '../../../src/elf/x86-decode';
 import { isSplicedError } from '../../../src/errors';
 import { PATCH_DIR } from '../../fixtures/patches/cases';
 import { CommittedPair, PAIR_FIXTURES, PAIRS_DIR } from '../../fixtures/pairs/make';
@@ -122,4 +123,57 @@ test('a change in ext4.ko: klp object "ext4", every reference into the module a 
   assert.ok(intoExt4.length > 0, JSON.stringify(part.klpRelocations.map((r) => r.symbol)));
   const objects = new Set(part.klpRelocations.map((r) => /^\.klp\.sym\.([^.]+)\./.exec(r.symbol)?.[1]));
   assert.ok([...objects].every((o) => o === 'ext4' || o === 'vmlinux'), [...objects].join(' '));
+});
+
+test("ext4_sync_file's tracepoints, static branches on ext4's own keys, become stubs; the grown code stays whole", () => {
+  const [part] = extract('22-tracepoint-module-ext4');
+  assert.deepEqual(part.functions.map((f) => f.oldName), ['ext4_sync_file']);
+  const elf = parseElf(part.object);
+  const symbols = elf.symbols();
+  const relocationsOf = (name: string) => {
+    const rela = elf.sectionByName(`.rela${name}`);
+    return rela ? elf.relocations(rela).map((r) => ({ ...r, name: symbols[r.symbol].name, shndx: symbols[r.symbol].shndx, section: elf.sections[symbols[r.symbol].shndx]?.name })) : [];
+  };
+  // The keys: read by the stubs through livepatch relocations; no load-time entry names an ext4 symbol.
+  const keys = part.klpRelocations.filter((r) => r.section === '.text.__spliced_static_branches').map((r) => [r.offset, r.symbol, r.addend]);
+  assert.deepEqual(keys, [
+    [2n, '.klp.sym.ext4.__tracepoint_ext4_sync_file_enter,0', 8n - 5n],
+    [20n, '.klp.sym.ext4.__tracepoint_ext4_sync_file_exit,0', 8n - 5n],
+  ]);
+  for (const section of ['__jump_table', '.static_call_sites']) {
+    // What stays names the patched code or a vmlinux export (an undefined symbol the module loader resolves).
+    assert.ok(relocationsOf(section).every((r) => r.section === '.text.__spliced_ext4_sync_file' || r.shndx === SHN.UNDEF), section);
+  }
+  assert.ok(part.klpRelocations.some((r) => r.symbol === '.klp.sym.ext4.__SCT__tp_func_ext4_sync_file_enter,0'), 'the static call goes through the trampoline');
+  // The grown function decodes to its end; its own jumps and the stubs' jumps land on instruction boundaries.
+  const text = elf.sectionByName('.text.__spliced_ext4_sync_file')!;
+  const code = elf.sectionData(text);
+  const own = relocationsOf('.text.__spliced_ext4_sync_file');
+  const boundaries = new Set<number>();
+  const jumps: number[] = [];
+  for (let at = 0; at < code.length; ) {
+    const insn = decodeInstruction(code, at);
+    assert.ok(insn, `no instruction at +${at}`);
+    boundaries.add(at);
+    if (insn.branch && !own.some((r) => Number(r.offset) === at + insn.branch!.at)) jumps.push(branchTarget(code, at, insn)!);
+    at += insn.length;
+  }
+  boundaries.add(code.length);
+  assert.ok(jumps.length > 0 && jumps.every((t) => boundaries.has(t)), 'a jump lands inside an instruction');
+  const sites = own.filter((r) => r.section === '.text.__spliced_static_branches').map((r) => Number(r.offset) - 1);
+  assert.equal(sites.length, 2);
+  for (const site of sites) assert.ok(code[site] === 0xe9 && boundaries.has(site) && boundaries.has(site + 5), `site +${site}`);
+  const stubJumps = relocationsOf('.text.__spliced_static_branches').filter((r) => r.section === text.name);
+  assert.deepEqual(stubJumps.filter((_, i) => i % 2 === 1).map((r) => Number(r.addend) + 4), sites.map((site) => site + 5), 'each stub jumps back behind its site');
+  assert.ok(stubJumps.every((r) => boundaries.has(Number(r.addend) + 4)));
+  // Each stub unwinds like its site: its ORC entry is the one in force at the site.
+  const ips = relocationsOf('.orc_unwind_ip');
+  const orc = elf.sectionData(elf.sectionByName('.orc_unwind')!);
+  const entry = (i: number) => orc.subarray(i * 6, i * 6 + 6).toString('hex');
+  sites.forEach((site, n) => {
+    const atSite = ips.map((r, i) => ({ r, i })).filter(({ r }) => r.section === text.name && Number(r.addend) <= site).sort((a, b) => Number(a.r.addend - b.r.addend)).pop()!;
+    const stub = ips.findIndex((r) => r.section === '.text.__spliced_static_branches' && Number(r.addend) === n * 18);
+    assert.ok(stub >= 0, `stub ${n} has no ORC entry`);
+    assert.equal(entry(stub), entry(atSite.i));
+  });
 });
