@@ -7,6 +7,7 @@
 # module.sig_enforce=1 (module signatures required), which ends with purge.
 set -u
 source "$SPLICED_SRC/test/guest/harness/checks.sh"
+source "$SPLICED_SRC/test/guest/harness/spliced-checks.sh"
 repo=$GUEST_WORK/repo
 read -r first_version upgrade_version < "$GUEST_WORK/versions"
 export DEBIAN_FRONTEND=noninteractive
@@ -27,7 +28,6 @@ B_MARK='this has been live patched'
 BUS=(busctl --system --no-pager)
 MGR=(org.spliced.Spliced1 /org/spliced/Spliced1 org.spliced.Spliced1.Manager)
 
-live_patches() { ls /sys/kernel/livepatch 2>/dev/null | sort | tr '\n' ' '; }
 # The daemon's List() read with busctl, in `splicectl list --json`'s shape (the fields read here), for the helpers that
 # read the record for a check of something else: a splicectl start costs 3–5 s under TCG on Debian's nodejs 18 (built
 # without V8's startup snapshot and code cache), busctl a fraction of a second. Checks of splicectl itself run it.
@@ -35,8 +35,6 @@ list_json() {
   "${BUS[@]}" --json=short call "${MGR[@]}" List | jq '[.data[0][] | {id: .[0], name: .[1], state: .[2],
     stateReason: (.[3] | if . == "" then null else . end), stackPosition: (.[5] | if . == 0 then null else . end)}]'
 }
-# The applied patches' names in `splicectl list --json` (stdin), as live_patches prints sysfs'.
-applied_names() { jq -r '.[] | select(.state == "applied") | .name' | sort | tr '\n' ' '; }
 recorded_applied() { list_json | applied_names; }
 patch_id() { list_json | jq -r --arg n "$1" '.[] | select(.name == $n) | .id' | head -1; }
 # FIELD (id, name) of the applied patch on top of the stack, in a list read before (stdin).
@@ -44,10 +42,6 @@ top_of() { jq -r --arg f "$1" '[.[] | select(.state == "applied")] | max_by(.sta
 job_state() { "${BUS[@]}" get-property org.spliced.Spliced1 "$1" org.spliced.Spliced1.Job State 2>/dev/null | sed 's/^s "\(.*\)"$/\1/'; }
 job_finished() { local s; s=$(job_state "$1"); [ "$s" = succeeded ] || [ "$s" = failed ]; }
 list_has() { "${BUS[@]}" call "${MGR[@]}" List | grep -q "$1"; }
-spliced_ready() { [ "$(systemctl show -p ActiveState --value spliced.service)" = active ]; }
-# Agreement of the recorded stack with the kernel: what the daemon says is applied is exactly what sysfs shows.
-# check_consistent NAME [APPLIED]: APPLIED (applied_names of a list already read) saves a splicectl start.
-check_consistent() { check_eq "$1: recorded applied patches equal live sysfs" "${2-$(recorded_applied)}" "$(live_patches)"; }
 # spliced's journal of this boot, for the host (what led to a failed check).
 save_journal() { journalctl -b -u spliced.service -o short-monotonic --no-pager > "$GUEST_WORK/spliced-journal-boot$GUEST_BOOT.txt" 2>&1; }
 

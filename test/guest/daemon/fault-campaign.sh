@@ -1,47 +1,11 @@
 # The kill -9 fault campaign, sourced by entry.sh at the end of boot 4 (spliced running, a stack applied): for each
 # named point between two durable writes (src/fault-point.ts), spliced is restarted armed with SPLICED_FAULT_AT=<point>
-# (a runtime drop-in of the unit: only root can set it), the operation that reaches the point is started, spliced
-# SIGKILLs itself there, the drop-in is removed while systemd waits to restart it (RestartSec=5s of the drop-in), and
-# systemd's Restart= brings it back. Then sysfs, the database and the drop directory must agree: what is recorded as
-# applied is exactly what is live, no patch twice, nothing left in incoming/, no transition left open. Last, a full
+# (arm and after_fault: harness/spliced-checks.sh), the operation that reaches the point is started, spliced SIGKILLs
+# itself there and systemd's Restart= brings it back unarmed. Then sysfs, the database and the drop directory must
+# agree: what is recorded as applied is exactly what is live, no patch twice, nothing left in incoming/, no transition
+# left open. (build-done needs a kernel tree: the guest-build suite's daemon-checks.sh.) Last, a full
 # /var/lib/spliced (a small loop-mounted ext4) during an apply and a drop: a named error, nothing lost, spliced alive.
 # shellcheck shell=bash
-
-fault_dropin=/run/systemd/system/spliced.service.d/fault.conf
-incoming=/var/lib/spliced/incoming
-quarantine=/var/lib/spliced/quarantine
-sub_state() { systemctl show -p SubState --value spliced.service; }
-waiting_to_restart() { [ "$(sub_state)" = auto-restart ]; }
-no_open_transition() { ! grep -qs 1 /sys/kernel/livepatch/*/transition; }
-incoming_empty() { [ -z "$(ls -A "$incoming")" ]; }
-drop() { cp "$1" "$incoming/.$2" && mv "$incoming/.$2" "$incoming/$2"; }
-
-arm() {
-  mkdir -p "${fault_dropin%/*}"
-  printf '[Service]\nEnvironment=SPLICED_FAULT_AT=%s\nRestartSec=5s\n' "$1" > "$fault_dropin"
-  systemctl daemon-reload
-  check "fault $1: spliced restarted armed" systemctl restart spliced.service
-  pid_armed=$(systemctl show -p MainPID --value spliced.service)
-}
-
-# after_fault POINT: the kill happened at POINT, systemd restarted spliced unarmed, and everything agrees.
-after_fault() {
-  check "fault $1: spliced killed itself there" wait_until 120 waiting_to_restart
-  check_match "fault $1: ... by SIGKILL" "$(systemctl show -p ExecMainStatus --value spliced.service)" '^9$'
-  rm -f "$fault_dropin"
-  systemctl daemon-reload
-  check "fault $1: systemd restarted spliced (Restart=)" wait_until 60 spliced_ready
-  check_fails "fault $1: a new process" test "$(systemctl show -p MainPID --value spliced.service)" = "$pid_armed"
-  # One list for the three checks (each splicectl start takes seconds under TCG on Debian's node).
-  local listed listed_status=0
-  listed=$(splicectl list --json 2>&1) || listed_status=$?
-  check_eq "fault $1: spliced answers (splicectl list exits 0)" "$listed_status" 0
-  check_consistent "fault $1" "$(applied_names <<< "$listed")"
-  check_eq "fault $1: no patch recorded twice" "$(jq -r '.[].name' <<< "$listed" | sort | uniq -d)" ""
-  check "fault $1: no transition left open" wait_until 60 no_open_transition
-  check "fault $1: nothing left in incoming/" wait_until 60 incoming_empty
-  wait # the splicectl that started the operation (in the background: the drop-in must go within RestartSec)
-}
 
 campaign_started=$(date +%s)
 stack=$fx/stack
