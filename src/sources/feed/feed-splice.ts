@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import { posix } from 'node:path';
 import { unsafeMessage, type Problem } from '../../build/differ/safety';
-import { parsePatch, type PatchedFile } from '../../build/patch/patchfile';
+import { assemblyRefusal, parsePatch, type PatchedFile } from '../../build/patch/patchfile';
 import type { BuildStep, SpliceBuilder } from '../../engine/types';
 import { asSplicedError, isSplicedError, type SplicedError } from '../../errors';
 import type { FeedPlan, PlanReport } from './plan';
@@ -43,10 +43,13 @@ type Changelog = NonNullable<PlanReport['changelog']>;
 
 export async function buildFeedSplice(request: SpliceRequest): Promise<FeedSplice> {
   const { plan, output } = request;
-  if (plan.patchText.trim() === '') return { built: false, refused: [], complete: true, rebootReasons: [] };
+  // Assembly in the delta is never built (no livepatch replaces it): refused as the builder refuses it.
+  const refused: RefusedFix[] = (plan.report.delta?.files ?? [])
+    .filter((file) => file.kind === 'assembly')
+    .map((file) => refusedFix(file.path, assemblyRefusal(file.path)));
+  if (plan.patchText.trim() === '') return partial(request, refused, false);
   const build = (parts: PatchedFile[], refused: RefusedFix[], to: string) =>
     request.builder.build({ patchText: patchText(request, parts, refused) }, to, request.onStep, request.signal);
-  const refused: RefusedFix[] = [];
   let candidates = parsePatch(plan.patchText).files;
   let error: SplicedError;
   // While the builder names the files it refuses (the differ's problems name their objects, a vetting refusal its
@@ -65,7 +68,7 @@ export async function buildFeedSplice(request: SpliceRequest): Promise<FeedSplic
     candidates = candidates.filter((file) => !named.some((fix) => fix.file === file.path));
     if (candidates.length === 0) return partial(request, refused, false);
   }
-  if (candidates.length === 1) return partial(request, [...refused, refusedFix(candidates[0], error)], false);
+  if (candidates.length === 1) return partial(request, [...refused, refusedFix(candidates[0].path, error)], false);
   // A refusal that names no file of the delta (a header's reach, run-pre, …): each file is tried alone.
   const kept: PatchedFile[] = [];
   for (const file of candidates) {
@@ -75,7 +78,7 @@ export async function buildFeedSplice(request: SpliceRequest): Promise<FeedSplic
       kept.push(file);
     } catch (err) {
       const error = refusal(err, request.signal);
-      if (!isSplicedError(error, 'NoChange')) refused.push(refusedFix(file, error));
+      if (!isSplicedError(error, 'NoChange')) refused.push(refusedFix(file.path, error));
     } finally {
       await fs.rm(trial, { force: true });
     }
@@ -86,7 +89,7 @@ export async function buildFeedSplice(request: SpliceRequest): Promise<FeedSplic
   } catch (err) {
     // Each built alone but not together: none of them is live, each for this reason.
     const error = refusal(err, request.signal);
-    return partial(request, [...refused, ...kept.map((file) => refusedFix(file, error))], false);
+    return partial(request, [...refused, ...kept.map((file) => refusedFix(file.path, error))], false);
   }
   return partial(request, refused, true);
 }
@@ -98,7 +101,7 @@ export async function buildFeedSplice(request: SpliceRequest): Promise<FeedSplic
 function refusedFiles(error: SplicedError, candidates: readonly PatchedFile[]): RefusedFix[] | undefined {
   const paths = new Set(candidates.map((file) => file.path));
   const { path: named, problems } = (error.details ?? {}) as { path?: unknown; problems?: Problem[] };
-  if (typeof named === 'string') return paths.has(named) ? [{ file: named, kind: error.kind, message: error.message }] : undefined;
+  if (typeof named === 'string') return paths.has(named) ? [refusedFix(named, error)] : undefined;
   if (!Array.isArray(problems) || problems.length === 0) return undefined;
   const byFile = new Map<string, Problem[]>();
   for (const problem of problems) {
@@ -115,8 +118,8 @@ function refusal(err: unknown, signal: AbortSignal): SplicedError {
   return asSplicedError(err);
 }
 
-function refusedFix(file: PatchedFile, error: SplicedError): RefusedFix {
-  return { file: file.path, kind: error.kind, message: error.message };
+function refusedFix(file: string, error: SplicedError): RefusedFix {
+  return { file, kind: error.kind, message: error.message };
 }
 
 function partial(request: SpliceRequest, refused: RefusedFix[], built: boolean): FeedSplice {

@@ -141,12 +141,16 @@ export async function planBetween(
   const tree = await timed(timings, 'runningTree', () => prepareTree({ release, debianVersion: sourceVersion }));
   const context = await timed(timings, 'objects', () => treeDeltaContext(tree, flavour));
   const delta = await timed(timings, 'delta', () => computeDelta(sideOf(older, series), sideOf(newer, series), context));
-  const kept: CachedPlan = { fromDeb: path.basename(older.deb), toDeb: path.basename(newer.deb), changelog, delta };
+  const kept: CachedPlan = { format: PLAN_FORMAT, fromDeb: path.basename(older.deb), toDeb: path.basename(newer.deb), changelog, delta };
   await writingInto(feedCacheRoot(), () => writeMarker(cacheFile, kept));
   return { changelog, delta };
 }
 
+/** 2: this architecture's assembly is in the delta (a reboot reason); plans of before left it out, and are made again. */
+const PLAN_FORMAT = 2;
+
 interface CachedPlan {
+  format: typeof PLAN_FORMAT;
   fromDeb: string;
   toDeb: string;
   changelog: ChangelogEntry[];
@@ -158,7 +162,7 @@ async function readCachedPlan(file: string, fromDeb: string, toDeb: string): Pro
     .readFile(file, 'utf8')
     .then((text) => JSON.parse(text) as CachedPlan)
     .catch(() => undefined);
-  if (cached?.fromDeb !== path.basename(fromDeb) || cached.toDeb !== path.basename(toDeb)) return undefined;
+  if (cached?.format !== PLAN_FORMAT || cached.fromDeb !== path.basename(fromDeb) || cached.toDeb !== path.basename(toDeb)) return undefined;
   return { changelog: cached.changelog, delta: cached.delta };
 }
 

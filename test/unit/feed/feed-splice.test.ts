@@ -1,5 +1,5 @@
 // How the feed's splice finds the fixes the builder refuses, with a scripted builder (the real one: real-splice.test.ts
-// on the host, guest-build boot 3): a refusal that names its files (the differ's problems carry their objects, a
+// on the host, guest-build boot 3): this arch's assembly is refused without a build; a refusal that names its files (the differ's problems carry their objects, a
 // vetting refusal its path: a host program's source) takes those out and builds the rest once more; one that names none (a header reaching
 // a unit, run-pre) tries each file alone.
 import assert from 'node:assert/strict';
@@ -38,11 +38,13 @@ const differ = (refused: Record<string, string>) => (files: string[]) => {
   return new SplicedError('UnsafePatch', `cannot livepatch this change: ${problems[0].detail}`, { reason: 'init', problems });
 };
 
-async function splice(builder: SpliceBuilder, files: string[], lines: { text: string; cves?: string[]; files?: string[] }[] = []) {
+/** `assembly`: this arch's assembly files of the delta, which the delta's patch leaves out (deltaPatch). */
+async function splice(builder: SpliceBuilder, files: string[], lines: { text: string; cves?: string[]; files?: string[] }[] = [], assembly: string[] = []) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'spliced-feed-splice-'));
+  const delta = { files: [...assembly.map((p) => ({ path: p, kind: 'assembly', change: 'modified' })), ...files.map((p) => ({ path: p, kind: 'compiled', change: 'modified' }))], buildFiles: [] };
   try {
     return await buildFeedSplice({
-      plan: { report: { changelog: [{ version: '6.1.192-3', cves: [], lines }] }, patchText: files.map(diff).join('') },
+      plan: { report: { changelog: [{ version: '6.1.192-3', cves: [], lines }], delta }, patchText: files.map(diff).join('') },
       running: '6.1.192-1',
       target: '6.1.192-3',
       builder,
@@ -99,6 +101,21 @@ describe('the feed splice and what the builder refuses', () => {
     const result = await splice(b.builder, ['fs/b.c', 'include/linux/x.h']);
     assert.deepEqual(b.builds, [['fs/b.c', 'include/linux/x.h'], ['fs/b.c'], ['include/linux/x.h'], ['fs/b.c']]);
     assert.deepEqual(result.refused.map((r) => r.file), ['include/linux/x.h']);
+  });
+
+  it("this arch's assembly in the delta is refused without a build, named as the builder names it; the rest is built", async () => {
+    const b = scripted({});
+    const line = { text: 'x86/entry: fix the syscall return path (CVE-2026-99903)', cves: ['CVE-2026-99903'], files: ['arch/x86/entry/entry_64.S'] };
+    const result = await splice(b.builder, ['fs/b.c'], [line], ['arch/x86/entry/entry_64.S']);
+    assert.deepEqual(b.builds, [['fs/b.c']]);
+    assert.equal(result.built, true);
+    assert.equal(result.complete, false, 'EffectiveVersion must not reach the target');
+    assert.deepEqual(result.rebootReasons, [
+      'Debian 6.1.192-3 "x86/entry: fix the syscall return path (CVE-2026-99903)" (CVE-2026-99903): arch/x86/entry/entry_64.S cannot be spliced (UnsafePatch: the patch changes the assembly file arch/x86/entry/entry_64.S; assembly cannot be spliced)',
+    ]);
+    assert.doesNotMatch(b.texts[0], /CVE-2026-99903|Spliced-Version/);
+    const only = await splice(scripted({}).builder, [], [line], ['arch/x86/entry/entry_64.S']);
+    assert.deepEqual([only.built, only.complete, only.refused.length], [false, false, 1]);
   });
 
   it('only refused files: nothing built', async () => {
