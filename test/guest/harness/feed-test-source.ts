@@ -12,7 +12,7 @@ import { writeMarker } from '../../../src/build/tree/tree';
 import { parseRelease, sourcePackage } from '../../../src/sources/feed/kernel-release';
 import { planBetween } from '../../../src/sources/feed/plan';
 import { cachedSource } from '../../../src/sources/feed/source-cache';
-import { debTree, manifestOf } from '../../../src/sources/feed/source-deb';
+import { debTree, Manifest, manifestOf } from '../../../src/sources/feed/source-deb';
 import { repoRoot, testCacheRoot } from './image';
 
 export interface TestSourceRequest {
@@ -45,25 +45,31 @@ export async function testSourceVersion(request: TestSourceRequest): Promise<str
   for (const patch of request.patches) key.update(readFileSync(join(repoRoot(), patch)));
   const cacheDir = join(testCacheRoot(), 'feed-test-source', key.digest('hex').slice(0, 16));
   const entryDir = join(cacheDir, 'sources', request.version);
-  if (existsSync(cacheDir)) return entryDir;
+  const pkg = sourcePackage(kernel);
+  const debName = `${pkg}_${request.version}_all.deb`;
+  if (!existsSync(cacheDir)) await makeDeb(request, kernel.series, cacheDir, debName);
+  // The plan is made again when planBetween's is not valid any more (another format), like the daemon's.
+  const older = await cachedSource(pkg, kernel.series, request.running.sourceVersion);
+  const { files } = JSON.parse(readFileSync(join(entryDir, 'manifest.json'), 'utf8')) as { files: Manifest };
+  await planBetween({ ...kernel, sourceVersion: request.running.sourceVersion }, older, { version: request.version, deb: join(entryDir, debName), manifest: files });
+  return entryDir;
+}
+
+/** The deb and its manifest, made aside and renamed into place whole. */
+async function makeDeb(request: TestSourceRequest, series: string, cacheDir: string, debName: string): Promise<void> {
   const making = `${cacheDir}.making`;
   rmSync(making, { recursive: true, force: true });
   const madeEntry = join(making, 'sources', request.version);
   mkdirSync(madeEntry, { recursive: true });
-  const pkg = sourcePackage(kernel);
-  const deb = join(madeEntry, `${pkg}_${request.version}_all.deb`);
+  const deb = join(madeEntry, debName);
   const work = join(making, 'work');
   mkdirSync(work);
   execFileSync(
     join(repoRoot(), SCRIPT),
-    [request.base, deb, work, kernel.series, request.version, request.entry, ...request.patches.map((p) => join(repoRoot(), p))],
+    [request.base, deb, work, series, request.version, request.entry, ...request.patches.map((p) => join(repoRoot(), p))],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
   rmSync(work, { recursive: true, force: true });
-  const manifest = await manifestOf(debTree(deb, kernel.series));
-  await writeMarker(join(madeEntry, 'manifest.json'), { deb: `${pkg}_${request.version}_all.deb`, files: manifest });
-  const older = await cachedSource(pkg, kernel.series, request.running.sourceVersion);
-  await planBetween({ ...kernel, sourceVersion: request.running.sourceVersion }, older, { version: request.version, deb, manifest });
+  await writeMarker(join(madeEntry, 'manifest.json'), { deb: debName, files: await manifestOf(debTree(deb, series)) });
   renameSync(making, cacheDir);
-  return entryDir;
 }
