@@ -47,13 +47,13 @@ check "feed test version: it is offered" wait_until 120 offered_is "$FEED_TEST_V
 built() { journalctl -u spliced -b -o cat | grep -qF "feed splice for $FEED_TEST_VERSION"; }
 check "feed test version: a feed splice is built" wait_until 1200 built
 check "feed test version: the feed is idle again (built and applied)" wait_until 300 feed_state_is idle
-echo "feed test version: from apt-get update finishing to the splice applied: $(( ($(date +%s%N) - t0) / 1000000 )) ms" | tee -a "$timings" > /dev/console
+echo "feed test version: from apt-get update starting to the splice applied: $(( ($(date +%s%N) - t0) / 1000000 )) ms; FeedLastError: $(prop FeedLastError)" | tee -a "$timings" > /dev/console
 journalctl -u spliced -b -o cat | grep -F "feed splice for $FEED_TEST_VERSION" >> "$timings"
 check_eq "feed test version: RebootRequired true" "$(prop RebootRequired)" true
 reboot_reasons=$(reasons)
 echo "feed test version: RebootReasons: $reboot_reasons" | tee -a "$timings" > /dev/console
 check_match "feed test version: RebootReasons names the refused fix's changelog line and CVE" "$reboot_reasons" \
-  "^Debian $FEED_TEST_VERSION \"proc: create /proc/cmdline .*\" \\($FEED_TEST_REFUSED_CVE\\): fs/proc/cmdline\\.c cannot be spliced"
+  "^Debian $(sed 's/[.+]/\\&/g' <<< "$FEED_TEST_VERSION") \"proc: create /proc/cmdline .*\" \\($FEED_TEST_REFUSED_CVE\\): fs/proc/cmdline\\.c cannot be spliced"
 check_match "feed test version: ... and why (UnsafePatch: an __init function)" "$reboot_reasons" \
   'cannot be spliced \(UnsafePatch: cannot livepatch this change: proc_cmdline_init is init/exit code'
 check_fails "feed test version: RebootReasons does not name the spliced fix" grep -qF "$FEED_TEST_SPLICED_CVE" <<< "$reboot_reasons"
