@@ -58,8 +58,12 @@ export async function spliceFromPairs(request: SpliceRequest): Promise<SpliceRep
     }),
   );
   const types = await Promise.all(request.pairs.map((p) => request.kernelTypes?.(p.target) ?? NO_KERNEL_TYPES));
-  const layout = (await Promise.all(request.pairs.map((p, i) => structLayoutProblems(p, types[i].btf)))).flat();
-  assertPatchable(diffs, layout);
+  const layout = (await Promise.all(request.pairs.map(async (p, i) => (await structLayoutProblems(p, types[i].btf)).map((x) => ({ ...x, object: p.object }))))).flat();
+  assertPatchable(
+    diffs,
+    layout,
+    request.pairs.map((p) => p.object),
+  );
 
   const running = request.running;
   const runPre = diffs.map((d, i) => (running?.covers(request.pairs[i].target) ? runPreCheck(d, request.pairs[i].target, running) : undefined));

@@ -6,6 +6,9 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { prepareTree, resolveDebianBuild } from '../../src/build/tree/tree';
+import { parseRelease, sourcePackage } from '../../src/sources/feed/kernel-release';
+import { cachedSource } from '../../src/sources/feed/source-cache';
+import { testSourceVersion } from './harness/feed-test-source';
 import { GUEST_KERNELS, kernelTreeDisks, repoRoot, reportChecks, runGuest, stageFeedRepo, stageInstall } from './harness';
 
 const [NEWER, OLDER] = GUEST_KERNELS;
@@ -54,9 +57,39 @@ const EXPECTED = [
   'reboot flag: spliced sees /run read-only',
   'reboot flag: spliced-reboot-flag.service removed the flag',
   'reboot flag: clear_reboot_required = no leaves it',
+  'running the older kernel again',
+  "feed after reboot: EffectiveVersion is the feed's target",
+  'feed after reboot: the feed splice is enabled in sysfs',
+  'feed after reboot: the ext4 object is patched',
+  'feed after reboot: RebootRequired false',
+  "feed after reboot: one livepatch transition this boot, the feed splice's",
+  'feed test version: apt sees it',
+  'feed test version: a feed splice is built',
+  'feed test version: RebootRequired true',
+  "feed test version: RebootReasons names the refused fix's changelog line and CVE",
+  'feed test version: ... and why (UnsafePatch: an __init function)',
+  "feed test version: EffectiveVersion stays at Debian's target",
+  'feed test version: its spliceable fix is live',
+  'feed test version: the new feed splice declares no version and only the live fix\'s CVE',
+  'feed test version: splicectl status --json says the same',
 ];
 /** The distro feed's target on the older kernel: Debian's ext4 fix (6.1.192-2) for 6.1.0-55 (6.1.192-1). */
 const FEED_TARGET = '6.1.192-2';
+/**
+ * Boot 3: a version the test makes from Debian's FEED_TARGET deb (feed-test-source.ts) with one fix the builder can
+ * splice (fixture 01, /proc/meminfo) and one it refuses (fixture 14: an __init function, which ran at boot).
+ */
+const FEED_TEST_VERSION = `${FEED_TARGET}+spliced.test1`;
+const FEED_TEST_SPLICED = { patch: 'test/fixtures/patches/01-string-meminfo.patch', cve: 'CVE-2026-99901' };
+const FEED_TEST_REFUSED = { patch: 'test/fixtures/patches/14-fail-init.patch', cve: 'CVE-2026-99902' };
+const FEED_TEST_ENTRY = [
+  `linux (${FEED_TEST_VERSION}) bookworm-security; urgency=high`,
+  '',
+  `  * proc: rename the MemTotal label of fs/proc/meminfo.c (${FEED_TEST_SPLICED.cve})`,
+  `  * proc: create /proc/cmdline with mode 0444 in fs/proc/cmdline.c (${FEED_TEST_REFUSED.cve})`,
+  '',
+  ' -- spliced test <test@spliced.invalid>  Tue, 01 Dec 2026 08:00:00 +0000',
+].join('\n');
 
 test('splices built inside the guest, run-pre against the live kernel', async (t) => {
   const workDir = mkdtempSync(join(tmpdir(), 'guest-build-suite-'));
@@ -65,7 +98,18 @@ test('splices built inside the guest, run-pre against the live kernel', async (t
   const older = await prepareTree(await resolveDebianBuild({ release: OLDER, sourceVersion: newer.debianVersion }));
   // The older kernel's own build: the feed's splice is built from its own source plus the delta.
   const olderOwn = await prepareTree(await resolveDebianBuild({ release: OLDER }));
-  const feedFiles = await stageFeedRepo(workDir, { release: OLDER, sourceVersion: olderOwn.debianVersion }, FEED_TARGET);
+  const running = { release: OLDER, sourceVersion: olderOwn.debianVersion };
+  const made = Date.now();
+  const kernel = parseRelease(OLDER);
+  const next = await testSourceVersion({
+    base: (await cachedSource(sourcePackage(kernel), kernel.series, FEED_TARGET)).deb,
+    version: FEED_TEST_VERSION,
+    entry: FEED_TEST_ENTRY,
+    patches: [FEED_TEST_SPLICED.patch, FEED_TEST_REFUSED.patch],
+    running,
+  });
+  t.diagnostic(`feed test version ${FEED_TEST_VERSION}: ${next} (${Date.now() - made} ms, cached by its inputs)`);
+  const feedFiles = await stageFeedRepo(workDir, running, FEED_TARGET, next);
   t.diagnostic(`feed delta ${olderOwn.debianVersion} -> ${FEED_TARGET}: ${feedFiles.join(' ')}`);
   const env = {
     NEWER_RELEASE: NEWER,
@@ -76,6 +120,10 @@ test('splices built inside the guest, run-pre against the live kernel', async (t
     RUN_PRE_PATCH: `$SPLICED_SRC/${RUN_PRE_PATCH}`,
     RUN_PRE_FUNCTION,
     FEED_TARGET,
+    FEED_TEST_VERSION,
+    FEED_TEST_SPLICED_CVE: FEED_TEST_SPLICED.cve,
+    FEED_TEST_REFUSED_CVE: FEED_TEST_REFUSED.cve,
+    FEED_TEST_SPLICED_PATCH: `$SPLICED_SRC/${FEED_TEST_SPLICED.patch}`,
   };
   writeFileSync(join(workDir, 'guest-build.env'), Object.entries(env).map(([k, v]) => `${k}="${v}"\n`).join(''));
   stageInstall(workDir);
@@ -85,13 +133,13 @@ test('splices built inside the guest, run-pre against the live kernel', async (t
     workDir,
     entry: 'entry.sh',
     kernels: [NEWER, OLDER],
-    maxBoots: 2,
+    maxBoots: 3,
     // gcc-12 on a large translation unit needs about 1 GB besides the system and the daemon.
     memoryMiB: 2048,
     disks: kernelTreeDisks([newer, older, olderOwn], workDir),
     timeoutMs: 40 * 60_000,
   });
-  for (const file of ['timings.txt', 'feed-journal.txt'].map((name) => join(workDir, name))) {
+  for (const file of ['timings.txt', 'feed-journal.txt', 'feed-journal-boot3.txt'].map((name) => join(workDir, name))) {
     if (existsSync(file)) t.diagnostic(readFileSync(file, 'utf8').trim());
   }
   await reportChecks(t, result, workDir, EXPECTED);

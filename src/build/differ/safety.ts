@@ -27,6 +27,8 @@ export interface Problem {
   reason: UnsafeReason;
   symbol: string;
   detail: string;
+  /** The object whose change it is ("fs/proc/cmdline.o"), when the builder knows it: who refuses a file can drop it. */
+  object?: string;
 }
 
 const INIT_SECTION = /^\.(init|exit)\.|^\.(head|ref)\.text/;
@@ -155,19 +157,21 @@ export function findProblems(diff: DiffResult): Problem[] {
   return problems;
 }
 
+/** UnsafePatch's message for these problems: the first, and how many more. */
+export function unsafeMessage(problems: readonly Problem[]): string {
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+  return `cannot livepatch this change: ${problems[0].detail}${more}`;
+}
+
 /**
- * Throws UnsafePatch with the first reason (every problem in details), or NoChange when no function the kernel runs
- * changes; returns when the diffs (one per touched object) can become a livepatch.
+ * Throws UnsafePatch with the first reason (every problem in details, with its object when `objects` names each
+ * diff's), or NoChange when no function the kernel runs changes; returns when the diffs (one per touched object) can
+ * become a livepatch.
  */
-export function assertPatchable(diffs: readonly DiffResult[], extra: readonly Problem[] = []): void {
-  const problems = [...extra, ...diffs.flatMap(findProblems)];
+export function assertPatchable(diffs: readonly DiffResult[], extra: readonly Problem[] = [], objects: readonly string[] = []): void {
+  const problems = [...extra, ...diffs.flatMap((d, i) => findProblems(d).map((p) => (objects[i] ? { ...p, object: objects[i] } : p)))];
   if (problems.length > 0) {
-    const [first] = problems;
-    const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
-    throw new SplicedError('UnsafePatch', `cannot livepatch this change: ${first.detail}${more}`, {
-      reason: first.reason,
-      problems,
-    });
+    throw new SplicedError('UnsafePatch', unsafeMessage(problems), { reason: problems[0].reason, problems });
   }
   const included = diffs.flatMap((d) => d.functions).filter((f) => f.status === 'changed' || f.status === 'new');
   if (!included.some((f) => f.status === 'changed')) {

@@ -280,13 +280,13 @@ export function treeLookup(sourceDir: string): TreeLookup {
 const BUILD_SYSTEM = /(^|\/)(Makefile[^/]*|Kbuild[^/]*|Kconfig[^/]*)$|^scripts\/|\.lds(\.S)?$/;
 const NOT_BUILT = /^(Documentation|tools|samples|LICENSES|usr\/include)\/|^(MAINTAINERS|CREDITS|README|COPYING|\.[^/]+)$/;
 
+/** The refusal of a change to an assembly file: its code has no ftrace hook a livepatch could redirect. */
+export function assemblyRefusal(file: string): SplicedError {
+  return new SplicedError('UnsafePatch', `the patch changes the assembly file ${file}; assembly cannot be spliced`, { reason: 'assembly', path: file });
+}
+
 function roleOf(file: string): FileRole {
-  if (/\.(S|s)$/.test(file)) {
-    throw new SplicedError('UnsafePatch', `the patch changes the assembly file ${file}; assembly cannot be spliced`, {
-      reason: 'assembly',
-      path: file,
-    });
-  }
+  if (/\.(S|s)$/.test(file)) throw assemblyRefusal(file);
   if (BUILD_SYSTEM.test(file)) {
     throw new SplicedError('UnsafePatch', `the patch changes the build system (${file}); that changes how the kernel is built, not just code`, {
       reason: 'build-system',

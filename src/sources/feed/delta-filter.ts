@@ -1,18 +1,18 @@
 // Which changed files of a source delta matter to this kernel: the .c files its build compiles (kbuild's list,
-// objects.json), .c files those #include, and headers (which of their includers are touched is the builder's to
-// find). Everything else is left out of the delta and counted by reason; build files are named too, since a
+// objects.json), .c files those #include, headers (which of their includers are touched is the builder's to
+// find), and this architecture's assembly (code the kernel runs that no livepatch can replace: a fix there needs a
+// reboot, so it is kept to be named as one). Everything else is left out of the delta and counted by reason; build files are named too, since a
 // changed Makefile or Kconfig can change what is compiled.
 
 import { NOT_KERNEL_DIRS } from '../../build/compile/include-graph';
 
-export type KeptKind = 'compiled' | 'included' | 'header';
+export type KeptKind = 'compiled' | 'included' | 'header' | 'assembly';
 
 export type IgnoredReason =
   | 'documentation'
   | 'tools'
   | 'other-arch'
   | 'build-file'
-  | 'assembly'
   | 'not-compiled'
   | 'not-a-regular-file'
   | 'other';
@@ -36,7 +36,7 @@ export function classify(file: string, isRegularFile: boolean, ctx: FilterContex
   if (!isRegularFile) return { ignored: 'not-a-regular-file' };
   const name = file.slice(file.lastIndexOf('/') + 1);
   if (/^(Makefile|Kbuild|Kconfig)/.test(name) || name.endsWith('.mk')) return { ignored: 'build-file' };
-  if (name.endsWith('.S')) return { ignored: 'assembly' };
+  if (/\.[Ss]$/.test(name)) return { kept: 'assembly' };
   if (name.endsWith('.h')) return { kept: 'header' };
   if (name.endsWith('.c')) return ctx.isCompiled(file) ? { kept: 'compiled' } : { ignored: 'not-compiled' };
   return { ignored: 'other' };

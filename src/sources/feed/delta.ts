@@ -53,8 +53,8 @@ export async function computeDelta(older: SourceSide, newer: SourceSide, ctx: De
   const paths = new Set([...Object.keys(older.manifest), ...Object.keys(newer.manifest)]);
   const summary: DeltaSummary = {
     changed: 0,
-    kept: { compiled: 0, included: 0, header: 0 },
-    ignored: { documentation: 0, tools: 0, 'other-arch': 0, 'build-file': 0, assembly: 0, 'not-compiled': 0, 'not-a-regular-file': 0, other: 0 },
+    kept: { compiled: 0, included: 0, header: 0, assembly: 0 },
+    ignored: { documentation: 0, tools: 0, 'other-arch': 0, 'build-file': 0, 'not-compiled': 0, 'not-a-regular-file': 0, other: 0 },
     buildFiles: [],
   };
   const kept = new Map<string, KeptKind>();
@@ -89,5 +89,9 @@ export async function computeDelta(older: SourceSide, newer: SourceSide, ctx: De
   }
 }
 
-/** The whole delta as one patch (`spliced build` takes it). */
-export const deltaPatch = (delta: Delta): string => delta.files.map((f) => f.diff).join('');
+/** The delta as one patch of what a splice can be built from (`spliced build` takes it): all but the assembly. */
+export const deltaPatch = (delta: Delta): string =>
+  delta.files
+    .filter((f) => f.kind !== 'assembly')
+    .map((f) => f.diff)
+    .join('');

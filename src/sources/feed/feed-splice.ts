@@ -1,11 +1,14 @@
 // From a feed plan to one cumulative splice: the whole delta (running source → target) is built as one patch.
 // The builder refuses per file or function (UnsafePatch, RunPreMismatch, …), so when that one build is refused the
-// files are tried one by one to find which ones it refuses, and the others are built again as one patch: a fix that
+// files it names (its problems' objects) are taken out and the rest is built again; a refusal that names none makes
+// each file be tried alone to find the ones refused, and the others are built again as one patch: a fix that
 // cannot be spliced never holds back the rest. It needs a reboot, and says why (reboot reasons). Only a splice that
 // carries every fix declares the target version (Spliced-Version), so EffectiveVersion reaches it only then.
 
 import { promises as fs } from 'node:fs';
-import { parsePatch, type PatchedFile } from '../../build/patch/patchfile';
+import { posix } from 'node:path';
+import { unsafeMessage, type Problem } from '../../build/differ/safety';
+import { assemblyRefusal, parsePatch, type PatchedFile } from '../../build/patch/patchfile';
 import type { BuildStep, SpliceBuilder } from '../../engine/types';
 import { asSplicedError, isSplicedError, type SplicedError } from '../../errors';
 import type { FeedPlan, PlanReport } from './plan';
@@ -40,28 +43,42 @@ type Changelog = NonNullable<PlanReport['changelog']>;
 
 export async function buildFeedSplice(request: SpliceRequest): Promise<FeedSplice> {
   const { plan, output } = request;
-  if (plan.patchText.trim() === '') return { built: false, refused: [], complete: true, rebootReasons: [] };
-  const files = parsePatch(plan.patchText).files;
+  // Assembly in the delta is never built (no livepatch replaces it): refused as the builder refuses it.
+  const refused: RefusedFix[] = (plan.report.delta?.files ?? [])
+    .filter((file) => file.kind === 'assembly')
+    .map((file) => refusedFix(file.path, assemblyRefusal(file.path)));
+  if (plan.patchText.trim() === '') return partial(request, refused, false);
   const build = (parts: PatchedFile[], refused: RefusedFix[], to: string) =>
     request.builder.build({ patchText: patchText(request, parts, refused) }, to, request.onStep, request.signal);
-  try {
-    await build(files, [], output);
-    return { built: true, refused: [], complete: true, rebootReasons: [] };
-  } catch (err) {
-    const error = refusal(err, request.signal);
-    if (isSplicedError(error, 'NoChange')) return { built: false, refused: [], complete: true, rebootReasons: [] };
-    if (files.length === 1) return partial(request, [refusedFix(files[0], error)], false);
+  let candidates = parsePatch(plan.patchText).files;
+  let error: SplicedError;
+  // While the builder names the files it refuses (the differ's problems name their objects, a vetting refusal its
+  // file), those are taken out and the rest is built again: two builds where one file in many is refused.
+  for (;;) {
+    try {
+      await build(candidates, refused, output);
+      return partial(request, refused, true);
+    } catch (err) {
+      error = refusal(err, request.signal);
+    }
+    if (isSplicedError(error, 'NoChange')) return partial(request, refused, false);
+    const named = refusedFiles(error, candidates);
+    if (named === undefined) break;
+    refused.push(...named);
+    candidates = candidates.filter((file) => !named.some((fix) => fix.file === file.path));
+    if (candidates.length === 0) return partial(request, refused, false);
   }
-  const refused: RefusedFix[] = [];
+  if (candidates.length === 1) return partial(request, [...refused, refusedFix(candidates[0].path, error)], false);
+  // A refusal that names no file of the delta (a header's reach, run-pre, …): each file is tried alone.
   const kept: PatchedFile[] = [];
-  for (const file of files) {
+  for (const file of candidates) {
     const trial = `${output}.trial`;
     try {
       await build([file], [], trial);
       kept.push(file);
     } catch (err) {
       const error = refusal(err, request.signal);
-      if (!isSplicedError(error, 'NoChange')) refused.push(refusedFix(file, error));
+      if (!isSplicedError(error, 'NoChange')) refused.push(refusedFix(file.path, error));
     } finally {
       await fs.rm(trial, { force: true });
     }
@@ -72,9 +89,27 @@ export async function buildFeedSplice(request: SpliceRequest): Promise<FeedSplic
   } catch (err) {
     // Each built alone but not together: none of them is live, each for this reason.
     const error = refusal(err, request.signal);
-    return partial(request, [...refused, ...kept.map((file) => refusedFix(file, error))], false);
+    return partial(request, [...refused, ...kept.map((file) => refusedFix(file.path, error))], false);
   }
   return partial(request, refused, true);
+}
+
+/**
+ * The files of `candidates` a refusal names, each with its own reason; undefined when it names none, or names
+ * something else too (a unit a header reaches): then only trying each file alone tells.
+ */
+function refusedFiles(error: SplicedError, candidates: readonly PatchedFile[]): RefusedFix[] | undefined {
+  const paths = new Set(candidates.map((file) => file.path));
+  const { path: named, problems } = (error.details ?? {}) as { path?: unknown; problems?: Problem[] };
+  if (typeof named === 'string') return paths.has(named) ? [refusedFix(named, error)] : undefined;
+  if (!Array.isArray(problems) || problems.length === 0) return undefined;
+  const byFile = new Map<string, Problem[]>();
+  for (const problem of problems) {
+    const file = problem.object && posix.normalize(problem.object).replace(/\.o$/, '.c');
+    if (!file || !paths.has(file)) return undefined;
+    byFile.set(file, [...(byFile.get(file) ?? []), problem]);
+  }
+  return [...byFile].map(([file, own]) => ({ file, kind: error.kind, message: unsafeMessage(own) }));
 }
 
 /** A builder's refusal; a stop is not one and goes on up. */
@@ -83,8 +118,8 @@ function refusal(err: unknown, signal: AbortSignal): SplicedError {
   return asSplicedError(err);
 }
 
-function refusedFix(file: PatchedFile, error: SplicedError): RefusedFix {
-  return { file: file.path, kind: error.kind, message: error.message };
+function refusedFix(file: string, error: SplicedError): RefusedFix {
+  return { file, kind: error.kind, message: error.message };
 }
 
 function partial(request: SpliceRequest, refused: RefusedFix[], built: boolean): FeedSplice {

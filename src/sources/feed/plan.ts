@@ -19,6 +19,7 @@ import { aptView, FeedView, ImageOffer, imageBuiltFrom, runTool, ToolRunner } fr
 import { ChangelogEntry, entriesBetween, filesNamedBy, parseChangelog } from './changelog';
 import { computeDelta, Delta, DeltaContext, SourceSide } from './delta';
 import { archOfFlavour } from './delta-filter';
+import type { KernelRelease } from './kernel-release';
 import { CachedSource, cachedSource, feedCacheRoot, pruneSources } from './source-cache';
 import { changelogOf, debTree, filesOf } from './source-deb';
 
@@ -109,30 +110,47 @@ export async function planFeed(request: PlanRequest): Promise<Plan> {
       { target },
     );
   }
-  const { series, flavour, release, sourceVersion } = view.running;
+  const { series, sourceVersion } = view.running;
   const [older, newer] = await timed(timings, 'sources', async () => [
     await cachedSource(view.sourcePackage, series, sourceVersion),
     await cachedSource(view.sourcePackage, series, target),
   ]);
+  const between = await planBetween(view.running, older, newer, timings);
+  await pruneSources([sourceVersion, target]);
+  return { view, target: { sourceVersion: target, image: imageBuiltFrom(view, target), ...between }, timings };
+}
+
+/**
+ * The changelog entries and the delta from the running kernel's source to a newer one, for this kernel's build;
+ * kept beside the newer deb and reused while both debs are the same files. Also used by the guest tests, which
+ * make a source version of their own (test/guest/harness/feed-test-source.ts).
+ */
+export async function planBetween(
+  running: Pick<KernelRelease, 'release' | 'series' | 'flavour'> & { sourceVersion: string },
+  older: CachedSource,
+  newer: CachedSource,
+  timings: Record<string, number> = {},
+): Promise<Pick<CachedPlan, 'changelog' | 'delta'>> {
+  const { series, flavour, release, sourceVersion } = running;
   const cacheFile = path.join(path.dirname(newer.deb), `plan-${release}-from-${sourceVersion}.json`);
   const cached = await readCachedPlan(cacheFile, older.deb, newer.deb);
-  if (cached) {
-    await pruneSources([sourceVersion, target]);
-    return { view, target: { sourceVersion: target, image: imageBuiltFrom(view, target), ...cached }, timings };
-  }
+  if (cached) return cached;
   const changelog = await timed(timings, 'changelog', async () =>
-    entriesBetween(parseChangelog(await changelogOf(newer.deb, series)), sourceVersion, target),
+    entriesBetween(parseChangelog(await changelogOf(newer.deb, series)), sourceVersion, newer.version),
   );
   const tree = await timed(timings, 'runningTree', () => prepareTree({ release, debianVersion: sourceVersion }));
   const context = await timed(timings, 'objects', () => treeDeltaContext(tree, flavour));
   const delta = await timed(timings, 'delta', () => computeDelta(sideOf(older, series), sideOf(newer, series), context));
-  const kept: CachedPlan = { fromDeb: path.basename(older.deb), toDeb: path.basename(newer.deb), changelog, delta };
+  const kept: CachedPlan = { format: PLAN_FORMAT, fromDeb: path.basename(older.deb), toDeb: path.basename(newer.deb), changelog, delta };
   await writingInto(feedCacheRoot(), () => writeMarker(cacheFile, kept));
-  await pruneSources([sourceVersion, target]);
-  return { view, target: { sourceVersion: target, image: imageBuiltFrom(view, target), changelog, delta }, timings };
+  return { changelog, delta };
 }
 
+/** 2: this architecture's assembly is in the delta (a reboot reason); plans of before left it out, and are made again. */
+const PLAN_FORMAT = 2;
+
 interface CachedPlan {
+  format: typeof PLAN_FORMAT;
   fromDeb: string;
   toDeb: string;
   changelog: ChangelogEntry[];
@@ -144,7 +162,7 @@ async function readCachedPlan(file: string, fromDeb: string, toDeb: string): Pro
     .readFile(file, 'utf8')
     .then((text) => JSON.parse(text) as CachedPlan)
     .catch(() => undefined);
-  if (cached?.fromDeb !== path.basename(fromDeb) || cached.toDeb !== path.basename(toDeb)) return undefined;
+  if (cached?.format !== PLAN_FORMAT || cached.fromDeb !== path.basename(fromDeb) || cached.toDeb !== path.basename(toDeb)) return undefined;
   return { changelog: cached.changelog, delta: cached.delta };
 }
 

@@ -3,7 +3,10 @@
 # there, in copies of the host's prepared kernel trees (kernel-trees.sh), with run-pre checked against the live kernel.
 # Boot 1 (the newer kernel): fixture 01 built, applied, its effect seen, reverted; then the daemon's checks
 # (daemon-checks.sh, when present). Boot 2 (the older kernel): a patch against the newer kernel's source must be
-# refused by run-pre; then the distro feed with a real apt (feed-checks.sh) and Debian's reboot flag (reboot-flag-checks.sh). guest-build.env (written by the host) names the patches, versions and expected function.
+# refused by run-pre; then the distro feed with a real apt (feed-checks.sh) and Debian's reboot flag
+# (reboot-flag-checks.sh). Boot 3 (the older kernel again): the feed splice reapplied at boot in one transition, then
+# a feed version with a fix that cannot be spliced (feed-boot3-checks.sh). guest-build.env (written by the host) names
+# the patches, versions and expected function.
 set -u
 source "$SPLICED_SRC/test/guest/harness/checks.sh"
 source "$GUEST_WORK/guest-build.env"
@@ -70,6 +73,11 @@ case "$GUEST_BOOT" in
     source "$SPLICED_SRC/test/guest/guest-build/feed-checks.sh"
     source "$SPLICED_SRC/test/guest/guest-build/reboot-flag-checks.sh"
   fi
+  exit 99
+  ;;
+3)
+  check "running the older kernel again" test "$(uname -r)" = "$OLDER_RELEASE"
+  source "$SPLICED_SRC/test/guest/guest-build/feed-boot3-checks.sh"
   exit 0
   ;;
 esac

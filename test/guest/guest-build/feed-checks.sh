@@ -9,34 +9,14 @@
 # guest-build.env.
 # shellcheck shell=bash
 
-prop() { busctl get-property org.spliced.Spliced1 /org/spliced/Spliced1 org.spliced.Spliced1.Manager "$1" | cut -d' ' -f2- | tr -d '"'; }
-feed_patches() { splicectl list --json | jq '[.[] | select(.state == "applied")] | length'; }
-policy() {
-  printf 'feed_policy = %s\n' "$1" > /etc/spliced/spliced.conf
-  systemctl restart spliced.service
-}
-# apt's lists hold a symbolic link to a file: repository's uncompressed Packages, so every reader of apt's view needs
-# to reach the repository, as it would reach an http mirror's lists: the plan job (spliced-build) could not enter
-# $GUEST_WORK (the host's 0700 run directory over 9p) and saw no newer version ("newer: none"). Mounted where all can.
-repo=/srv/spliced-test-repo
-mkdir -p "$repo"
-mountpoint -q "$repo" || mount --bind "$GUEST_WORK/feed-repo" "$repo"
-repo_on() { echo "deb [signed-by=/etc/apt/keyrings/spliced-test.gpg] file:$repo ./" > /etc/apt/sources.list.d/spliced-test.list; }
-repo_off() { rm -f /etc/apt/sources.list.d/spliced-test.list; }
-feed_state_is() { [ "$(prop FeedState)" = "$1" ]; }
-effective_is() { [ "$(prop EffectiveVersion)" = "$1" ]; }
-offered_is() { [ "$(prop FeedOffered)" = "$1" ]; }
+source "$SPLICED_SRC/test/guest/guest-build/feed-common.sh"
+repo_mount feed-repo
 
 mkdir -p /etc/apt/keyrings /root/apt-sources-saved
 mv /etc/apt/sources.list /etc/apt/sources.list.d/* /root/apt-sources-saved/ 2>/dev/null
 cp "$GUEST_WORK/feed-repo/spliced-test.gpg" /etc/apt/keyrings/
 cp "$SPLICED_SRC/packaging/apt/50spliced" /etc/apt/apt.conf.d/50spliced
-# What the daemon and its jobs do, with seconds since boot, written as it happens: a job that hangs leaves its trace
-# on the host too. The whole journal is followed: `-u 'spliced-build@*'` only matches units already in it.
-journalctl -f -o short-monotonic 2>&1 | grep --line-buffered spliced \
-  | grep --line-buffered -E 'feed|plan|build-worker|splice built|patch applied|building|Started|Finished|Failed|mkstemp|chown' \
-  > "$GUEST_WORK/feed-journal.txt" &
-journal_follower=$!
+follow_feed_journal "$GUEST_WORK/feed-journal.txt"
 # The busiest processes every 30 s: what a stalled job is doing (a handover shows as "(sh)" or chown).
 (while sleep 30; do echo "== $(cut -d' ' -f1 /proc/uptime)"; ps -eo pid,user,pcpu,etime,args --sort=-pcpu | head -6; done) \
   > "$GUEST_WORK/feed-ps.txt" 2>&1 &
