@@ -58,7 +58,7 @@ describe('D-Bus surface files', () => {
       ['get-property', 'org.spliced.Spliced1', '/org/spliced/Spliced1', 'org.spliced.Spliced1.Manager', 'KernelRelease'],
       { uid: NOBODY },
     );
-    assert.equal(prop.stdout.trim(), 's "6.1.0-56-amd64"');
+    assert.equal(prop.stdout.trim(), 's "6.1.0-56-amd64"', prop.stderr);
 
     const own = await run(
       process.execPath,
@@ -67,7 +67,7 @@ describe('D-Bus surface files', () => {
         e => { console.log(e.type); process.exit(3); });`, daemon.bus.address],
       { uid: NOBODY },
     );
-    assert.equal(own.stdout.trim(), 'org.freedesktop.DBus.Error.AccessDenied');
+    assert.equal(own.stdout.trim(), 'org.freedesktop.DBus.Error.AccessDenied', `exit ${own.code}: ${own.stderr}`);
   });
 
   it('activation file and polkit actions name what the daemon uses', () => {
