@@ -1,9 +1,9 @@
 # The distro feed on the third boot (the older kernel again), after feed-checks.sh made FEED_TARGET live on the
 # second. (1) At boot spliced reapplied the feed splice, in one livepatch transition (the kernel's "starting patching
 # transition" lines of this boot). (2) The test's own version FEED_TEST_VERSION (harness/feed-test-source.ts:
-# Debian's FEED_TARGET deb plus fixture 01, which can be spliced, and fixture 14, a changed __init function, which
+# Debian's FEED_TARGET deb plus fixture 01, which can be spliced, and fixture 15, a change to arch/x86 assembly, which
 # cannot) joins the repository: `apt-get update` alone makes spliced build the cumulative splice of what it can
-# (Debian's ext4 fix and fixture 01) and apply it, while RebootRequired and RebootReasons say the __init fix still
+# (Debian's ext4 fix and fixture 01) and apply it, while RebootRequired and RebootReasons say the assembly fix still
 # needs a reboot (its changelog line, CVE and reason) and EffectiveVersion stays FEED_TARGET. The test version's
 # feed cache entry (deb, manifest, plan) is seeded from the host, as the others were. Sourced by entry.sh; FEED_*
 # come from guest-build.env.
@@ -55,9 +55,9 @@ check_eq "feed test version: RebootRequired true" "$(prop RebootRequired)" true
 reboot_reasons=$(reasons)
 echo "feed test version: RebootReasons: $reboot_reasons" | tee -a "$timings" > /dev/console
 check_match "feed test version: RebootReasons names the refused fix's changelog line and CVE" "$reboot_reasons" \
-  "^Debian $test_version_re \"proc: create /proc/cmdline .*\" \\($FEED_TEST_REFUSED_CVE\\): fs/proc/cmdline\\.c cannot be spliced"
-check_match "feed test version: ... and why (UnsafePatch: an __init function)" "$reboot_reasons" \
-  'cannot be spliced \(UnsafePatch: cannot livepatch this change: proc_cmdline_init is init/exit code'
+  "^Debian $test_version_re \"x86: comment memcpy .*\" \\($FEED_TEST_REFUSED_CVE\\): arch/x86/lib/memcpy_64\\.S cannot be spliced"
+check_match "feed test version: ... and why (UnsafePatch: assembly)" "$reboot_reasons" \
+  'cannot be spliced \(UnsafePatch: the patch changes the assembly file arch/x86/lib/memcpy_64\.S; assembly cannot be spliced'
 check_fails "feed test version: RebootReasons does not name the spliced fix" grep -qF "$FEED_TEST_SPLICED_CVE" <<< "$reboot_reasons"
 check_eq "feed test version: EffectiveVersion stays at Debian's target" "$(prop EffectiveVersion)" "$FEED_TARGET"
 check "feed test version: its spliceable fix is live" bash -c "$effect"

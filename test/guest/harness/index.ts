@@ -6,7 +6,7 @@ export type { GuestResult, GuestRun, GuestDisk } from './vm';
 export { readChecks, reportChecks } from './checks';
 export type { GuestCheck } from './checks';
 export { stageInstall } from './install';
-export { kernelTreeDisks } from './trees';
+export { kernelTreeDisks, warmPreObjects } from './trees';
 export { stagePackage } from './package-repo';
 export type { StagedPackage } from './package-repo';
 export { stageFeedRepo } from './feed-repo';

@@ -4,12 +4,16 @@
 // the builder walks the whole tree on every build, which over 9p under TCG took minutes, and a shared tree changes
 // under the guest whenever the host builds in it (docs/testing.md has the measurements).
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
+import { compileUnpatched } from '../../../src/build/compile/compile';
 import { includeGraph } from '../../../src/build/compile/include-graph';
+import { objectIndex } from '../../../src/build/tree/objects';
 import { withLock } from '../../../src/build/tree/lock';
 import type { Tree } from '../../../src/build/tree/tree';
+import { repoRoot } from './image';
 import type { GuestDisk } from './vm';
 
 const run = promisify(execFile);
@@ -57,4 +61,24 @@ export function kernelTreeDisks(trees: readonly Tree[], workDir: string): GuestD
   const lines = trees.map((t, i) => `${disks[i].serial}\t${basename(t.cacheDir)}\t${BUILD_USER_ID}\n`);
   writeFileSync(join(workDir, 'kernel-trees.tsv'), lines.join(''));
   return disks;
+}
+
+/**
+ * Compiles on the host, into the tree's pre-objects cache (which its disk carries), the unpatched objects of the .c
+ * files these patches (paths in the repository) change: seconds here against a minute or more each under TCG, where
+ * the guest's builds then compile only the patched side. Whichever suite ran first, the guest meets the same cache.
+ */
+export async function warmPreObjects(tree: Tree, patches: readonly string[]): Promise<void> {
+  const index = await objectIndex(tree);
+  const sources = patches.flatMap((patch) =>
+    [...readFileSync(join(repoRoot(), patch), 'utf8').matchAll(/^\+\+\+ b\/(\S+\.c)$/gm)].map((m) => m[1]),
+  );
+  const objects = sources.flatMap((source) => index.get(source) ?? []);
+  if (objects.length !== sources.length) throw new Error(`${tree.release}: no object for some of ${sources.join(', ')}`);
+  const scratch = mkdtempSync(join(tmpdir(), 'spliced-warm-'));
+  try {
+    await compileUnpatched(tree, objects, scratch);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
