@@ -1,6 +1,6 @@
 // The harness itself, as its users rely on it: kernel per boot, in-guest reboot, results and status back on the host,
-// the repository share read-only, runs side by side. The two tests run at once too: the hung guest idles until its
-// deadline, which would otherwise be 40 s of the suite spent waiting.
+// the repository share read-only, runs side by side, a boot stuck before the entry script. The tests run at once too:
+// the hung guests idle until their deadlines, which would otherwise be a minute of the suite spent waiting.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -41,5 +41,17 @@ describe('the guest harness', { concurrency: true }, () => {
     assert.equal(hung.timedOut, true);
     assert.equal(hung.exitCode, null);
     assert.equal(done.exitCode, 0, done.console.slice(-3000));
+  });
+
+  test('a boot stuck before the entry script is booted again once, then the run ends as timed out', async () => {
+    // init sleeps: the guest never gets to guest-runner.
+    const stuck = await runGuest({
+      name: 'stuck', workDir: workDir('exit 0\n'), entry: 'entry.sh', timeoutMs: 4 * 60_000, bootStallMs: 25_000,
+      kernelArgs: ['init=/bin/sleep', '--', '1000'],
+    });
+    assert.equal(stuck.timedOut, true);
+    assert.equal(stuck.boots, 1);
+    assert.match(stuck.console, /boot 1 had not started the entry script after 25 s: stopped, booted again ===/);
+    assert.match(stuck.console, /boot 1 had not started the entry script after 25 s: stopped ===/);
   });
 });
