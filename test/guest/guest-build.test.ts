@@ -148,7 +148,7 @@ test('splices built inside the guest, run-pre against the live kernel', async (t
     // gcc-12 on a large translation unit needs about 1 GB besides the system and the daemon.
     memoryMiB: 2048,
     disks: kernelTreeDisks([newer, older, olderOwn], workDir),
-    // Beside the other guest suites (scripts/test) a build under TCG takes 2–3× its time alone.
+    // ≈ 32 min alone on a quiet host; a build under TCG on a loaded host takes 2–3× its quiet time (docs/testing.md).
     timeoutMs: 55 * 60_000,
   });
   for (const file of ['timings.txt', 'feed-journal.txt', 'feed-journal-boot3.txt'].map((name) => join(workDir, name))) {
