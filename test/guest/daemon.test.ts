@@ -57,8 +57,8 @@ test('spliced daemon in the guest', async (t) => {
     name: 'daemon',
     workDir,
     entry: 'entry.sh',
-    // ≈ 14 min on a quiet host; 25 min ran out at host load 6–8 (2026-12-01): a stuck guest still ends within CI's 90.
-    timeoutMs: 45 * 60_000,
+    // ≈ 14 min on a quiet host; 25 min ran out at host load 6–8 (2026-12-01): a stuck guest still ends well within CI's 90.
+    timeoutMs: 35 * 60_000,
     maxBoots: 5,
     bootKernelArgs: [[], [], [], [], ['module.sig_enforce=1']],
   });

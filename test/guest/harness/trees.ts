@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { compileUnpatched } from '../../../src/build/compile/compile';
 import { includeGraph } from '../../../src/build/compile/include-graph';
+import { parsePatch } from '../../../src/build/patch/patchfile';
 import { objectIndex } from '../../../src/build/tree/objects';
 import { withLock } from '../../../src/build/tree/lock';
 import type { Tree } from '../../../src/build/tree/tree';
@@ -71,7 +72,7 @@ export function kernelTreeDisks(trees: readonly Tree[], workDir: string): GuestD
 export async function warmPreObjects(tree: Tree, patches: readonly string[]): Promise<void> {
   const index = await objectIndex(tree);
   const sources = patches.flatMap((patch) =>
-    [...readFileSync(join(repoRoot(), patch), 'utf8').matchAll(/^\+\+\+ b\/(\S+\.c)$/gm)].map((m) => m[1]),
+    parsePatch(readFileSync(join(repoRoot(), patch), 'utf8')).files.filter((f) => f.role === 'c').map((f) => f.path),
   );
   const objects = sources.flatMap((source) => index.get(source) ?? []);
   if (objects.length !== sources.length) throw new Error(`${tree.release}: no object for some of ${sources.join(', ')}`);
