@@ -5,7 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -23,14 +24,14 @@ const LIST_MS = 3;
 const NO_REPLY_EXPECTED = 0x1;
 
 /**
- * The flooder, run as nobody: `node -e FLOODER MODULES ADDRESS CONNECTIONS CALLS MEMBER NOREPLY`. Opens CONNECTIONS
+ * The flooder, run as nobody: `node -e FLOODER MODULES ADDRESS CONNECTIONS CALLS MEMBER NOREPLY SENT`. Opens CONNECTIONS
  * connections and prints {}; then on stdin: "send" pipelines CALLS calls of MEMBER (List, or ApplyFd
- * with a descriptor of /etc/hostname) on each and prints {} once the bus has passed them all on (a round trip to the
- * bus after them), "answers" prints the answers counted ({"reply": n, "<error name>": n}), "leave" disconnects and exits,
+ * with a descriptor of /etc/hostname) on each and, once the bus has passed them all on (a round trip to the bus after
+ * them), creates the file SENT and prints {}, "answers" prints the answers counted ({"reply": n, "<error name>": n}), "leave" disconnects and exits,
  * "forge NAME DEST" sends DEST a NameOwnerChanged signal saying NAME went away.
  */
 const FLOODER = `
-const [modules, address, connections, calls, member, noReply] = process.argv.slice(1);
+const [modules, address, connections, calls, member, noReply, sentFile] = process.argv.slice(1);
 const dbus = require(modules + '/dbus-next');
 const fs = require('fs');
 const readline = require('readline');
@@ -65,6 +66,7 @@ async function main() {
         await bus.call(new dbus.Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus',
           interface: 'org.freedesktop.DBus', member: 'GetId' }));
       }
+      fs.writeFileSync(sentFile, '');
       console.log('{}');
     } else if (command === 'answers') {
       const counts = {};
@@ -102,6 +104,7 @@ async function startFlooder(
     String(spec.calls),
     spec.member ?? 'List',
     String(spec.noReply ?? false),
+    path.join(signals, `sent-${++floodersStarted}`),
   ];
   const child: ChildProcess = spawn(process.execPath, ['-e', FLOODER, ...args], {
     uid: NOBODY,
@@ -117,8 +120,9 @@ async function startFlooder(
   await next();
   const sent = next();
   child.stdin!.write('send\n');
-  // The adapter runs in this process: holding its event loop lets the whole flood arrive before any of it is served.
-  busyFor(spec.holdMs ?? 0);
+  // The adapter runs in this process: holding its event loop until the bus has the whole flood (or for holdMs) lets all
+  // of it arrive before any of it is served, however slowly the flooder runs on a loaded machine.
+  if (spec.holdMs) holdUntilExists(args[args.length - 1], spec.holdMs);
   await sent;
   return {
     ask: (command) => {
@@ -134,9 +138,21 @@ async function startFlooder(
   };
 }
 const flooders: ChildProcess[] = [];
+let floodersStarted = 0;
 
 function busyFor(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Where flooders (nobody) say they have sent: a directory anyone may write to, removed at exit. */
+const signals = mkdtempSync(path.join(tmpdir(), 'spliced-flood-'));
+chmodSync(signals, 0o777);
+process.on('exit', () => rmSync(signals, { recursive: true, force: true }));
+
+/** Hold this process's event loop until `file` exists or `ms` have passed. */
+function holdUntilExists(file: string, ms: number): void {
+  const deadline = Date.now() + ms;
+  while (!existsSync(file) && Date.now() < deadline) busyFor(5);
 }
 
 function openFds(): number {
@@ -208,7 +224,7 @@ describe('Bus: fair dispatch per caller', () => {
   });
 
   it('one user with more calls waiting than the bound: the excess is refused at once with LimitExceeded, every call answered', async () => {
-    const flood = await startFlooder(d, { connections: 3, calls: 120, holdMs: 1000 });
+    const flood = await startFlooder(d, { connections: 3, calls: 120, holdMs: 30_000 });
     const answers = await flood.ask<Record<string, number>>('answers');
     const limited = answers['org.spliced.Spliced1.Error.LimitExceeded'] ?? 0;
     assert.equal((answers.reply ?? 0) + limited, 360, JSON.stringify(answers));
@@ -218,7 +234,7 @@ describe('Bus: fair dispatch per caller', () => {
   });
 
   it('calls that expect no reply are bounded too: of 3,000, at most the bound (and what was served while reading) run', async () => {
-    const flood = await startFlooder(d, { connections: 1, calls: 3000, noReply: true, holdMs: 1000 });
+    const flood = await startFlooder(d, { connections: 1, calls: 3000, noReply: true, holdMs: 30_000 });
     const total = await settled(() => served);
     assert.ok(total <= MAX_WAITING_CALLS_PER_CALLER + 50, `${total} of 3000 no-reply calls were served`);
     assert.ok(total > 0);
@@ -240,6 +256,8 @@ describe('Bus: fair dispatch per caller', () => {
       return jobs();
     };
     const fdsBefore = openFds();
+    // Held 1 s, not until all are sent: the bus passes on no more descriptors than its per-connection limit while the
+    // adapter reads none, so the flooder's round trip would wait for the hold to end.
     const flood = await startFlooder(d, { connections: 3, calls: 120, member: 'ApplyFd', holdMs: 1000 });
     await flood.leave();
     const authorised = await settled(() => d.authority.requests.length);
