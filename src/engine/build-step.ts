@@ -13,7 +13,10 @@ import { refuseUnsignableBuild } from './signatures';
 import type { ApplyInput, ApplyOptions, SpliceBuilder } from './types';
 import { faultPoint } from '../fault-point';
 
-/** Where builds happen: the builder port and a directory for the modules it writes (emptied at every start). */
+/**
+ * Where builds happen: the builder port and a directory for the modules it writes. At every start it is emptied but
+ * for finished builds (see finishedBuild), which bridge a restart between a build's end and its apply.
+ */
 export interface BuildSettings {
   builder: SpliceBuilder;
   workDir: string;
@@ -48,15 +51,62 @@ function patchText(input: ApplyInput): string {
   return input.content.toString('utf8');
 }
 
-/** Empty the build directory: whatever is there was left by a build that a crash or a stop interrupted. */
-export function clearBuildDir(settings: BuildSettings): void {
-  fs.rmSync(settings.workDir, { recursive: true, force: true });
+/** How long a finished build waits for the restart that applies it: one older was for a patch that is gone. */
+const FINISHED_BUILD_KEPT_MS = 24 * 60 * 60 * 1000;
+const FINISHED_BUILD_NAME = /^[0-9a-f]{64}\.ko$/;
+
+/**
+ * Empty the build directory but for finished builds of the last day: whatever else is there was left by a build that
+ * a crash or a stop interrupted.
+ */
+export function clearBuildDir(settings: BuildSettings, now = Date.now()): void {
   fs.mkdirSync(settings.workDir, { recursive: true, mode: 0o700 });
+  for (const entry of fs.readdirSync(settings.workDir, { withFileTypes: true })) {
+    const file = path.join(settings.workDir, entry.name);
+    const finished =
+      entry.isFile() && FINISHED_BUILD_NAME.test(entry.name) && now - fs.statSync(file).mtimeMs < FINISHED_BUILD_KEPT_MS;
+    if (!finished) fs.rmSync(file, { recursive: true, force: true });
+  }
 }
 
 /**
- * Builds the module of the patch `input` into the build directory and returns its path. A refused or failed build
- * is recorded in the history (under the id and name the module would have had) before the error is rethrown.
+ * Where the module of a finished build is kept until its apply has been tried: named by everything the module
+ * depends on (the patch, the running kernel's build, the source version, the signing key), so a restart between the
+ * build and the apply (a crash, a stop) applies what was built instead of building it again.
+ */
+function finishedBuild(ctx: EngineContext, settings: BuildSettings, text: string, options: ApplyOptions): string {
+  const inputs = [text, ctx.identity.release, ctx.identity.buildId, options.sourceVersion ?? '', ctx.settings.signingKey ?? ''];
+  return path.join(settings.workDir, `${createHash('sha256').update(JSON.stringify(inputs)).digest('hex')}.ko`);
+}
+
+/** A module built for a job: the job's own name for it, and the finished build it is kept as until its apply. */
+export interface BuiltModule {
+  file: string;
+  finished: string;
+}
+
+/** Its apply has been tried (the store keeps its own copy of an applied module): both names go. */
+export function forgetBuild(built: BuiltModule): void {
+  for (const file of [built.file, built.finished]) fs.rmSync(file, { force: true });
+}
+
+/** Keep the job's module as the finished build: on disk before it is named so, so a named one is whole. */
+function keepFinished(file: string, finished: string): void {
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.rmSync(`${finished}.tmp`, { force: true });
+  fs.linkSync(file, `${finished}.tmp`);
+  fs.renameSync(`${finished}.tmp`, finished);
+}
+
+/**
+ * Builds the module of the patch `input` into the build directory (or takes the finished build a restart left) and
+ * returns it. A refused or failed build is recorded in the history (under the id and name the module would have had)
+ * before the error is rethrown.
  */
 export async function buildFromPatch(
   ctx: EngineContext,
@@ -66,7 +116,7 @@ export async function buildFromPatch(
   jobId: number,
   options: ApplyOptions,
   signal: AbortSignal,
-): Promise<string> {
+): Promise<BuiltModule> {
   const file = input.name;
   let text: string | null = null;
   try {
@@ -79,12 +129,20 @@ export async function buildFromPatch(
     await refuseUnsignableBuild(ctx, file);
     progress.report(0, 'reading the patch');
     text = patchText(input);
-    const output = path.join(settings.workDir, `job-${jobId}.ko`);
+    const built = { file: path.join(settings.workDir, `job-${jobId}.ko`), finished: finishedBuild(ctx, settings, text, options) };
+    if (fs.existsSync(built.finished)) {
+      // The job's own name for it: another job of the same patch may forget the finished build meanwhile.
+      fs.linkSync(built.finished, built.file);
+      progress.report(100, 'built before spliced restarted: not built again');
+      ctx.log.info({ path: file, module: built.finished, origin: options.origin }, 'splice built before a restart, applied without building again');
+      return built;
+    }
     const source = { patchText: text, ...(options.sourceVersion !== undefined && { sourceVersion: options.sourceVersion }) };
-    await settings.builder.build(source, output, (step) => progress.report(step.progress, `building: ${step.message}`), signal);
+    await settings.builder.build(source, built.file, (step) => progress.report(step.progress, `building: ${step.message}`), signal);
+    keepFinished(built.file, built.finished);
     faultPoint('build-done');
-    ctx.log.info({ path: file, module: output, origin: options.origin }, 'splice built from the patch');
-    return output;
+    ctx.log.info({ path: file, module: built.file, origin: options.origin }, 'splice built from the patch');
+    return built;
   } catch (err) {
     const error = asSplicedError(err);
     if (text !== null) {

@@ -8,7 +8,7 @@ import type { KernelPort } from '../kernel/types';
 import type { ModuleStore, PatchRow, SetAsideDatabase, Session, Store } from '../store';
 import { applyModule } from './apply';
 import { applyCrashGuard, reapplyStack, type BootReport } from './boot';
-import { buildFromPatch, clearBuildDir, isSourcePatch, type BuildSettings } from './build-step';
+import { buildFromPatch, clearBuildDir, forgetBuild, isSourcePatch, type BuildSettings, type BuiltModule } from './build-step';
 import { buildOf, LiveView, type EngineContext, type EngineLog, type EngineSettings } from './context';
 import { EngineJob, JobQueue, progressRange, type JobPrelude } from './job';
 import { reconcileIntents, type Reconciliation } from './reconcile';
@@ -150,7 +150,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
     const job = new EngineJob('apply', input.name, options.requestedBy ?? null);
     // A source patch is built first, outside the kernel queue; its module is then applied like any other.
     const fromPatch = isSourcePatch(input.content);
-    let built: string | null = null;
+    let built: BuiltModule | null = null;
     const build: JobPrelude | undefined = fromPatch
       ? async (j) => {
           try {
@@ -176,7 +176,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
         }
         try {
           // The built module is the engine's own file (its build directory), read once here.
-          const module = built === null ? input : { content: fs.readFileSync(built), name: input.name };
+          const module = built === null ? input : { content: fs.readFileSync(built.file), name: input.name };
           const outcome = await applyModule(this.ctx, progressRange(j, fromPatch ? BUILD_SHARE : 0, 100), module, options);
           const record = outcome.patch && this.record(outcome.patch);
           if (outcome.error) {
@@ -187,8 +187,7 @@ export class SplicedEngine extends EventEmitter<EngineEvents> implements Engine 
           this.emit('patch-applied', record!);
           return { patches: [record!] };
         } finally {
-          // The store keeps its own copy of an applied module.
-          if (built !== null) fs.rmSync(built, { force: true });
+          if (built !== null) forgetBuild(built);
         }
       },
       build,

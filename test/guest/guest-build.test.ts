@@ -33,6 +33,7 @@ const EXPECTED = [
   'fault build-done: spliced killed itself there',
   'fault build-done: recorded applied patches equal live sysfs',
   'fault build-done: no patch recorded twice',
+  'fault build-done: the next start applied the module built before the kill, without building again',
   'running the older kernel',
   'spliced build of the newer source for the older kernel fails',
   'refused by run-pre',

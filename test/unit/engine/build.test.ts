@@ -125,6 +125,55 @@ describe('apply of a source patch', () => {
     assert.deepEqual(machine.kernel.actions, []);
   });
 
+  it('a restart between a build and its apply applies what was built, without building again; other leftovers go', async () => {
+    const machine = newMachine();
+    const builds = path.join(machine.dir, 'builds');
+    const first = await startEngine(machine, { builder: new FakeBuilder() });
+    // A slow load holds the kernel queue, so the built patch is still waiting for it when spliced stops.
+    machine.kernel.delayMs = 300;
+    const loading = first.engine.apply(fileInput(writeModule(incoming(machine), { name: 'slow' })), { origin: 'dbus' });
+    const waiting = first.engine.apply(fileInput(dropPatch(incoming(machine), 'fix.patch')), { origin: 'drop-dir' });
+    await new Promise<void>((resolve) => waiting.on('changed', (j) => j.status.startsWith('built;') && resolve()));
+    await first.engine.stop();
+    await loading.done;
+    assert.equal((await waiting.done).state, 'failed');
+    machine.kernel.delayMs = 0;
+    const [finished] = fs.readdirSync(builds).filter((f) => /^[0-9a-f]{64}\.ko$/.test(f));
+    assert.ok(finished, `a finished build is kept: ${fs.readdirSync(builds).join(' ')}`);
+    // What a crash leaves besides: a build cut short, and a finished build nobody claimed for over a day.
+    fs.writeFileSync(path.join(builds, 'job-7.ko'), 'half a module');
+    const unclaimed = path.join(builds, `${'e'.repeat(64)}.ko`);
+    fs.writeFileSync(unclaimed, 'built two days ago');
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    fs.utimesSync(unclaimed, twoDaysAgo, twoDaysAgo);
+
+    const builder = new FakeBuilder();
+    const { engine, logs } = await startEngine(machine, { builder });
+    assert.deepEqual(fs.readdirSync(builds), [finished], 'only the finished build of the last day is left at start');
+    const job = await engine.apply(fileInput(path.join(incoming(machine), 'fix.patch')), { origin: 'drop-dir' }).done;
+    assert.equal(job.state, 'succeeded', job.error?.message);
+    assert.equal(builder.calls.length, 0, 'not built again');
+    assert.ok(logs.some((l) => l.includes('applied without building again')), logs.join('\n'));
+    assert.deepEqual(machine.kernel.actions, ['load slow', `load ${job.result!.patches[0].name}`]);
+    assert.deepEqual(fs.readdirSync(builds), [], 'the finished build goes once its apply was tried');
+  });
+
+  it('a finished build is kept for its own inputs only: another source version builds again', async () => {
+    const machine = newMachine();
+    const first = await startEngine(machine, { builder: new FakeBuilder() });
+    machine.kernel.delayMs = 300;
+    void first.engine.apply(fileInput(writeModule(incoming(machine), { name: 'slow' })), { origin: 'dbus' });
+    const waiting = first.engine.apply(fileInput(dropPatch(incoming(machine), 'fix.patch')), { origin: 'dbus' });
+    await new Promise<void>((resolve) => waiting.on('changed', (j) => j.status.startsWith('built;') && resolve()));
+    await first.engine.stop();
+    machine.kernel.delayMs = 0;
+    const builder = new FakeBuilder();
+    const { engine } = await startEngine(machine, { builder });
+    const job = await engine.apply(fileInput(path.join(incoming(machine), 'fix.patch')), { origin: 'dbus', sourceVersion: '6.1.192-2' }).done;
+    assert.equal(job.state, 'succeeded', job.error?.message);
+    assert.equal(builder.calls.length, 1);
+  });
+
   it('does not build what comes on its own while the kill switch is set', async () => {
     const machine = newMachine();
     const builder = new FakeBuilder();
