@@ -16,6 +16,7 @@ import { KernelSymbols, symposOf } from './symbols';
 import { RunPreResult } from '../runpre/check';
 import { isPerSiteStatic } from '../differ/safety';
 import { R_X86_64 } from '../../elf/x86';
+import { SPECIAL_SECTION_ENTRY } from '../../elf/x86-special-sections';
 import { checkSite, keyFlags, SITE_SIZE, siteJump, STUB_FIELDS, STUB_SIZE, stubCode } from './static-branch';
 import { relayout } from './relayout';
 
@@ -48,26 +49,27 @@ export interface Extracted {
 }
 
 /** Fixed-size entries of special sections, and which relocation of an entry names the code it belongs to. */
-const SPECIAL_ENTRY_SIZE: Record<string, number> = {
-  __bug_table: 12,
-  __ex_table: 12,
-  __jump_table: 16,
-  __mcount_loc: 8,
-  '.altinstructions': 12,
-  '.parainstructions': 16,
-  '.static_call_sites': 8,
-  '.return_sites': 4,
-  '.retpoline_sites': 4,
-  '.smp_locks': 4,
-  '.orc_unwind_ip': 4,
-};
+/** The special sections whose entries for included code a splice carries: those the module loader reads or applies. */
+const CARRIED_SPECIAL_SECTIONS = new Set([
+  '__bug_table',
+  '__ex_table',
+  '__jump_table',
+  '__mcount_loc',
+  '.altinstructions',
+  '.parainstructions',
+  '.static_call_sites',
+  '.return_sites',
+  '.retpoline_sites',
+  '.smp_locks',
+  '.orc_unwind_ip',
+]);
 const ORC_ENTRY_SIZE = 6;
 const PERCPU_SECTION = '.data..percpu';
 
 /** Sections the module loader reads or applies while loading, before a module target's livepatch relocations exist. */
 function isLoadTimeSection(name: string): boolean {
   const base = name.replace(/\.__spliced\d*$/, '');
-  return base in SPECIAL_ENTRY_SIZE || base === '.orc_unwind' || base === '.altinstr_replacement';
+  return CARRIED_SPECIAL_SECTIONS.has(base) || base === '.orc_unwind' || base === '.altinstr_replacement';
 }
 
 /** Name of included code/data in the module; `unit` (the translation unit's index) keeps units of one module apart. */
@@ -140,8 +142,8 @@ class Extractor {
   includeSpecialSections(): void {
     const stubs = this.replaceModuleStaticBranches();
     for (const source of this.post.sections) {
-      const size = SPECIAL_ENTRY_SIZE[source.name];
-      if (size === undefined || source.type !== SHT.PROGBITS) continue;
+      if (!CARRIED_SPECIAL_SECTIONS.has(source.name) || source.type !== SHT.PROGBITS) continue;
+      const size = SPECIAL_SECTION_ENTRY[source.name];
       const keep = this.entriesOfIncludedCode(source, size).filter((at) => !stubs.replaced.has(`${source.index}:${at}`));
       const orcStubs = source.name === '.orc_unwind_ip' ? stubs.orc : [];
       if (keep.length === 0 && orcStubs.length === 0) continue;
@@ -181,7 +183,7 @@ class Extractor {
     if (this.target === 'vmlinux') return { replaced, orc };
     const name = `.text.${splicedSymbolName('static_branches', this.unit)}`;
     const calls = this.post.elf.sectionByName('.static_call_sites');
-    for (const at of calls ? this.entriesOfIncludedCode(calls, SPECIAL_ENTRY_SIZE['.static_call_sites']) : []) {
+    for (const at of calls ? this.entriesOfIncludedCode(calls, SPECIAL_SECTION_ENTRY['.static_call_sites']) : []) {
       const [key] = relocationsWithin(this.post, calls!.index, BigInt(at + 4), BigInt(at + 5));
       if (key && 'klp' in this.translate(calls!, key, name)) replaced.add(`${calls!.index}:${at}`);
     }
@@ -228,7 +230,7 @@ class Extractor {
   /** The `__jump_table` entries of included code whose key only livepatch can resolve (a module's symbol). */
   private moduleKeyedBranches(table: ElfSection, stubSection: string): ModuleKeyedBranch[] {
     const branches: ModuleKeyedBranch[] = [];
-    for (const at of this.entriesOfIncludedCode(table, SPECIAL_ENTRY_SIZE.__jump_table)) {
+    for (const at of this.entriesOfIncludedCode(table, SPECIAL_SECTION_ENTRY.__jump_table)) {
       const [site, yes, key] = [0, 4, 8].map((field) => relocationsWithin(this.post, table.index, BigInt(at + field), BigInt(at + field + 1))[0]);
       const keyTarget = key && this.translate(table, key, stubSection);
       if (!keyTarget || !('klp' in keyTarget)) continue;

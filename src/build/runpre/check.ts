@@ -16,6 +16,7 @@ import { SplicedError } from '../../errors';
 import { ElfSymbol, SHN, STB, STT } from '../../elf/reader';
 import { branchTarget, decodeInstruction, Instruction } from '../../elf/x86-decode';
 import { isPcRelative, R_X86_64, relocationWidth } from '../../elf/x86';
+import { SPECIAL_SECTION_ENTRY } from '../../elf/x86-special-sections';
 import { DiffResult } from '../differ/diff';
 import { ObjectFile, relocationsWithin, resolveReference, sourceFileOf, symbolAt } from '../differ/object';
 import { RunningKernel } from './sources';
@@ -48,21 +49,23 @@ type SiteKind = 'fentry' | 'jump-label' | 'static-call' | 'return' | 'retpoline'
 /** Per text section: site offset → site. */
 export type Sites = Map<number, Map<number, Site>>;
 
-/** Special sections listing rewritten sites: entry size, and the site's kind (or where in the entry its length is). */
-const PATCHED_SITES: Record<string, { entry: number; site: SiteKind | { lengthAt: number } }> = {
-  __mcount_loc: { entry: 8, site: 'fentry' },
-  '.altinstructions': { entry: 12, site: { lengthAt: 10 } },
-  '.parainstructions': { entry: 16, site: { lengthAt: 9 } },
-  __jump_table: { entry: 16, site: 'jump-label' },
-  '.static_call_sites': { entry: 8, site: 'static-call' },
-  '.return_sites': { entry: 4, site: 'return' },
-  '.retpoline_sites': { entry: 4, site: 'retpoline' },
-  '.ibt_endbr_seal': { entry: 4, site: 'endbr' },
-  '.smp_locks': { entry: 4, site: 'lock' },
+/** Special sections listing rewritten sites: the site's kind, or where in the entry its length is. */
+const PATCHED_SITES: Record<string, SiteKind | { lengthAt: number }> = {
+  __mcount_loc: 'fentry',
+  '.altinstructions': { lengthAt: 10 },
+  '.parainstructions': { lengthAt: 9 },
+  __jump_table: 'jump-label',
+  '.static_call_sites': 'static-call',
+  '.return_sites': 'return',
+  '.retpoline_sites': 'retpoline',
+  '.ibt_endbr_seal': 'endbr',
+  '.smp_locks': 'lock',
 };
 
-/** Special section name → its entry size (for tools that copy entries, like the test fixtures' maker). */
-export const SITE_SECTIONS: Record<string, number> = Object.fromEntries(Object.entries(PATCHED_SITES).map(([name, spec]) => [name, spec.entry]));
+/** Special section name → its entry size, for the sections listing rewritten sites (the test fixtures' maker copies them). */
+export const SITE_SECTIONS: Record<string, number> = Object.fromEntries(
+  Object.keys(PATCHED_SITES).map((name) => [name, SPECIAL_SECTION_ENTRY[name]]),
+);
 
 const NOPS: Record<number, string> = { 2: '6690', 5: '0f1f440000' };
 
@@ -96,11 +99,12 @@ const MASK64 = (1n << 64n) - 1n;
 export function runPreSites(obj: ObjectFile): Sites {
   const sites: Sites = new Map();
   for (const section of obj.sections) {
-    const spec = PATCHED_SITES[section.name];
-    if (!spec) continue;
+    const kind = PATCHED_SITES[section.name];
+    if (!kind) continue;
+    const entry = SPECIAL_SECTION_ENTRY[section.name];
     const data = obj.elf.sectionData(section);
     const entries = relocationsWithin(obj, section.index, 0n, BigInt(section.size));
-    for (let at = 0; at + spec.entry <= section.size; at += spec.entry) {
+    for (let at = 0; at + entry <= section.size; at += entry) {
       const site = entries.find((r) => r.offset === BigInt(at));
       if (!site) continue;
       const target = obj.symbols[site.symbol];
@@ -108,7 +112,7 @@ export function runPreSites(obj: ObjectFile): Sites {
       const offset = Number(site.addend + (target.type === STT.SECTION ? 0n : target.value));
       const list = sites.get(target.shndx) ?? new Map<number, Site>();
       // An alternative's range wins over an instruction-sized site at the same place (it may span several).
-      if (typeof list.get(offset) !== 'object') list.set(offset, typeof spec.site === 'object' ? { length: data[at + spec.site.lengthAt] } : spec.site);
+      if (typeof list.get(offset) !== 'object') list.set(offset, typeof kind === 'object' ? { length: data[at + kind.lengthAt] } : kind);
       sites.set(target.shndx, list);
     }
   }
