@@ -7,7 +7,11 @@ import { after } from 'node:test';
 
 if (process.env.NODE_TEST_CONTEXT && /\.test\.js$/.test(process.argv[1] ?? '')) {
   after(() => {
-    // Not at once: a file that ends by itself is not cut short; one held by a handle ends 2 s later.
-    setTimeout(() => process.exit(), 2000).unref();
+    // Not at once: a file that ends by itself is not cut short; one held by a handle ends 2 s later, naming it.
+    setTimeout(() => {
+      const held = process.getActiveResourcesInfo().filter((kind) => kind !== 'Timeout');
+      process.stderr.write(`force-exit: ${process.argv[1]} ended its tests but was held by: ${held.join(', ') || 'nothing named'}\n`);
+      process.exit();
+    }, 2000).unref();
   });
 }
