@@ -56,6 +56,7 @@ function jsonReport(r: BuildReport, signedWith: SigningKey | null): object {
     headers: r.compiled.headers,
     notBuilt: r.compiled.notBuilt,
     repairedTree: r.compiled.repairedTree,
+    reusedPost: r.compiled.reusedPost,
     compileMs: r.compiled.durationMs,
     ...(r.splice && {
       module: r.splice.module,

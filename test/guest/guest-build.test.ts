@@ -73,6 +73,7 @@ const EXPECTED = [
   'feed test version: ... and why (UnsafePatch: assembly)',
   "feed test version: EffectiveVersion stays at Debian's target",
   'feed test version: its spliceable fix is live',
+  'feed test version: only the new fix\'s object was compiled (mballoc.o taken from the last feed build)',
   'feed test version: the new feed splice declares no version and only the live fix\'s CVE',
   'feed test version: splicectl status --json says the same',
 ];
@@ -128,6 +129,7 @@ test('splices built inside the guest, run-pre against the live kernel', async (t
     OLDER_RELEASE: OLDER,
     NEWER_SOURCE: newer.debianVersion,
     NEWER_TREE: basename(newer.cacheDir),
+    OLDER_OWN_TREE: basename(olderOwn.cacheDir),
     STRING_PATCH: `$SPLICED_SRC/${STRING_PATCH}`,
     RUN_PRE_PATCH: `$SPLICED_SRC/${RUN_PRE_PATCH}`,
     RUN_PRE_FUNCTION,

@@ -1,13 +1,14 @@
 // Compiles only the translation units a patch touches, before and after applying it, in the cached tree with
 // the tree's one make invocation, and hands the differ pre/post object pairs tagged with the module they belong to.
 
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { SplicedError } from '../../errors';
 import { applyWithJournal, checkApplies, restoreTree } from '../tree/patch-journal';
 import { assertNoHostToolChange } from '../tree/host-tools';
 import { make } from '../tree/kmake';
-import { includeGraph } from './include-graph';
+import { includeGraph, IncludeGraph } from './include-graph';
 import { DEFAULT_MAX_HEADER_UNITS, reachOf, tooManyUnits } from './includers';
 import { KernelObject, objectIndex } from '../tree/objects';
 import type { ParsedPatch } from '../patch/patchfile';
@@ -35,6 +36,8 @@ export interface CompileResult {
   notBuilt: string[];
   /** Whether an interrupted earlier build had left the tree patched (it was restored first). */
   repairedTree: boolean;
+  /** Patched objects taken from an earlier build of the same patched inputs instead of compiled (post-objects/). */
+  reusedPost: string[];
   durationMs: number;
 }
 
@@ -129,6 +132,89 @@ async function preObjects(tree: Tree, objects: KernelObject[], outDir: string): 
   for (const o of objects) await copyTo(cached(o), path.join(outDir, 'pre', objectPath(o)));
 }
 
+/** Patched objects kept per tree: about a feed version's worth of large objects (mballoc.o is 1.5 MB). */
+const POST_OBJECTS_KEPT = 200;
+
+/**
+ * The patched files a unit's object may depend on: every built file of the patch but the other units it cannot read
+ * (a .c file kbuild compiles on its own, #included by no file of the tree and not named by this unit's patched text).
+ * Conservative on purpose: a header counts even if the unit does not include it today, as its patched text might.
+ */
+function postInputs(tu: string, patched: ReadonlyMap<string, Buffer | null>, units: ReadonlySet<string>, graph: IncludeGraph): string[] {
+  const tuText = patched.get(tu)?.toString('latin1') ?? '';
+  const unread = (file: string) =>
+    file !== tu && units.has(file) && graph.includersOf(file).length === 0 && !tuText.includes(path.posix.basename(file));
+  return [...patched.keys()].filter((file) => !unread(file)).sort();
+}
+
+/** Names a patched object by all it is compiled from in this tree: the object, its unit and its inputs' patched text. */
+function postKey(tu: string, object: string, inputs: string[], patched: ReadonlyMap<string, Buffer | null>): string {
+  const hash = createHash('sha256').update(JSON.stringify([object, tu]));
+  for (const file of inputs) {
+    const text = patched.get(file);
+    hash.update(JSON.stringify([file, text ? createHash('sha256').update(text).digest('hex') : null]));
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * Patched objects are kept per tree too (`post-objects/<key>.o`), named by postKey: an object an earlier build
+ * compiled from the same patched inputs is taken from there, so a cumulative splice (the distro feed's next version
+ * carries the last one's fixes) compiles only what is new, and a build whose objects are all there does not patch
+ * the tree at all. The least recently used beyond POST_OBJECTS_KEPT go.
+ */
+async function postObjects(
+  tree: Tree,
+  patch: ParsedPatch,
+  patched: ReadonlyMap<string, Buffer | null>,
+  built: { tu: string; object: KernelObject }[],
+  outDir: string,
+  step: StepListener,
+): Promise<string[]> {
+  const cacheDir = path.join(tree.cacheDir, 'post-objects');
+  const graph = await includeGraph(tree);
+  const units = new Set(built.map((b) => b.tu));
+  const keyed = built.map(({ tu, object }) => {
+    const key = postKey(tu, objectPath(object), postInputs(tu, patched, units, graph), patched);
+    return { object, cached: path.join(cacheDir, `${key}.o`) };
+  });
+  const exists = (file: string) => fs.stat(file).then(() => true, () => false);
+  const missing: typeof keyed = [];
+  for (const k of keyed) if (!(await exists(k.cached))) missing.push(k);
+  if (missing.length > 0) {
+    step(`applying the patch and compiling the patched ${missing.map((k) => objectPath(k.object)).join(', ')}`);
+    await applyWithJournal(tree, patch);
+    try {
+      await makeObjects(tree, missing.map((k) => k.object), 'post');
+      for (const k of missing) {
+        // Renamed into place: a cached object is always complete.
+        await copyTo(path.join(tree.sourceDir, objectPath(k.object)), k.cached + '.tmp');
+        await fs.rename(k.cached + '.tmp', k.cached);
+      }
+    } finally {
+      await restoreTree(tree);
+    }
+  }
+  const reused = keyed.filter((k) => !missing.includes(k)).map((k) => objectPath(k.object));
+  if (reused.length > 0) step(`the patched ${reused.join(', ')} as an earlier build compiled it from the same sources`);
+  const now = new Date();
+  for (const k of keyed) {
+    await fs.utimes(k.cached, now, now); // its last use, for the pruning below
+    await copyTo(k.cached, path.join(outDir, 'post', objectPath(k.object)));
+  }
+  await pruneOldest(cacheDir, POST_OBJECTS_KEPT);
+  return reused;
+}
+
+/** Keep the `keep` most recently modified files of `dir`. */
+async function pruneOldest(dir: string, keep: number): Promise<void> {
+  const names = await fs.readdir(dir);
+  if (names.length <= keep) return;
+  const dated = await Promise.all(names.map(async (name) => ({ name, mtime: (await fs.stat(path.join(dir, name))).mtimeMs })));
+  dated.sort((a, b) => b.mtime - a.mtime);
+  for (const { name } of dated.slice(keep)) await fs.rm(path.join(dir, name), { force: true });
+}
+
 /**
  * The unpatched objects, compiled as a build compiles them (pre-objects cache included), into `outDir/pre/<object>`:
  * what run-pre's self-check (bench/runpre-selfcheck.ts) compares with the distribution's own binaries.
@@ -160,7 +246,7 @@ export async function compileTouched(
     if (patch.kernelText === '') {
       throw new SplicedError('NoChange', 'the patch changes no kernel source file', { files: patch.files.map((f) => f.path) });
     }
-    await checkApplies(tree, patch);
+    const patched = await checkApplies(tree, patch);
     const index = await objectIndex(tree);
     await assertNoHostToolChange(tree.sourceDir, patch, index);
     const { units, headers } = await touchedUnits(tree, patch, index, limits);
@@ -174,14 +260,7 @@ export async function compileTouched(
 
     step(`compiling the unpatched ${names}`);
     await preObjects(tree, objects, outDir);
-    step(`applying the patch and compiling the patched ${names}`);
-    await applyWithJournal(tree, patch);
-    try {
-      await makeObjects(tree, objects, 'post');
-      for (const o of objects) await copyTo(path.join(tree.sourceDir, objectPath(o)), path.join(outDir, 'post', objectPath(o)));
-    } finally {
-      await restoreTree(tree);
-    }
+    const reusedPost = await postObjects(tree, patch, patched, built, outDir, step);
 
     const pairs = built.map(({ tu, object }): CompiledUnit => ({
       tu,
@@ -190,6 +269,6 @@ export async function compileTouched(
       pre: path.resolve(outDir, 'pre', objectPath(object)),
       post: path.resolve(outDir, 'post', objectPath(object)),
     }));
-    return { pairs, headers, notBuilt, repairedTree, durationMs: Date.now() - started };
+    return { pairs, headers, notBuilt, repairedTree, reusedPost, durationMs: Date.now() - started };
   });
 }

@@ -35,19 +35,23 @@ function patchArgs(dir: string, patch: ParsedPatch): string[] {
 
 /**
  * Checks that the patch applies cleanly to the pristine tree; refuses with patch's own report otherwise. It is
- * applied for real to copies of the touched files: `patch --dry-run` cannot follow a series that changes a file twice.
+ * applied for real to copies of the touched files (`patch --dry-run` cannot follow a series that changes a file
+ * twice): their patched text is returned, by path (null: the patch deletes the file).
  */
-export async function checkApplies(tree: Tree, patch: ParsedPatch): Promise<void> {
+export async function checkApplies(tree: Tree, patch: ParsedPatch): Promise<Map<string, Buffer | null>> {
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'spliced-check-'));
+  const built = patch.files.filter((f) => f.role !== 'other');
+  const patched = new Map<string, Buffer | null>();
   let res: RunResult;
   try {
-    for (const file of patch.files.filter((f) => f.role !== 'other')) {
+    for (const file of built) {
       const source = path.join(tree.sourceDir, file.path);
       if (!(await fs.stat(source).catch(() => undefined))?.isFile()) continue;
       await fs.mkdir(path.dirname(path.join(scratch, file.path)), { recursive: true });
       await fs.copyFile(source, path.join(scratch, file.path));
     }
     res = await run('patch', patchArgs(scratch, patch), { input: patch.kernelText });
+    if (res.code === 0) for (const file of built) patched.set(file.path, await fs.readFile(path.join(scratch, file.path)).catch(() => null));
   } finally {
     await fs.rm(scratch, { recursive: true, force: true });
   }
@@ -58,6 +62,7 @@ export async function checkApplies(tree: Tree, patch: ParsedPatch): Promise<void
       { kernel: tree.release, debianVersion: tree.debianVersion, sourceVersion: tree.sourceVersion },
     );
   }
+  return patched;
 }
 
 /** Saves the originals, then applies the patch to the tree. */

@@ -36,6 +36,8 @@ phase "reapply checked"
 # --- (2) a version whose delta holds a fix that cannot be spliced ---
 effect=$(sed -n 's/^Check: //p' "$FEED_TEST_SPLICED_PATCH" | head -1)
 check_fails "feed test version: its spliceable fix is not live before" bash -c "$effect"
+post_objects() { find "/var/cache/spliced/trees/$OLDER_OWN_TREE/post-objects" -name '*.o' 2>/dev/null | wc -l; }
+post_objects_before=$(post_objects)
 cp -r "$GUEST_WORK/feed-cache-next/sources/$FEED_TEST_VERSION" /var/cache/spliced/feed/sources/
 # Seeded as the build unit would have written it (the handover only visits a cache whose top directory is root's).
 chown -R spliced-build: "/var/cache/spliced/feed/sources/$FEED_TEST_VERSION"
@@ -61,6 +63,10 @@ check_match "feed test version: ... and why (UnsafePatch: assembly)" "$reboot_re
 check_fails "feed test version: RebootReasons does not name the spliced fix" grep -qF "$FEED_TEST_SPLICED_CVE" <<< "$reboot_reasons"
 check_eq "feed test version: EffectiveVersion stays at Debian's target" "$(prop EffectiveVersion)" "$FEED_TARGET"
 check "feed test version: its spliceable fix is live" bash -c "$effect"
+# The cumulative splice carries Debian's ext4 fix again: its patched mballoc.o is the one the feed splice of the
+# second boot compiled (same patched sources), so the build compiled only meminfo.o.
+check_eq "feed test version: only the new fix's object was compiled (mballoc.o taken from the last feed build)" \
+  "$(( $(post_objects) - post_objects_before ))" 1
 id=$(feed_splice_of null)
 check_eq "feed test version: the new feed splice declares no version and only the live fix's CVE" \
   "$(splicectl show "$id" --json | jq -c '[.origin, .version, .cves]')" "[\"feed\",null,[\"$FEED_TEST_SPLICED_CVE\"]]"

@@ -227,3 +227,36 @@ test('against the real tree every fixture reads at the level the kernel layout s
   const signal = '--- a/arch/x86/kernel/signal.c\n+++ b/arch/x86/kernel/signal.c\n@@ -1 +1 @@\n-a\n+b\n';
   assert.equal(parsePatch(signal, treeLookup(tree.sourceDir)).files[0].path, 'arch/x86/kernel/signal.c');
 });
+
+test('a patched object is compiled once per patched sources: a cumulative patch compiles only its new unit, a header change compiles again', async () => {
+  const tree = await fixtureTree();
+  // A line no earlier run compiled, so the first build below cannot find its object in post-objects/.
+  const nonce = `/* spliced post-object test ${process.pid}.${Date.now()} */`;
+  const meminfo = insertAfterFirstLine(tree.sourceDir, 'fs/proc/meminfo.c', nonce);
+  const uptime = insertAfterFirstLine(tree.sourceDir, 'fs/proc/uptime.c', nonce);
+  // A header the patch adds, which no file includes yet (a changed header that many units include would compile them all).
+  const header = `--- /dev/null\n+++ b/include/linux/spliced-post-test.h\n@@ -0,0 +1 @@\n+${nonce}\n`;
+  const build = async (text: string) => {
+    const steps: string[] = [];
+    const result = await compileTouched(tree, parsePatch(text, treeLookup(tree.sourceDir)), out(), (s) => steps.push(s));
+    return { result, patchedTree: steps.some((s) => s.startsWith('applying the patch')) };
+  };
+
+  const first = await build(meminfo);
+  assert.deepEqual(first.result.reusedPost, []);
+  assert.equal(first.patchedTree, true);
+  const again = await build(meminfo);
+  assert.deepEqual(again.result.reusedPost, ['fs/proc/meminfo.o']);
+  assert.equal(again.patchedTree, false, 'every object was there: the tree is not patched');
+  assert.equal(sha(again.result.pairs[0].post), sha(first.result.pairs[0].post));
+
+  // The next cumulative version: the same meminfo change and a new one in uptime.c.
+  const cumulative = await build(meminfo + uptime);
+  assert.deepEqual(cumulative.result.reusedPost, ['fs/proc/meminfo.o']);
+  assert.deepEqual(cumulative.result.pairs.map((p) => p.object).sort(), ['fs/proc/meminfo.o', 'fs/proc/uptime.o']);
+
+  // A header of the patch counts for every unit it compiles, included or not (its patched text may include it).
+  const withHeader = await build(meminfo + header);
+  assert.ok(!withHeader.result.reusedPost.includes('fs/proc/meminfo.o'), withHeader.result.reusedPost.join(' '));
+  assert.equal(withHeader.patchedTree, true);
+});

@@ -34,7 +34,7 @@ test('two builds started together against one tree both succeed, each with its o
 test('the module link does not read the tree while another build holds it (a patch may be applied there)', async () => {
   const tree = await fixtureTree();
   const pairs = await fixturePairs('02-logic-uptime.patch');
-  const compiled = { pairs, headers: [], notBuilt: [], repairedTree: false, durationMs: 0 };
+  const compiled = { pairs, headers: [], notBuilt: [], repairedTree: false, reusedPost: [], durationMs: 0 };
   const input = { tree, patch: fixturePatch('02-logic-uptime.patch'), compiled, output: join(scratchDir('linkwait'), 'x.ko'), workDir: scratchDir('linkwork') };
   // Warm the target image and the differ's inputs outside the window measured below.
   await generateSplice(input);
