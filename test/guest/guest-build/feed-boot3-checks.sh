@@ -79,4 +79,4 @@ check_eq "feed test version: splicectl status --json says the same" \
   "$(jq -c '[.rebootRequired, .effectiveVersion, .feed.offered, (.rebootReasons | join("\n"))]' <<< "$status")" \
   "$(jq -cn --arg r "$reboot_reasons" --arg e "$FEED_TARGET" --arg o "$FEED_TEST_VERSION" '[true, $e, $o, $r]')"
 echo "feed boot 3: $(( $(date +%s) - started )) s in all" | tee -a "$timings" > /dev/console
-kill "$journal_follower"
+stop_feed_journal

@@ -94,4 +94,5 @@ check_eq "feed: systemd shows spliced.service without network (PrivateNetwork, R
 check_eq "feed: spliced's own apt calls never lacked a writable TMPDIR (mkstemp)" \
   "$(journalctl -u spliced -b -o cat | grep -c 'mkstemp')" 0
 echo "feed checks: $(( $(date +%s) - started )) s in all" | tee -a "$timings" > /dev/console
-kill "$journal_follower" "$ps_sampler"
+stop_feed_journal
+kill "$ps_sampler"

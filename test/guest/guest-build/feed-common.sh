@@ -26,10 +26,16 @@ effective_is() { [ "$(prop EffectiveVersion)" = "$1" ]; }
 offered_is() { [ "$(prop FeedOffered)" = "$1" ]; }
 # The journal follower of the feed's checks: the daemon's and its jobs' lines, with seconds since boot, written as it
 # happens (a job that hangs leaves its trace on the host too). The whole journal is followed: `-u 'spliced-build@*'`
-# only matches units already in it. follow_feed_journal FILE; sets $journal_follower.
+# only matches units already in it. follow_feed_journal FILE starts it, stop_feed_journal ends it. No process of it
+# keeps the entry's output open: guest-runner waits for every writer of that pipe before it powers off (seen: the
+# first grep, whose stderr it was, outlived the kill of the last one until a journal line came, which none did).
 follow_feed_journal() {
-  journalctl -f -o short-monotonic 2>&1 | grep --line-buffered spliced \
+  (journalctl -f -o short-monotonic 2>&1 | grep --line-buffered spliced \
     | grep --line-buffered -E 'feed|plan|build-worker|splice built|patch applied|building|Started|Finished|Failed|mkstemp|chown|livepatch' \
-    > "$1" &
+    > "$1") > /dev/null 2>&1 < /dev/null &
   journal_follower=$!
+}
+stop_feed_journal() {
+  pkill -P "$journal_follower"
+  wait "$journal_follower" 2>/dev/null
 }
