@@ -12,6 +12,7 @@ import type { ProgressReporter } from './job';
 import { refuseUnsignableBuild } from './signatures';
 import type { ApplyInput, ApplyOptions, SpliceBuilder } from './types';
 import { faultPoint } from '../fault-point';
+import { fsyncPath } from '../store';
 
 /**
  * Where builds happen: the builder port and a directory for the modules it writes. At every start it is emptied but
@@ -92,12 +93,7 @@ export function forgetBuild(built: BuiltModule): void {
 
 /** Keep the job's module as the finished build: on disk before it is named so, so a named one is whole. */
 function keepFinished(file: string, finished: string): void {
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  fsyncPath(file);
   fs.rmSync(`${finished}.tmp`, { force: true });
   fs.linkSync(file, `${finished}.tmp`);
   fs.renameSync(`${finished}.tmp`, finished);

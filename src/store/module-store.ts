@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SplicedError } from '../errors';
 import { faultPoint } from '../fault-point';
+import { fsyncPath } from './fsync';
 
 export interface StoredModule {
   sha256: string;
@@ -47,7 +48,7 @@ export class ModuleStore {
       }
       faultPoint('store-module-written');
       fs.renameSync(temporary, target);
-      syncDirectory(this.dir);
+      fsyncPath(this.dir);
     }
     return { sha256, file, path: target };
   }
@@ -102,13 +103,4 @@ export class ModuleStore {
 
 function sha256Of(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-function syncDirectory(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }

@@ -105,30 +105,30 @@ async function makeObjects(tree: Tree, objects: KernelObject[], side: 'pre' | 'p
 /** The objects make did not leave behind: kbuild deletes a target whose recipe failed. */
 async function unbuilt(tree: Tree, objects: KernelObject[]): Promise<KernelObject[]> {
   const missing: KernelObject[] = [];
-  for (const o of objects) {
-    const exists = await fs.stat(path.join(tree.sourceDir, objectPath(o))).then(() => true, () => false);
-    if (!exists) missing.push(o);
-  }
+  for (const o of objects) if (!(await exists(path.join(tree.sourceDir, objectPath(o))))) missing.push(o);
   return missing;
 }
+
+const exists = (file: string) => fs.stat(file).then(() => true, () => false);
 
 async function copyTo(source: string, dest: string): Promise<void> {
   await fs.mkdir(path.dirname(dest), { recursive: true });
   await fs.copyFile(source, dest);
 }
 
+/** Keeps the object `source` (in the tree) as `cached`, renamed into place: a cached object is always complete. */
+async function keepObject(source: string, cached: string): Promise<void> {
+  await copyTo(source, cached + '.tmp');
+  await fs.rename(cached + '.tmp', cached);
+}
+
 /** Pre objects come from the pristine tree, so each is compiled once per tree and kept in `pre-objects/`. */
 async function preObjects(tree: Tree, objects: KernelObject[], outDir: string): Promise<void> {
   const cached = (o: KernelObject) => path.join(tree.cacheDir, 'pre-objects', objectPath(o));
-  const exists = (file: string) => fs.stat(file).then(() => true, () => false);
   const missing: KernelObject[] = [];
   for (const o of objects) if (!(await exists(cached(o)))) missing.push(o);
   await makeObjects(tree, missing, 'pre');
-  for (const o of missing) {
-    // Renamed into place: a cached object is always complete.
-    await copyTo(path.join(tree.sourceDir, objectPath(o)), cached(o) + '.tmp');
-    await fs.rename(cached(o) + '.tmp', cached(o));
-  }
+  for (const o of missing) await keepObject(path.join(tree.sourceDir, objectPath(o)), cached(o));
   for (const o of objects) await copyTo(cached(o), path.join(outDir, 'pre', objectPath(o)));
 }
 
@@ -178,7 +178,6 @@ async function postObjects(
     const key = postKey(tu, objectPath(object), postInputs(tu, patched, units, graph), patched);
     return { object, cached: path.join(cacheDir, `${key}.o`) };
   });
-  const exists = (file: string) => fs.stat(file).then(() => true, () => false);
   const missing: typeof keyed = [];
   for (const k of keyed) if (!(await exists(k.cached))) missing.push(k);
   if (missing.length > 0) {
@@ -186,11 +185,7 @@ async function postObjects(
     await applyWithJournal(tree, patch);
     try {
       await makeObjects(tree, missing.map((k) => k.object), 'post');
-      for (const k of missing) {
-        // Renamed into place: a cached object is always complete.
-        await copyTo(path.join(tree.sourceDir, objectPath(k.object)), k.cached + '.tmp');
-        await fs.rename(k.cached + '.tmp', k.cached);
-      }
+      for (const k of missing) await keepObject(path.join(tree.sourceDir, objectPath(k.object)), k.cached);
     } finally {
       await restoreTree(tree);
     }

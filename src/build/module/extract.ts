@@ -48,7 +48,6 @@ export interface Extracted {
   namespaces: string[];
 }
 
-/** Fixed-size entries of special sections, and which relocation of an entry names the code it belongs to. */
 /** The special sections whose entries for included code a splice carries: those the module loader reads or applies. */
 const CARRIED_SPECIAL_SECTIONS = new Set([
   '__bug_table',
